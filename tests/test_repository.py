@@ -1,0 +1,230 @@
+"""The model repository store: schema, writes, concurrency, export/import, matrix import."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from hfselect.errors import RepositoryError
+from hfselect.repository import MIGRATIONS, SCHEMA_VERSION, TABLES, ModelRepository, Protocol, parse_matrix
+
+ANCHORS = Path(__file__).resolve().parents[2] / "shared" / "anchors" / "two-phase-selection"
+
+
+@pytest.fixture
+def repository(tmp_path: Path) -> ModelRepository:
+    with ModelRepository(tmp_path / "repo.sqlite") as repo:
+        yield repo
+
+
+def fill(repository: ModelRepository) -> None:
+    """Put at least one row in every table."""
+    repository.upsert_model(
+        "org/bert",
+        sha="a" * 40,
+        architecture="BertForSequenceClassification",
+        model_type="bert",
+        num_labels=2,
+        id2label={"0": "neg", "1": "pos"},
+        tags=["transformers", "text-classification"],
+        card_data={"license": "mit"},
+        has_safetensors=True,
+        crawled_at="2026-01-01T00:00:00+00:00",
+    )
+    repository.upsert_dataset("imdb", num_labels=2, label_names=["neg", "pos"], modality="text")
+    protocol = Protocol(epochs=3, learning_rate=1e-3, batch_size=32, seed=0, metric="accuracy")
+    repository.record_result("org/bert", "imdb", 0.91, protocol, curve=[0.7, 0.85, 0.9], duration_s=1.5)
+    repository.record_result("org/broken", "imdb", None, protocol, status="failed", error="no weights")
+    repository.log_crawl("org/bert", "a" * 40, "stored")
+    with repository.transaction() as connection:
+        connection.execute(
+            "INSERT INTO proxy_scores (model_id, model_sha, dataset, dataset_fingerprint, proxy, sample_size, "
+            "seed, score) VALUES ('org/bert', 'aaa', 'imdb', 'fp', 'leep', 1000, 0, -0.5)"
+        )
+        connection.execute("INSERT INTO studies (study_id, target, config) VALUES ('s1', 'imdb', '{}')")
+        connection.execute(
+            "INSERT INTO study_trials (study_id, model_id, state) VALUES ('s1', 'org/bert', 'running')"
+        )
+        connection.execute(
+            "INSERT INTO study_curves (study_id, model_id, epoch, score) VALUES ('s1', 'org/bert', 1, 0.7)"
+        )
+
+
+def test_new_file_has_current_schema_and_pragmas(repository: ModelRepository) -> None:
+    assert repository.schema_version == SCHEMA_VERSION == len(MIGRATIONS)
+    assert repository.query("PRAGMA journal_mode")[0][0] == "wal"
+    assert repository.query("PRAGMA foreign_keys")[0][0] == 1
+    assert set(repository.counts()) == set(TABLES)
+    model_columns = {row[1] for row in repository.query("PRAGMA table_info(models)")}
+    required = {
+        "model_id", "sha", "architecture", "model_type", "pipeline_tag", "library", "num_parameters",
+        "num_labels", "id2label", "license", "downloads", "likes", "gated", "has_safetensors", "tags",
+        "card_data", "last_modified", "crawled_at",
+    }  # fmt: skip
+    assert required <= model_columns
+
+
+def test_reopening_keeps_data_and_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "repo.sqlite"
+    with ModelRepository(path) as repository:
+        repository.upsert_model("org/a", sha="1")
+    with ModelRepository(path) as repository:
+        assert repository.get_model("org/a")["sha"] == "1"
+    connection = sqlite3.connect(path)
+    connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    connection.close()
+    with pytest.raises(RepositoryError, match="newer than this hfselect"):
+        ModelRepository(path)
+
+
+def test_not_a_database_is_one_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "garbage.sqlite"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(RepositoryError, match="not a usable hfselect repository"):
+        ModelRepository(path)
+
+
+def test_environment_variable_sets_default_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HFSELECT_REPOSITORY", str(tmp_path / "env.sqlite"))
+    with ModelRepository() as repository:
+        assert repository.path == tmp_path / "env.sqlite"
+    assert (tmp_path / "env.sqlite").exists()
+
+
+def test_result_curve_and_matrix(repository: ModelRepository) -> None:
+    fill(repository)
+    protocol = Protocol(epochs=3, learning_rate=1e-3, batch_size=32, seed=0)
+    assert repository.completed_pairs(protocol) == {("org/bert", "imdb"), ("org/broken", "imdb")}
+    assert repository.completed_pairs(protocol, include_failed=False) == {("org/bert", "imdb")}
+    assert repository.completed_pairs(Protocol(epochs=5)) == set()
+    curves = repository.curves(model_id="org/bert")
+    assert curves[["epoch", "score"]].values.tolist() == [[1, 0.7], [2, 0.85], [3, 0.9]]
+    matrix = repository.performance_matrix()
+    assert matrix.loc["org/bert", "imdb"] == pytest.approx(0.91)
+    assert "org/broken" not in matrix.index  # failed pairs have no score
+    # Re-recording replaces the result and its curve together.
+    repository.record_result("org/bert", "imdb", 0.93, protocol, curve=[0.8, 0.93])
+    assert repository.curves(model_id="org/bert")["score"].tolist() == [0.8, 0.93]
+    assert repository.performance_matrix().loc["org/bert", "imdb"] == pytest.approx(0.93)
+
+
+def test_json_fields_round_trip(repository: ModelRepository) -> None:
+    fill(repository)
+    model = repository.get_model("org/bert")
+    assert model["id2label"] == {"0": "neg", "1": "pos"}
+    assert model["tags"] == ["transformers", "text-classification"]
+    assert model["has_safetensors"] == 1
+
+
+def test_export_import_round_trips_every_table(repository: ModelRepository, tmp_path: Path) -> None:
+    fill(repository)
+    written = repository.export_parquet(tmp_path / "export")
+    assert sorted(path.name for path in written.values()) == sorted(f"{name}.parquet" for name in TABLES)
+    results = pd.read_parquet(tmp_path / "export" / "results.parquet")
+    assert {"model_id", "dataset", "score"} <= set(results.columns)
+    curves = pd.read_parquet(tmp_path / "export" / "curves.parquet")
+    assert {"model_id", "dataset", "epoch", "score"} <= set(curves.columns)
+
+    with ModelRepository(tmp_path / "copy.sqlite") as copy:
+        copy.import_parquet(tmp_path / "export")
+        for name in TABLES:
+            original, imported = repository.table(name), copy.table(name)
+            assert len(original) > 0, name
+            pd.testing.assert_frame_equal(original, imported, check_dtype=False, obj=name)
+        # Importing again merges: no duplicates.
+        copy.import_parquet(tmp_path / "export")
+        assert copy.counts() == repository.counts()
+
+
+def test_import_keeps_newer_model_rows(repository: ModelRepository, tmp_path: Path) -> None:
+    repository.upsert_model("org/a", sha="old", crawled_at="2026-01-01T00:00:00+00:00")
+    repository.export_parquet(tmp_path / "old")
+    repository.upsert_model("org/a", sha="new", crawled_at="2026-02-01T00:00:00+00:00")
+    repository.import_parquet(tmp_path / "old")
+    assert repository.get_model("org/a")["sha"] == "new"
+
+
+def test_import_of_missing_folder_is_clear(repository: ModelRepository, tmp_path: Path) -> None:
+    with pytest.raises(RepositoryError, match="not a folder"):
+        repository.import_parquet(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RepositoryError, match="holds none of the tables"):
+        repository.import_parquet(tmp_path / "empty")
+
+
+def write_matrix(tmp_path: Path) -> tuple[Path, Path]:
+    matrix = tmp_path / "matrix.tsv"
+    matrix.write_text("org--a\torg--b\tsolo\n0.5\t0.6\t0.7\n0.1\t0.2\t0\n")
+    names = tmp_path / "datasets.txt"
+    names.write_text("glue/sst2\nimdb\n")
+    return matrix, names
+
+
+def test_import_matrix_reads_paper_layout(repository: ModelRepository, tmp_path: Path) -> None:
+    matrix, names = write_matrix(tmp_path)
+    assert repository.import_matrix(matrix, names) == 6
+    table = repository.performance_matrix()
+    assert list(table.index) == ["org/a", "org/b", "solo"]
+    assert list(table.columns) == ["glue/sst2", "imdb"]
+    assert table.loc["org/b", "glue/sst2"] == pytest.approx(0.6)
+    assert table.loc["solo", "imdb"] == 0
+
+
+def test_import_matrix_checks_shape(repository: ModelRepository, tmp_path: Path) -> None:
+    matrix, names = write_matrix(tmp_path)
+    names.write_text("only-one\n")
+    with pytest.raises(RepositoryError, match="names 1 datasets"):
+        repository.import_matrix(matrix, names)
+    matrix.write_text("a\tb\n0.1\n")
+    with pytest.raises(RepositoryError, match="1 scores for 2 models"):
+        repository.import_matrix(matrix, names)
+
+
+def test_import_csv_long_form(repository: ModelRepository, tmp_path: Path) -> None:
+    path = tmp_path / "results.csv"
+    path.write_text("model_id,dataset,score\norg/a,imdb,0.5\norg/b,imdb,0.75\n")
+    assert repository.import_csv(path) == 2
+    assert repository.performance_matrix().loc["org/b", "imdb"] == pytest.approx(0.75)
+    path.write_text("model,score\n")
+    with pytest.raises(RepositoryError, match="lacks the column"):
+        repository.import_csv(path)
+
+
+@pytest.mark.skipif(not ANCHORS.exists(), reason="paper anchors not present")
+def test_paper_matrices_parse() -> None:
+    nlp = parse_matrix(ANCHORS / "nlp_matrix.tsv", ANCHORS / "nlp_datasets.txt")
+    assert len(nlp) == 21 and all(len(scores) == 39 for scores in nlp.values())
+    assert all("--" not in model_id for model_id in next(iter(nlp.values())))
+    cv = parse_matrix(ANCHORS / "cv_matrix.tsv", ANCHORS / "cv_datasets.txt")
+    assert len(cv) == 6 and all(len(scores) == 30 for scores in cv.values())
+
+
+def _write_rows(path: str, worker: int, count: int) -> None:
+    with ModelRepository(path) as repository:
+        protocol = Protocol(epochs=1, seed=worker)
+        for index in range(count):
+            repository.record_result(
+                f"model-{worker}", f"dataset-{index}", index / count, protocol, curve=[0.5]
+            )
+
+
+def test_concurrent_writers_lose_no_row(tmp_path: Path) -> None:
+    path = str(tmp_path / "shared.sqlite")
+    ModelRepository(path).close()
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_write_rows, args=(path, worker, 500)) for worker in range(4)]
+    for process in workers:
+        process.start()
+    for process in workers:
+        process.join(timeout=240)
+        assert process.exitcode == 0
+    with ModelRepository(path) as repository:
+        counts = repository.counts()
+        assert counts["results"] == 2000
+        assert counts["curves"] == 2000
+        assert counts["models"] == 4
+        assert counts["datasets"] == 500

@@ -1,0 +1,247 @@
+"""The ``hfselect`` command tree. Each command parses its options and calls a library function.
+
+Errors that hfselect raises on purpose (:class:`~hfselect.errors.HfSelectError`) are printed as one
+``hfselect: error: ...`` line with a non-zero exit and no traceback; ``--debug`` shows the
+traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from hfselect import __version__
+from hfselect.errors import HfSelectError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+# -- output helpers ---------------------------------------------------------------------------
+
+
+def print_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
+    """Print rows as a plain aligned text table."""
+    text = [[str(cell) for cell in row] for row in rows]
+    widths = [max([len(header)] + [len(row[i]) for row in text]) for i, header in enumerate(headers)]
+    print("  ".join(header.ljust(width) for header, width in zip(headers, widths, strict=True)).rstrip())
+    print("  ".join("-" * width for width in widths))
+    for row in text:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+def open_repository(args: argparse.Namespace):
+    """Open the repository named by ``--repository`` (or the default)."""
+    from hfselect.repository import ModelRepository
+
+    return ModelRepository(args.repository)
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+
+def cmd_crawl(args: argparse.Namespace) -> int:
+    """``hfselect crawl``: list Hub models and store them in the repository."""
+    from hfselect.crawler import CrawlOptions, crawl
+
+    options = CrawlOptions(
+        pipeline_tag=args.pipeline_tag,
+        library=args.library or None,
+        author=args.author,
+        search=args.search,
+        min_downloads=args.min_downloads,
+        license=args.license,
+        sort=args.sort,
+        limit=args.limit,
+        include_gated=args.include_gated,
+        allow_pickle=args.allow_pickle,
+    )
+    with open_repository(args) as repository:
+        summary = crawl(repository, options, progress=not args.quiet)
+    if args.json:
+        print(json.dumps(summary.as_dict(), indent=2))
+    else:
+        rows = [
+            ("listed", summary.listed),
+            ("new", summary.new),
+            ("updated", summary.updated),
+            ("unchanged", summary.unchanged),
+        ]
+        rows += [(f"skipped: {reason}", count) for reason, count in sorted(summary.skipped.items())]
+        rows += [("failed", len(summary.failed))]
+        print_table(rows, ["outcome", "models"])
+        for model_id, reason in sorted(summary.failed.items()):
+            print(f"failed: {model_id}: {reason}")
+    if summary.listing_error:
+        print(f"hfselect: error: the listing stopped early: {summary.listing_error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_repo_info(args: argparse.Namespace) -> int:
+    """``hfselect repo info``: row counts of every table."""
+    with open_repository(args) as repository:
+        counts = repository.counts()
+        path, version = repository.path, repository.schema_version
+    if args.json:
+        print(json.dumps({"path": str(path), "schema_version": version, "counts": counts}, indent=2))
+    else:
+        print(f"repository: {path} (schema version {version})")
+        print_table(sorted(counts.items(), key=lambda item: list(counts).index(item[0])), ["table", "rows"])
+    return 0
+
+
+def cmd_repo_export(args: argparse.Namespace) -> int:
+    """``hfselect repo export DIR``: one Parquet file per table."""
+    with open_repository(args) as repository:
+        written = repository.export_parquet(args.directory)
+        counts = repository.counts()
+    print_table([(str(path), counts[name]) for name, path in written.items()], ["file", "rows"])
+    return 0
+
+
+def cmd_repo_import(args: argparse.Namespace) -> int:
+    """``hfselect repo import DIR``: merge exported Parquet tables into the repository."""
+    with open_repository(args) as repository:
+        imported = repository.import_parquet(args.directory)
+    print_table(sorted(imported.items()), ["table", "rows read"])
+    return 0
+
+
+def cmd_repo_import_matrix(args: argparse.Namespace) -> int:
+    """``hfselect repo import-matrix``: a paper-layout performance matrix."""
+    with open_repository(args) as repository:
+        count = repository.import_matrix(args.matrix, args.datasets, metric=args.metric)
+    print(f"imported {count} results from {args.matrix}")
+    return 0
+
+
+def cmd_repo_import_csv(args: argparse.Namespace) -> int:
+    """``hfselect repo import-csv``: long-form ``model_id,dataset,score`` results."""
+    with open_repository(args) as repository:
+        count = repository.import_csv(args.csv, metric=args.metric)
+    print(f"imported {count} results from {args.csv}")
+    return 0
+
+
+# -- parser -----------------------------------------------------------------------------------
+
+
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--repository",
+        metavar="PATH",
+        default=None,
+        help="the model repository file (default: $HFSELECT_REPOSITORY or ~/.cache/hfselect/repository.sqlite)",
+    )
+    common.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    common.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full ``hfselect`` argument parser."""
+    common = _common()
+    parser = argparse.ArgumentParser(
+        prog="hfselect",
+        description="Find the best pretrained Hugging Face Hub model for your dataset, fast.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"hfselect {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    crawl = commands.add_parser(
+        "crawl",
+        parents=[common],
+        help="list Hub models into the model repository",
+        description=cmd_crawl.__doc__,
+    )
+    crawl.add_argument("--pipeline-tag", help="only models with this pipeline tag, e.g. text-classification")
+    crawl.add_argument(
+        "--library", default="transformers", help="only models of this library (default: transformers)"
+    )
+    crawl.add_argument("--author", help="only models of this user or organisation")
+    crawl.add_argument("--search", help="only models whose id contains this text")
+    crawl.add_argument("--min-downloads", type=int, help="skip models with fewer downloads")
+    crawl.add_argument("--license", help="only models with this license, e.g. apache-2.0")
+    crawl.add_argument(
+        "--sort",
+        default="downloads",
+        choices=["downloads", "likes", "last_modified", "created_at", "trending_score"],
+        help="listing order (default: downloads)",
+    )
+    crawl.add_argument("--limit", type=int, help="list at most this many models")
+    crawl.add_argument("--include-gated", action="store_true", help="also store gated models")
+    crawl.add_argument(
+        "--allow-pickle", action="store_true", help="also store models without safetensors weights"
+    )
+    crawl.add_argument("--json", action="store_true", help="print the summary as JSON")
+    crawl.set_defaults(handler=cmd_crawl)
+
+    repo = commands.add_parser(
+        "repo",
+        parents=[common],
+        help="inspect, export and import the model repository",
+        description="Inspect, export and import the model repository.",
+    )
+    repo_commands = repo.add_subparsers(dest="repo_command", metavar="COMMAND", required=True)
+    info = repo_commands.add_parser("info", parents=[common], help="row counts of every table")
+    info.add_argument("--json", action="store_true", help="print as JSON")
+    info.set_defaults(handler=cmd_repo_info)
+    export = repo_commands.add_parser("export", parents=[common], help="write one Parquet file per table")
+    export.add_argument("directory", metavar="DIR")
+    export.set_defaults(handler=cmd_repo_export)
+    imp = repo_commands.add_parser("import", parents=[common], help="merge exported Parquet tables")
+    imp.add_argument("directory", metavar="DIR")
+    imp.set_defaults(handler=cmd_repo_import)
+    matrix = repo_commands.add_parser(
+        "import-matrix",
+        parents=[common],
+        help="import a performance matrix in the layout of the paper's released code",
+        description=(
+            "Line 1 of MATRIX: tab-separated model ids ('--' stands for '/'); then one line per benchmark "
+            "dataset with the scores in the same column order. DATASETS names the datasets, one per line."
+        ),
+    )
+    matrix.add_argument("matrix", metavar="MATRIX.tsv")
+    matrix.add_argument(
+        "--datasets", required=True, metavar="DATASETS.txt", help="dataset names, one per line"
+    )
+    matrix.add_argument("--metric", default="accuracy", help="the metric of the scores (default: accuracy)")
+    matrix.set_defaults(handler=cmd_repo_import_matrix)
+    csv = repo_commands.add_parser(
+        "import-csv", parents=[common], help="import long-form results: a CSV with model_id,dataset,score"
+    )
+    csv.add_argument("csv", metavar="RESULTS.csv")
+    csv.add_argument("--metric", default="accuracy", help="the metric of the scores (default: accuracy)")
+    csv.set_defaults(handler=cmd_repo_import_csv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    if not args.debug:
+        # Failures end up in our summary or our one-line error; the client's per-retry warnings
+        # would bury them.
+        from huggingface_hub.utils import logging as hub_logging
+
+        hub_logging.set_verbosity_error()
+    try:
+        return args.handler(args)
+    except HfSelectError as error:
+        if args.debug:
+            raise
+        print(f"hfselect: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("hfselect: interrupted; everything finished so far is saved", file=sys.stderr)
+        return 130

@@ -50,6 +50,10 @@ LISTING_FIELDS = [
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 
+# Skip reasons that depend only on a commit's files: at an unchanged sha they still hold, so the
+# config is not downloaded again to find them out.
+CONTENT_SKIP_REASONS = frozenset({"custom code", "no config.json"})
+
 
 @dataclass
 class CrawlOptions:
@@ -180,6 +184,7 @@ class Crawler:
         self.repository = repository
         self.options = options
         self.api = api or HfApi(token=options.token)
+        self._content_skips: dict[str, tuple[str | None, str]] = {}
 
     def list_models(self) -> Iterator[Any]:
         """The paginated listing, with the filters applied server-side where the Hub supports them."""
@@ -203,7 +208,11 @@ class Crawler:
 
         def download() -> str:
             return hf_hub_download(
-                model_id, "config.json", revision=sha, endpoint=self.api.endpoint, token=self.api.token
+                model_id,
+                "config.json",
+                revision=sha,
+                endpoint=self.api.endpoint,
+                token=self.api.token,
             )
 
         path = call_with_retries(download, max_time_s=self.options.max_retry_time_s)
@@ -245,6 +254,11 @@ class Crawler:
         """
         summary = CrawlSummary()
         known = self.repository.model_shas()
+        self._content_skips = {
+            model_id: (entry["sha"], entry["reason"])
+            for model_id, entry in self.repository.crawl_log().items()
+            if entry["status"] == "skipped" and entry["reason"] in CONTENT_SKIP_REASONS
+        }
         bar = tqdm(total=self.options.limit, desc="crawling", unit="model", disable=not progress)
         listing = self.listing()
         try:
@@ -288,6 +302,10 @@ class Crawler:
         if model_id in known and known[model_id] == sha and sha is not None:
             summary.unchanged += 1
             return "unchanged"
+        previous_sha, previous_reason = self._content_skips.get(model_id, (None, None))
+        if sha is not None and previous_sha == sha:
+            summary.skipped[previous_reason] += 1
+            return "skipped"
         try:
             config = self.fetch_config(model_id, sha)
         except EntryNotFoundError as error:

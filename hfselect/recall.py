@@ -1,0 +1,443 @@
+"""Coarse recall: rank the repository's models for a target dataset from a few proxy scores.
+
+This is the online half of the coarse-recall phase of Cui et al., "A Two-Phase Recall-and-Select
+Framework for Fast Model Selection" (arXiv 2404.00069). The models are clustered by their benchmark
+scores (:class:`hfselect.clustering.ModelClustering`), a proxy score (LEEP in the paper) is computed
+on the target dataset for a few models, and every model gets a recall score; the ``top_k`` best
+(15 in the paper) go on to the fine-selection phase.
+
+The rule
+    ``mean(m)`` is model m's mean benchmark score: the mean of its recorded scores (NaN cells are
+    skipped; scores <= 0 are kept, as the released code averages every cell). ``w(p)`` turns a
+    proxy score into a weight, ``exp(p)`` by default.
+
+    * Each cluster of several models has a *representative*: the member with the best
+      ``mean`` (ties: the first in the matrix's row order).
+    * A member m of such a cluster scores ``mean(m) * w(proxy(representative))`` with
+      ``scope="representatives"`` (the paper's rule, the default), or ``mean(m) * w(proxy(m))``
+      with ``scope="all"``, which is what the paper's released code computes.
+    * A model alone in its cluster (a *singleton*) scores
+      ``mean(s) * (1/R) * sum over the R representatives r of cos(s, r) * w(proxy(r))``, where
+      ``cos`` is the cosine similarity of the two raw benchmark score vectors (a NaN cell counts as
+      0, which is how the released matrices write a missing score; a zero vector has similarity 0).
+      Singletons use the representatives' proxies in both scopes, as the released code does.
+    * If no cluster has several models there are no representatives: every model then scores
+      ``mean(m) * w(proxy(m))`` and needs its own proxy.
+
+Which models need a proxy score
+    ``scope="representatives"``: the representatives only (one model per multi-model cluster),
+    which is the method's saving. ``scope="all"``: every member of a multi-model cluster.
+    Singletons never need their own. :func:`models_needing_proxy` lists them, plus the new models
+    below; compute proxies for exactly that list.
+
+Models without benchmark results (newly crawled)
+    A model with no recorded benchmark score (a row of NaN, or no row at all but named in
+    ``proxy_scores`` or ``extra_models``) is not dropped. It cannot be clustered, so it is ranked by
+    its own proxy as if it were an average model: ``score = G * w(proxy(m))`` with ``G`` the mean of
+    the mean benchmark scores of all models that have results (1 when none has). So a new model
+    outranks the members of a cluster exactly when its weighted proxy beats theirs after adjusting
+    for how good they are on the benchmarks. It needs its own proxy, and it is flagged
+    (``has_results=False``, role ``"new"``) in the result.
+
+Proxy scale
+    LEEP is an average log-likelihood (negative), and ``exp`` maps it to the geometric-mean
+    probability of the true label, a weight in (0, 1]: that is the paper's setting and the default.
+    For proxies on other scales pass ``proxy_transform``: e.g. ``lambda x: x`` for a proxy that is
+    already a positive accuracy-like number (a kNN accuracy, an H-score), or keep ``exp`` for
+    LogME, which is itself a per-sample log-evidence. The transform must return a positive number
+    for the ranking to mean what the rule says.
+
+Ties in the final ranking go to the model that comes first (rows of the matrix first, then new
+models), which is what the released code's repeated ``max`` does.
+
+Where the released code and the paper's text differ (``scope="all"`` follows the code)
+    * Members of a cluster are weighted by their *own* proxy in the code, by their
+      representative's in the text (so the code computes a proxy for every clustered model).
+    * The code averages a model's scores over every dataset cell, a cell <= 0 included, and its
+      cosine similarities use the raw score vectors; the text does not spell these out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from hfselect.clustering import DEFAULT_K_LARGEST, DEFAULT_THRESHOLD, ModelClustering
+
+__all__ = ["RecallEntry", "RecallResult", "coarse_recall", "models_needing_proxy"]
+
+RecallScope = Literal["representatives", "all"]
+SCOPES = ("representatives", "all")
+DEFAULT_TOP_K = 15  # the paper recalls 15 models
+
+
+@dataclasses.dataclass(frozen=True)
+class RecallEntry:
+    """One ranked model and why it got its score (``score = mean_score * weight``).
+
+    Attributes:
+        model_id: the model.
+        rank: 1-based position in the ranking of all models.
+        score: the recall score.
+        mean_score: its mean benchmark score (for a new model: the mean over all models).
+        weight: the proxy factor: ``proxy_transform(proxy)`` for a clustered or new model, the
+            similarity-weighted mean over the representatives for a singleton.
+        role: ``"representative"``, ``"member"`` (of a multi-model cluster), ``"singleton"`` or
+            ``"new"`` (no benchmark results).
+        cluster: its cluster id (``None`` for a new model).
+        representative: its cluster's representative (``None`` for singletons and new models).
+        proxy_model: the model whose proxy score was used (``None`` for a singleton, which uses
+            every representative's).
+        proxy: that proxy score (``None`` for a singleton).
+        has_results: whether the model has benchmark results.
+    """
+
+    model_id: str
+    rank: int
+    score: float
+    mean_score: float
+    weight: float
+    role: str
+    cluster: int | None
+    representative: str | None
+    proxy_model: str | None
+    proxy: float | None
+    has_results: bool
+
+
+@dataclasses.dataclass
+class RecallResult:
+    """The outcome of :func:`coarse_recall`.
+
+    Attributes:
+        models: the recalled model ids, best first (at most ``top_k``).
+        scores: their recall scores, aligned with ``models``.
+        entries: the recalled models' :class:`RecallEntry`, best first.
+        ranking: every model's :class:`RecallEntry`, best first (``entries`` is its head).
+        clusters: the clusters (lists of model ids), ``clusters[c]`` being cluster ``c``.
+        representatives: cluster id -> representative, for the clusters of several models.
+        new_models: the models ranked without benchmark results.
+        scope: ``"representatives"`` or ``"all"``.
+        top_k: the requested number of models (``None``: all).
+        threshold: the clustering threshold used (``None`` for a k-means clustering).
+        k_largest: the distance's ``k_largest``.
+    """
+
+    models: list[str]
+    scores: list[float]
+    entries: list[RecallEntry]
+    ranking: list[RecallEntry]
+    clusters: list[list[str]]
+    representatives: dict[int, str]
+    new_models: list[str]
+    scope: str
+    top_k: int | None
+    threshold: float | None
+    k_largest: int
+
+    def to_frame(self, all_models: bool = False) -> pd.DataFrame:
+        """The recalled models (every ranked model with ``all_models``) as a DataFrame, best first.
+
+        One row per model, indexed by model id, with the :class:`RecallEntry` fields and a boolean
+        ``recalled`` column.
+        """
+        chosen = self.ranking if all_models else self.entries
+        recalled = set(self.models)
+        columns = [field.name for field in dataclasses.fields(RecallEntry)]
+        frame = pd.DataFrame([dataclasses.asdict(entry) for entry in chosen], columns=columns)
+        frame["recalled"] = frame["model_id"].isin(recalled)
+        return frame.set_index("model_id")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly dict (plain types; NaN becomes ``None``; cluster ids as string keys)."""
+        return {
+            "models": list(self.models),
+            "scores": [_json_float(score) for score in self.scores],
+            "entries": [_entry_dict(entry) for entry in self.entries],
+            "ranking": [_entry_dict(entry) for entry in self.ranking],
+            "clusters": [list(cluster) for cluster in self.clusters],
+            "representatives": {str(cluster): model for cluster, model in self.representatives.items()},
+            "new_models": list(self.new_models),
+            "scope": self.scope,
+            "top_k": self.top_k,
+            "threshold": _json_float(self.threshold),
+            "k_largest": self.k_largest,
+        }
+
+
+def _json_float(value: float | None) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _entry_dict(entry: RecallEntry) -> dict[str, Any]:
+    record = dataclasses.asdict(entry)
+    for key in ("score", "mean_score", "weight", "proxy"):
+        record[key] = _json_float(record[key])
+    return record
+
+
+@dataclasses.dataclass
+class _Plan:
+    """What the recall needs before any proxy is known: clusters, representatives, new models."""
+
+    scored: pd.DataFrame  # rows with at least one benchmark score, in matrix order
+    clusters: list[list[str]]
+    labels: list[int]
+    representatives: dict[int, str]
+    mean_scores: dict[str, float]
+    new_models: list[str]
+    threshold: float | None
+    k_largest: int
+
+    def needing_proxy(self, scope: str) -> list[str]:
+        if not self.representatives:
+            clustered = list(self.scored.index)  # no representatives: everyone uses their own
+        elif scope == "representatives":
+            clustered = list(self.representatives.values())
+        else:
+            clustered = [model for cluster in self.clusters if len(cluster) > 1 for model in cluster]
+        return clustered + self.new_models
+
+
+def _mean_scores(scores: pd.DataFrame) -> dict[str, float]:
+    """Each row's mean over its recorded (non-NaN) cells."""
+    values = scores.to_numpy(dtype=float)
+    present = ~np.isnan(values)
+    # A running sum in column order, like Python's sum(): the released code's means, bit for bit.
+    totals = (
+        np.cumsum(np.where(present, values, 0.0), axis=1)[:, -1] if values.shape[1] else np.zeros(len(values))
+    )
+    counts = present.sum(axis=1)
+    return {
+        model: float(total / count) if count else math.nan
+        for model, total, count in zip(scores.index, totals, counts, strict=True)
+    }
+
+
+def _plan(
+    performance: pd.DataFrame,
+    threshold: float | str,
+    k_largest: int,
+    extra_models: Iterable[str],
+    clustering: ModelClustering | None,
+) -> _Plan:
+    if not isinstance(performance, pd.DataFrame):
+        raise TypeError("performance must be a pandas DataFrame (rows: models, columns: datasets)")
+    if performance.index.has_duplicates:
+        raise ValueError("the performance matrix lists a model more than once")
+    numeric = performance.astype(float)
+    has_results = numeric.notna().any(axis=1)
+    scored = numeric[has_results]
+    new_models = list(numeric.index[~has_results])
+    for model in extra_models:
+        if model not in scored.index and model not in new_models:
+            new_models.append(model)
+
+    if len(scored) == 0:
+        return _Plan(scored, [], [], {}, {}, new_models, None, int(k_largest))
+    if clustering is None:
+        clustering = ModelClustering(threshold=threshold, k_largest=k_largest).fit(scored)
+    elif not hasattr(clustering, "labels_"):
+        raise ValueError("the clustering passed to the recall is not fitted")
+    elif list(clustering.distances_.index) != list(scored.index):
+        raise ValueError(
+            "the clustering was fitted on other models: fit it on the performance matrix's rows that "
+            "have at least one score, in the same order"
+        )
+
+    mean_scores = _mean_scores(scored)
+    representatives: dict[int, str] = {}
+    for cluster_id, members in enumerate(clustering.clusters_):
+        if len(members) > 1:
+            # max() keeps the first of equal maxima: ties go to the earliest row.
+            representatives[cluster_id] = max(members, key=lambda model: mean_scores[model])
+    return _Plan(
+        scored=scored,
+        clusters=[list(members) for members in clustering.clusters_],
+        labels=[int(label) for label in clustering.labels_],
+        representatives=representatives,
+        mean_scores=mean_scores,
+        new_models=new_models,
+        threshold=clustering.threshold_,
+        k_largest=int(clustering.k_largest),
+    )
+
+
+def _check_scope(scope: str) -> None:
+    if scope not in SCOPES:
+        raise ValueError(f"scope must be one of {SCOPES}, not {scope!r}")
+
+
+def models_needing_proxy(
+    performance: pd.DataFrame,
+    threshold: float | str = DEFAULT_THRESHOLD,
+    k_largest: int = DEFAULT_K_LARGEST,
+    scope: RecallScope = "representatives",
+    extra_models: Iterable[str] = (),
+    *,
+    clustering: ModelClustering | None = None,
+) -> list[str]:
+    """The models whose proxy score :func:`coarse_recall` needs, with the same arguments.
+
+    ``scope="representatives"``: one representative per cluster of several models (singletons are
+    scored from the representatives' proxies). ``scope="all"``: every model of a cluster of several
+    models. In both, then the models without benchmark results (all-NaN rows of ``performance``,
+    then ``extra_models`` not in it), which are ranked by their own proxy. When no cluster has
+    several models, every model with results needs its own. Order: cluster order, then new models.
+    """
+    _check_scope(scope)
+    return _plan(performance, threshold, k_largest, extra_models, clustering).needing_proxy(scope)
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    norms = np.linalg.norm(a) * np.linalg.norm(b)
+    if norms == 0:
+        return 0.0
+    # The released code's expression, so scores match it to the last bit.
+    return float(a.dot(b) / norms)
+
+
+def coarse_recall(
+    performance: pd.DataFrame,
+    proxy_scores: Mapping[str, float] | pd.Series,
+    top_k: int | None = DEFAULT_TOP_K,
+    threshold: float | str = DEFAULT_THRESHOLD,
+    k_largest: int = DEFAULT_K_LARGEST,
+    scope: RecallScope = "representatives",
+    *,
+    extra_models: Iterable[str] = (),
+    proxy_transform: Callable[[float], float] = math.exp,
+    clustering: ModelClustering | None = None,
+) -> RecallResult:
+    """Score every model for the target dataset and recall the ``top_k`` best (see the module docs).
+
+    Args:
+        performance: the performance matrix (rows: model ids, columns: benchmark datasets, NaN where
+            a model has no score), e.g. ``ModelRepository.performance_matrix()``.
+        proxy_scores: model id -> proxy score on the target dataset (a mapping or a Series). It must
+            cover :func:`models_needing_proxy`; other entries are ignored, except that a model with
+            no benchmark results listed here is ranked as a new model. NaN counts as missing.
+        top_k: how many models to recall (all when ``None`` or larger than the number of models).
+        threshold: clustering threshold (or ``"silhouette"``), see :class:`ModelClustering`.
+        k_largest: the clustering distance's ``k_largest``.
+        scope: ``"representatives"`` (the paper's rule: proxies of representatives only) or
+            ``"all"`` (each clustered model's own proxy, as the released code does).
+        extra_models: models without benchmark results to rank by their own proxy.
+        proxy_transform: maps a proxy score to a positive weight; ``math.exp`` (the paper's, for
+            LEEP and other log-scale scores) by default.
+        clustering: a fitted :class:`ModelClustering` of the matrix's rows that have scores, reused
+            instead of clustering again (``threshold`` and ``k_largest`` are then ignored).
+
+    Raises:
+        ValueError: a needed proxy score is missing, or an argument is invalid.
+    """
+    _check_scope(scope)
+    if top_k is not None and (
+        isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1
+    ):
+        raise ValueError(f"top_k must be a positive integer or None, not {top_k!r}")
+    items = proxy_scores.items() if hasattr(proxy_scores, "items") else dict(proxy_scores).items()
+    proxies: dict[str, float] = {}
+    for model, value in items:
+        if value is not None and not math.isnan(float(value)):  # NaN: a failed proxy, i.e. missing
+            proxies[model] = float(value)
+    extra = list(extra_models)
+    if isinstance(performance, pd.DataFrame):
+        # Models named only in proxy_scores are new models too.
+        extra += [model for model in proxies if model not in performance.index and model not in extra]
+    plan = _plan(performance, threshold, k_largest, extra, clustering)
+
+    missing = [model for model in plan.needing_proxy(scope) if model not in proxies]
+    if missing:
+        shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+        raise ValueError(
+            f"no proxy score for {len(missing)} model(s) the recall needs: {shown} "
+            "(compute proxies for models_needing_proxy(...))"
+        )
+
+    def weight(model: str) -> float:
+        return float(proxy_transform(proxies[model]))
+
+    entries: list[dict[str, Any]] = []
+    vectors = np.nan_to_num(plan.scored.to_numpy(dtype=float), nan=0.0)
+    row_of = {model: row for row, model in enumerate(plan.scored.index)}
+    # Representatives in cluster order: the order the released code sums the singletons' terms in.
+    representative_weights = [(model, weight(model)) for model in plan.representatives.values()]
+    for model, cluster_id in zip(plan.scored.index, plan.labels, strict=True):
+        mean = plan.mean_scores[model]
+        entry: dict[str, Any] = {
+            "model_id": model,
+            "mean_score": mean,
+            "cluster": cluster_id,
+            "has_results": True,
+        }
+        representative = plan.representatives.get(cluster_id)
+        if representative is not None or not plan.representatives:
+            source = model if (representative is None or scope == "all") else representative
+            w = weight(source)
+            if representative is None:
+                role = "singleton"  # only when no cluster has several models: its own proxy
+            elif model == representative:
+                role = "representative"
+            else:
+                role = "member"
+            entry.update(
+                weight=w, role=role, representative=representative, proxy_model=source, proxy=proxies[source]
+            )
+        else:
+            total = 0.0
+            for other, other_weight in representative_weights:
+                total += _cosine(vectors[row_of[model]], vectors[row_of[other]]) * other_weight
+            w = total / len(representative_weights)
+            entry.update(weight=w, role="singleton", representative=None, proxy_model=None, proxy=None)
+        entry["score"] = mean * w
+        entries.append(entry)
+
+    means = [plan.mean_scores[model] for model in plan.scored.index]
+    average_model = float(np.mean(means)) if means else 1.0
+    for model in plan.new_models:
+        w = weight(model)
+        entries.append(
+            {
+                "model_id": model,
+                "mean_score": average_model,
+                "cluster": None,
+                "has_results": False,
+                "weight": w,
+                "role": "new",
+                "representative": None,
+                "proxy_model": model,
+                "proxy": proxies[model],
+                "score": average_model * w,
+            }
+        )
+
+    # Best first; NaN scores last; ties keep the input order (matrix rows, then new models).
+    def sort_key(i: int) -> tuple[bool, float, int]:
+        score = entries[i]["score"]
+        return (math.isnan(score), 0.0 if math.isnan(score) else -score, i)
+
+    order = sorted(range(len(entries)), key=sort_key)
+    ranking = [RecallEntry(rank=rank, **entries[i]) for rank, i in enumerate(order, start=1)]
+    chosen = ranking if top_k is None else ranking[:top_k]
+    return RecallResult(
+        models=[entry.model_id for entry in chosen],
+        scores=[entry.score for entry in chosen],
+        entries=chosen,
+        ranking=ranking,
+        clusters=plan.clusters,
+        representatives=dict(plan.representatives),
+        new_models=list(plan.new_models),
+        scope=scope,
+        top_k=top_k,
+        threshold=plan.threshold,
+        k_largest=plan.k_largest,
+    )

@@ -159,3 +159,22 @@ def isolated_hub() -> Iterator[LocalHub]:
 # ==================================================================================================
 # End of the local Hub section
 # ==================================================================================================
+
+
+# ==================================================================================================
+# Tiny models and datasets (tests/assets.py), built once per session
+# ==================================================================================================
+
+
+@pytest.fixture(scope="session")
+def tiny_assets(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``models/`` (bert-a, distil-b, bert-headless) and ``datasets/`` (sentiment, topic) in one folder."""
+    from tests.assets import make_dataset, make_model
+
+    root = tmp_path_factory.mktemp("tiny-assets")
+    make_model(root / "models" / "bert-a", "bert", seed=0)
+    make_model(root / "models" / "distil-b", "distilbert", seed=1)
+    make_model(root / "models" / "bert-headless", "bert", headless=True, seed=2)
+    make_dataset(root / "datasets" / "sentiment", "sentiment", seed=0)
+    make_dataset(root / "datasets" / "topic", "topic", seed=1)
+    return root

@@ -1,0 +1,401 @@
+"""The offline phase: fine-tune repository models on benchmark datasets.
+
+For every (model, dataset) pair, the model is fine-tuned with ``transformers.Trainer`` (so
+Accelerate places it on the devices and, under ``accelerate launch``, trains it data-parallel
+across processes), evaluated on the validation split after every epoch (the learning curve, the
+*convergence trend* fine selection uses) and on the test split at the end (the cell of the
+performance matrix that clustering and recall use). Only the main process writes.
+
+Runs are resumable: a pair already recorded under the same :class:`~hfselect.repository.Protocol`
+is skipped, and every pair is written as soon as it finishes. ``shard=(i, n)`` gives worker ``i``
+every ``n``-th job of the sorted job list, so workers sharing one repository file never train the
+same pair twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from hfselect.data import expand_dataset_specs, load_classification_dataset, preprocess_for_model
+from hfselect.errors import HfSelectError
+from hfselect.models import expand_model_specs, load_classifier, load_tokenizer_or_processor, model_key
+from hfselect.repository import ModelRepository, Protocol
+
+logger = logging.getLogger(__name__)
+
+BUILTIN_METRICS = ("accuracy", "macro_f1", "matthews_correlation")
+METRIC_ALIASES = {
+    "f1": "macro_f1",
+    "f1_macro": "macro_f1",
+    "mcc": "matthews_correlation",
+    "matthews": "matthews_correlation",
+}
+
+
+@dataclass
+class BenchConfig:
+    """The fine-tuning protocol and run options of ``hfselect bench``."""
+
+    epochs: int = 5
+    learning_rate: float = 5e-5
+    batch_size: int = 32
+    max_length: int = 128
+    train_samples: int | None = None
+    eval_samples: int | None = None
+    seed: int = 0
+    metric: str = "accuracy"
+    allow_pickle: bool = False
+    text_columns: list[str] | None = None
+    label_column: str | None = None
+
+    @property
+    def protocol(self) -> Protocol:
+        """The protocol results are recorded under (what makes two results comparable)."""
+        return Protocol(
+            epochs=self.epochs,
+            learning_rate=self.learning_rate,
+            batch_size=self.batch_size,
+            seed=self.seed,
+            train_samples=self.train_samples,
+            eval_samples=self.eval_samples,
+            max_length=self.max_length,
+            metric=canonical_metric(self.metric),
+        )
+
+
+@dataclass
+class PairResult:
+    """The outcome of fine-tuning one model on one dataset."""
+
+    model_id: str
+    dataset: str
+    score: float | None
+    curve: list[float]
+    seconds: float
+    error: str | None = None
+    dataset_info: dict[str, Any] = field(default_factory=dict)
+    model_info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BenchSummary:
+    """What a bench run did."""
+
+    planned: int = 0
+    skipped: int = 0
+    done: list[PairResult] = field(default_factory=list)
+    failed: list[PairResult] = field(default_factory=list)
+
+
+def canonical_metric(name: str) -> str:
+    """The stored name of a metric (``f1`` means macro-F1, ``mcc`` Matthews correlation)."""
+    return METRIC_ALIASES.get(name, name)
+
+
+def metric_function(name: str) -> Callable[[np.ndarray, np.ndarray], float]:
+    """``f(predictions, references) -> score`` for a built-in metric or a loadable ``evaluate`` metric.
+
+    The built-in ones are computed with scikit-learn because ``evaluate.load`` fetches metric code
+    from the Hub at run time; other names (or a local metric script) go through ``evaluate``.
+    """
+    from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
+
+    name = canonical_metric(name)
+    if name == "accuracy":
+        return lambda predictions, references: float(accuracy_score(references, predictions))
+    if name == "macro_f1":
+        return lambda predictions, references: float(f1_score(references, predictions, average="macro"))
+    if name == "matthews_correlation":
+        return lambda predictions, references: float(matthews_corrcoef(references, predictions))
+    try:
+        import evaluate
+
+        module = evaluate.load(name)
+    except Exception as error:
+        raise HfSelectError(
+            f"cannot load metric {name!r} ({' '.join(str(error).split())[:120]}); "
+            f"built-in metrics: {', '.join(BUILTIN_METRICS)}"
+        ) from error
+
+    def compute(predictions: np.ndarray, references: np.ndarray) -> float:
+        result = module.compute(predictions=predictions, references=references)
+        return float(result[name] if name in result else next(iter(result.values())))
+
+    return compute
+
+
+def plan_jobs(
+    models: Sequence[str], datasets: Sequence[str], shard: tuple[int, int] = (0, 1)
+) -> list[tuple[str, str]]:
+    """The sorted (model, dataset) job list, and this shard's share of it (every n-th job)."""
+    index, count = shard
+    if count < 1 or not 0 <= index < count:
+        raise HfSelectError(f"--shard {index}/{count} is not valid: use I/N with 0 <= I < N")
+    jobs = sorted((model, dataset) for model in models for dataset in datasets)
+    return jobs[index::count]
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """Parse ``I/N`` as given to ``--shard``."""
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise HfSelectError(f"--shard {text!r} is not valid: use I/N, e.g. 0/2") from None
+    plan_jobs([], [], (index, count))  # validates
+    return index, count
+
+
+class _EpochProgress:
+    """A Trainer callback that shows the current epoch on the job progress bar."""
+
+    def __new__(cls, bar: Any, label: str) -> Any:
+        from transformers import TrainerCallback
+
+        class Callback(TrainerCallback):
+            def on_epoch_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+                bar.set_postfix_str(f"{label} epoch {int(state.epoch or 0) + 1}/{int(args.num_train_epochs)}")
+
+        return Callback()
+
+
+def finetune_pair(
+    model_spec: str,
+    dataset_spec: str,
+    config: BenchConfig,
+    *,
+    callbacks: Sequence[Any] = (),
+    output_dir: str | None = None,
+) -> PairResult:
+    """Fine-tune one model on one dataset; return its test score and validation curve.
+
+    Raises :class:`HfSelectError` subclasses for bad input (unloadable model or dataset) and
+    ``FloatingPointError`` when the training loss becomes NaN.
+    """
+    import torch
+    from accelerate import PartialState
+    from transformers import DataCollatorWithPadding, PrinterCallback, Trainer, TrainingArguments, set_seed
+
+    started = time.perf_counter()
+    state = PartialState()
+    with state.main_process_first():
+        data = load_classification_dataset(
+            dataset_spec,
+            text_columns=config.text_columns,
+            label_column=config.label_column,
+            seed=config.seed,
+            train_samples=config.train_samples,
+            eval_samples=config.eval_samples,
+        )
+        processor = load_tokenizer_or_processor(model_spec, modality=data.modality)
+        encoded = preprocess_for_model(data, processor, max_length=config.max_length)
+    set_seed(config.seed)
+    model = load_classifier(
+        model_spec,
+        num_labels=data.num_labels,
+        id2label=dict(enumerate(data.label_names)),
+        allow_pickle=config.allow_pickle,
+    )
+    score = metric_function(config.metric)
+
+    def compute_metrics(prediction: Any) -> dict[str, float]:
+        logits = (
+            prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+        )
+        return {"score": score(np.argmax(logits, axis=-1), prediction.label_ids)}
+
+    with tempfile.TemporaryDirectory(prefix="hfselect-bench-") as scratch:
+        arguments = TrainingArguments(
+            output_dir=output_dir or scratch,
+            num_train_epochs=config.epochs,
+            learning_rate=config.learning_rate,
+            per_device_train_batch_size=config.batch_size,
+            per_device_eval_batch_size=max(config.batch_size, 64),
+            eval_strategy="epoch",
+            save_strategy="no",
+            logging_strategy="epoch",
+            report_to=[],
+            seed=config.seed,
+            data_seed=config.seed,
+            disable_tqdm=True,
+            dataloader_num_workers=0,
+            dataloader_pin_memory=torch.cuda.is_available(),
+        )
+        collator = DataCollatorWithPadding(processor) if data.modality == "text" else None
+        trainer = Trainer(
+            model=model,
+            args=arguments,
+            train_dataset=encoded["train"],
+            eval_dataset=encoded["validation"],
+            data_collator=collator,
+            compute_metrics=compute_metrics,
+            callbacks=list(callbacks),
+        )
+        # The run's numbers go to the repository and the summary table, not to stdout.
+        trainer.remove_callback(PrinterCallback)
+        output = trainer.train()
+        if not math.isfinite(output.training_loss):
+            raise FloatingPointError("the training loss became NaN")
+        curve = [entry["eval_score"] for entry in trainer.state.log_history if "eval_score" in entry]
+        test_score = trainer.evaluate(encoded["test"], metric_key_prefix="test")["test_score"]
+    return PairResult(
+        model_id=model_key(model_spec),
+        dataset=data.spec.name,
+        score=float(test_score),
+        curve=[float(value) for value in curve],
+        seconds=time.perf_counter() - started,
+        dataset_info={
+            "num_labels": data.num_labels,
+            "label_names": list(data.label_names),
+            "modality": data.modality,
+            "fingerprint": data.fingerprint,
+            "train_size": len(data.splits["train"]),
+            "validation_size": len(data.splits["validation"]),
+            "test_size": len(data.splits["test"]),
+        },
+        model_info=describe_model(model_spec, model),
+    )
+
+
+def describe_model(spec: str, model: Any) -> dict[str, Any]:
+    """Repository fields of a benchmarked model, from its loaded config (and folder, when local)."""
+    import json
+    from pathlib import Path
+
+    from hfselect.crawler import config_fields
+    from hfselect.models import local_model_sha
+
+    config = model.config
+    folder = Path(spec).expanduser()
+    fields: dict[str, Any] = {
+        "sha": getattr(config, "_commit_hash", None),
+        "architecture": (config.architectures or [type(model).__name__])[0],
+        "model_type": config.model_type,
+        "num_parameters": int(sum(parameter.numel() for parameter in model.parameters())),
+        "hidden_size": getattr(config, "hidden_size", None),
+        "library": "transformers",
+        "source": "hub",
+    }
+    if folder.is_dir():
+        # The loaded config carries the target's labels; the source head's labels are on disk.
+        saved = config_fields(json.loads((folder / "config.json").read_text()))
+        fields.update({key: value for key, value in saved.items() if value is not None})
+        fields.update(sha=local_model_sha(folder), source="local")
+    elif fields["sha"] is None:
+        fields["sha"] = hub_model_sha(spec)
+    return fields
+
+
+def hub_model_sha(model_id: str) -> str | None:
+    """The Hub commit sha of a model (None when the Hub cannot tell, e.g. offline)."""
+    from huggingface_hub import HfApi
+
+    try:
+        return HfApi().model_info(model_id).sha
+    except Exception:  # the sha is metadata: a benchmark result is worth keeping without it
+        logger.debug("no commit sha for %s", model_id, exc_info=True)
+        return None
+
+
+def describe_failure(error: BaseException) -> str:
+    """One line saying why a pair failed."""
+    if type(error).__name__ == "OutOfMemoryError" or "out of memory" in str(error).lower():
+        return "out of memory (try a smaller --batch-size or --max-length)"
+    if isinstance(error, FloatingPointError):
+        return str(error)
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if isinstance(error, HfSelectError) else f"{type(error).__name__}: {text[:200]}"
+
+
+def run_bench(
+    repository: ModelRepository,
+    models: Sequence[str],
+    datasets: Sequence[str],
+    config: BenchConfig,
+    *,
+    shard: tuple[int, int] = (0, 1),
+    progress: bool = True,
+) -> BenchSummary:
+    """Benchmark every model on every dataset (this shard's share), recording each pair as it ends."""
+    from accelerate import PartialState
+
+    state = PartialState()
+    model_specs = expand_model_specs(models)
+    dataset_specs = expand_dataset_specs(datasets)
+    jobs = plan_jobs(model_specs, dataset_specs, shard)
+    protocol = config.protocol
+    metric_function(config.metric)  # fail before any training when the metric cannot be loaded
+    summary = BenchSummary(planned=len(jobs))
+    bar = tqdm(
+        total=len(jobs), desc="benchmarking", unit="pair", disable=not progress or not state.is_main_process
+    )
+    try:
+        for model_spec, dataset_spec in jobs:
+            model_id = model_key(model_spec)
+            dataset_name = _dataset_key(dataset_spec)
+            # Checked per job, not once: another worker or an earlier run may have finished it.
+            if (model_id, dataset_name) in repository.completed_pairs(protocol, include_failed=False):
+                summary.skipped += 1
+                bar.update(1)
+                continue
+            label = f"{model_id} on {dataset_name}"
+            bar.set_postfix_str(label)
+            started = time.perf_counter()
+            try:
+                result = finetune_pair(
+                    model_spec, dataset_spec, config, callbacks=[_EpochProgress(bar, label)]
+                )
+            except Exception as error:
+                result = PairResult(
+                    model_id, dataset_name, None, [], time.perf_counter() - started, describe_failure(error)
+                )
+                logger.warning("%s failed: %s", label, result.error)
+            if state.is_main_process:
+                _record(repository, result, protocol)
+            (summary.failed if result.error else summary.done).append(result)
+            bar.update(1)
+            state.wait_for_everyone()
+    finally:
+        bar.close()
+    return summary
+
+
+def _dataset_key(spec: str) -> str:
+    from hfselect.data import DatasetSpec
+
+    return DatasetSpec.parse(spec).name
+
+
+def _record(repository: ModelRepository, result: PairResult, protocol: Protocol) -> None:
+    if result.dataset_info:
+        repository.upsert_dataset(result.dataset, **result.dataset_info)
+    if result.model_info and not (repository.get_model(result.model_id) or {}).get("crawled_at"):
+        # A crawled model's row already holds the Hub's own fields; don't overwrite them.
+        repository.upsert_model(result.model_id, **result.model_info)
+    if result.error is None:
+        repository.record_result(
+            result.model_id,
+            result.dataset,
+            result.score,
+            protocol,
+            curve=result.curve,
+            duration_s=result.seconds,
+        )
+    else:
+        repository.record_result(
+            result.model_id,
+            result.dataset,
+            None,
+            protocol,
+            status="failed",
+            error=result.error,
+            duration_s=result.seconds,
+        )

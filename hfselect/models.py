@@ -1,0 +1,128 @@
+"""Finding and loading candidate models, with hfselect's safety defaults.
+
+A model is a Hub id or a local ``save_pretrained`` folder; a local folder holding several model
+folders stands for all of them. Loading never runs remote code (``trust_remote_code=False``) and
+reads safetensors weights only unless the caller allows pickle files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from hfselect.errors import ModelLoadError
+
+
+def is_model_folder(path: Path) -> bool:
+    """A folder that ``from_pretrained`` can load: it has a ``config.json``."""
+    return path.is_dir() and (path / "config.json").is_file()
+
+
+def expand_model_specs(specs: Iterable[str]) -> list[str]:
+    """Hub ids and model folders as given; a folder of model folders becomes each of them (sorted)."""
+    expanded: list[str] = []
+    for spec in specs:
+        path = Path(spec).expanduser()
+        if path.is_dir() and not is_model_folder(path):
+            children = sorted(child for child in path.iterdir() if child.is_dir())
+            if not children:
+                raise ModelLoadError(f"{spec} is a folder but holds no model folders (no config.json)")
+            expanded.extend(str(child) for child in children)
+        else:
+            expanded.append(spec)
+    return expanded
+
+
+def model_key(spec: str) -> str:
+    """The id a model is stored under: its Hub id, or a local folder's name."""
+    path = Path(spec).expanduser()
+    if path.exists():
+        return path.resolve().name
+    return spec
+
+
+def local_model_sha(folder: str | os.PathLike[str]) -> str:
+    """A content hash for a local model folder, standing in for a Hub commit sha in caches.
+
+    Hashes the config and the weight files' names and sizes: cheap for large checkpoints, and
+    re-saving a model with other weights changes it in practice.
+    """
+    folder = Path(folder)
+    digest = hashlib.sha1()
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            digest.update(str(path.relative_to(folder)).encode())
+            digest.update(str(path.stat().st_size).encode())
+            if path.name == "config.json":
+                digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def load_classifier(
+    spec: str,
+    *,
+    num_labels: int,
+    id2label: dict[int, str] | None = None,
+    allow_pickle: bool = False,
+    token: str | bool | None = None,
+) -> Any:
+    """Load ``spec`` as a sequence classifier with a ``num_labels`` head.
+
+    The pretrained head is kept when it already has ``num_labels`` outputs and re-initialised
+    otherwise (``ignore_mismatched_sizes``), which is how fine-tuning on a new label set works.
+    Raises :class:`ModelLoadError` with one line naming the model and the cause.
+    """
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    label_names = id2label or {index: f"LABEL_{index}" for index in range(num_labels)}
+    try:
+        config = AutoConfig.from_pretrained(spec, trust_remote_code=False, token=token)
+        config.num_labels = num_labels
+        config.id2label = dict(label_names)
+        config.label2id = {name: index for index, name in label_names.items()}
+        return AutoModelForSequenceClassification.from_pretrained(
+            spec,
+            config=config,
+            ignore_mismatched_sizes=True,
+            trust_remote_code=False,
+            use_safetensors=True if not allow_pickle else None,
+            token=token,
+        )
+    except Exception as error:
+        raise ModelLoadError(
+            f"cannot load model {spec}: {describe_load_error(error, allow_pickle)}"
+        ) from error
+
+
+def load_tokenizer_or_processor(spec: str, *, modality: str = "text", token: str | bool | None = None) -> Any:
+    """The tokenizer (text) or image processor (image) saved with a model."""
+    from transformers import AutoImageProcessor, AutoTokenizer
+
+    try:
+        if modality == "image":
+            return AutoImageProcessor.from_pretrained(spec, trust_remote_code=False, token=token)
+        return AutoTokenizer.from_pretrained(spec, trust_remote_code=False, token=token)
+    except Exception as error:
+        raise ModelLoadError(
+            f"cannot load the {'image processor' if modality == 'image' else 'tokenizer'} "
+            f"of {spec}: {describe_load_error(error, False)}"
+        ) from error
+
+
+def describe_load_error(error: BaseException, allow_pickle: bool) -> str:
+    """A one-line cause for a failed ``from_pretrained``."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    if isinstance(error, json.JSONDecodeError) or "JSON" in type(error).__name__:
+        return f"config.json is not valid JSON ({text[:120]})"
+    lowered = text.lower()
+    if "safetensors" in lowered and not allow_pickle:
+        return "no safetensors weights (pass --allow-pickle to load pickle files you trust)"
+    if "trust_remote_code" in lowered or "custom code" in lowered:
+        return "it needs custom code, which hfselect never runs"
+    if "unrecognized model" in lowered or "model_type" in lowered:
+        return f"unsupported architecture ({text[:160]})"
+    return text[:200]

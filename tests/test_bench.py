@@ -1,0 +1,214 @@
+"""The benchmark harness: results and learning curves, sharding, resuming, failures, Hub ids."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import datasets
+import pandas as pd
+import pytest
+
+import hfselect.bench as bench
+from hfselect.bench import BenchConfig, plan_jobs, run_bench
+from hfselect.errors import HfSelectError
+from hfselect.repository import ModelRepository
+
+CONFIG = BenchConfig(epochs=2, learning_rate=1e-2, batch_size=16, max_length=32)
+CLI_OPTIONS = [
+    "--epochs",
+    "2",
+    "--learning-rate",
+    "1e-2",
+    "--batch-size",
+    "16",
+    "--max-length",
+    "32",
+    "--quiet",
+]
+
+
+def test_plan_jobs_shards_partition_the_sorted_job_list() -> None:
+    models, data = ["m2", "m1", "m3"], ["d2", "d1"]
+    shards = [plan_jobs(models, data, (index, 3)) for index in range(3)]
+    everything = sorted(job for shard in shards for job in shard)
+    assert everything == plan_jobs(models, data)
+    assert len(everything) == len(set(everything)) == 6
+    with pytest.raises(HfSelectError, match="not valid"):
+        plan_jobs(models, data, (3, 3))
+
+
+def test_two_shard_workers_fill_one_repository_exactly_once(tiny_assets: Path, tmp_path: Path) -> None:
+    repository_path = tmp_path / "repo.sqlite"
+    command = [sys.executable, "-m", "hfselect", "bench", "--models", str(tiny_assets / "models")]
+    command += [
+        "--datasets",
+        str(tiny_assets / "datasets"),
+        "--repository",
+        str(repository_path),
+        *CLI_OPTIONS,
+    ]
+    workers = [
+        subprocess.Popen(
+            [*command, "--shard", f"{index}/2"], env=os.environ.copy(), stdout=subprocess.PIPE, text=True
+        )
+        for index in range(2)
+    ]
+    outputs = [worker.communicate(timeout=300)[0] for worker in workers]
+    assert [worker.returncode for worker in workers] == [0, 0], outputs
+
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hfselect",
+            "repo",
+            "export",
+            str(tmp_path / "export"),
+            "--repository",
+            str(repository_path),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    results = pd.read_parquet(tmp_path / "export" / "results.parquet")
+    curves = pd.read_parquet(tmp_path / "export" / "curves.parquet")
+    pairs = {
+        (model, dataset)
+        for model in ("bert-a", "distil-b", "bert-headless")
+        for dataset in ("sentiment", "topic")
+    }
+    assert len(results) == 6 and set(zip(results.model_id, results.dataset, strict=True)) == pairs
+    assert (results.status == "ok").all() and results.score.between(0, 1).all()
+    assert (results.epochs == 2).all() and (results.learning_rate == 1e-2).all()
+    assert len(curves) == 12
+    assert sorted(curves.groupby(["model_id", "dataset"]).epoch.apply(list).tolist()) == [[1, 2]] * 6
+
+    with ModelRepository(repository_path) as repository:
+        dataset = {row["name"]: row for row in repository.datasets()}["topic"]
+        assert dataset["num_labels"] == 3 and dataset["label_names"] == ["topic_0", "topic_1", "topic_2"]
+        model = repository.get_model("bert-a")
+        assert model["architecture"] == "BertForSequenceClassification" and model["source"] == "local"
+        assert model["sha"] and model["num_parameters"] > 0
+
+
+def test_rerun_redoes_no_finished_pair(
+    tiny_assets: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trained: list[tuple[str, str]] = []
+    real = bench.finetune_pair
+
+    def interrupted_after_two(model_spec: str, dataset_spec: str, config: BenchConfig, **kwargs):
+        if len(trained) == 2:
+            raise KeyboardInterrupt  # what a kill does between two pairs
+        trained.append((Path(model_spec).name, Path(dataset_spec).name))
+        return real(model_spec, dataset_spec, config, **kwargs)
+
+    monkeypatch.setattr(bench, "finetune_pair", interrupted_after_two)
+    models, data = [str(tiny_assets / "models")], [str(tiny_assets / "datasets")]
+    with ModelRepository(tmp_path / "repo.sqlite") as repository:
+        with pytest.raises(KeyboardInterrupt):
+            run_bench(repository, models, data, CONFIG, progress=False)
+        assert repository.counts()["results"] == 2
+        first = list(trained)
+        trained.clear()
+        monkeypatch.setattr(bench, "finetune_pair", real)
+        summary = run_bench(repository, models, data, CONFIG, progress=False)
+        assert summary.skipped == 2 and len(summary.done) == 4
+        assert not {(r.model_id, r.dataset) for r in summary.done} & set(first)
+        assert repository.counts()["results"] == 6
+
+
+def test_bad_model_and_dataset_fail_with_one_line_and_the_run_goes_on(
+    tiny_assets: Path, tmp_path: Path
+) -> None:
+    broken = tmp_path / "models" / "broken"
+    broken.mkdir(parents=True)
+    (broken / "config.json").write_text("{not json")
+    unlabeled = tmp_path / "datasets" / "unlabeled"
+    unlabeled.mkdir(parents=True)
+    datasets.Dataset.from_dict({"text": ["a b", "c d"] * 20}).to_parquet(unlabeled / "train.parquet")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hfselect",
+            "bench",
+            "--models",
+            str(broken),
+            str(tiny_assets / "models" / "bert-a"),
+            "--datasets",
+            str(unlabeled),
+            str(tiny_assets / "datasets" / "sentiment"),
+            "--repository",
+            str(tmp_path / "repo.sqlite"),
+            *CLI_OPTIONS,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    failures = [line for line in result.stdout.splitlines() if line.startswith("failed: ")]
+    assert len(failures) == 3  # broken x 2 datasets, bert-a x unlabeled
+    assert all(len(line) < 300 for line in failures)
+    assert any("broken on sentiment" in line and "config" in line.lower() for line in failures)
+    assert any("bert-a on unlabeled" in line and "label" in line for line in failures)
+    with ModelRepository(tmp_path / "repo.sqlite") as repository:
+        ok = repository.results()
+        assert list(zip(ok.model_id, ok.dataset, strict=True)) == [("bert-a", "sentiment")]
+        failed = repository.results(status="failed")
+        assert len(failed) == 3 and failed.error.str.len().gt(0).all()
+
+
+def test_unknown_metric_is_refused_before_training(tiny_assets: Path, tmp_path: Path) -> None:
+    config = BenchConfig(epochs=1, metric="no-such-metric-anywhere")
+    with (
+        ModelRepository(tmp_path / "repo.sqlite") as repository,
+        pytest.raises(HfSelectError, match="cannot load metric"),
+    ):
+        run_bench(
+            repository,
+            [str(tiny_assets / "models" / "bert-a")],
+            [str(tiny_assets / "datasets" / "topic")],
+            config,
+        )
+
+
+def test_builtin_metrics() -> None:
+    import numpy as np
+
+    predictions, references = np.array([0, 1, 1, 0]), np.array([0, 1, 0, 0])
+    assert bench.metric_function("accuracy")(predictions, references) == pytest.approx(0.75)
+    assert bench.metric_function("f1")(predictions, references) == pytest.approx(0.7333333)
+    assert bench.metric_function("mcc")(predictions, references) == pytest.approx(0.5773503)
+
+
+def test_hub_ids_give_the_same_results_as_local_folders(tiny_assets: Path, tmp_path: Path, hub) -> None:
+    from huggingface_hub import HfApi
+
+    api = HfApi(token="hf_test_token")
+    for kind, name in (("models", "bert-a"), ("datasets", "topic")):
+        repo_type = "model" if kind == "models" else "dataset"
+        api.create_repo(f"zoo/{name}", repo_type=repo_type, exist_ok=True)
+        api.upload_folder(folder_path=tiny_assets / kind / name, repo_id=f"zoo/{name}", repo_type=repo_type)
+    with (
+        ModelRepository(tmp_path / "local.sqlite") as local,
+        ModelRepository(tmp_path / "hub.sqlite") as remote,
+    ):
+        run_bench(
+            local,
+            [str(tiny_assets / "models" / "bert-a")],
+            [str(tiny_assets / "datasets" / "topic")],
+            CONFIG,
+            progress=False,
+        )
+        run_bench(remote, ["zoo/bert-a"], ["zoo/topic"], CONFIG, progress=False)
+        local_results, hub_results = local.results(), remote.results()
+        assert list(hub_results.model_id) == ["zoo/bert-a"] and list(hub_results.dataset) == ["zoo/topic"]
+        assert hub_results.score.tolist() == pytest.approx(local_results.score.tolist(), abs=1e-9)
+        assert remote.curves().score.tolist() == pytest.approx(local.curves().score.tolist(), abs=1e-9)
+        assert remote.get_model("zoo/bert-a")["sha"] == hub.repo_sha("zoo/bert-a")

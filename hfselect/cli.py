@@ -127,6 +127,113 @@ def cmd_repo_import_csv(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_zoo_build(args: argparse.Namespace) -> int:
+    """``hfselect zoo build DIR``: build the offline model zoo (tiny models and datasets)."""
+    from hfselect.zoo import build_zoo
+
+    manifest = build_zoo(args.directory, args.size, seed=args.seed, progress=not args.quiet)
+    print(
+        f"built the {args.size} zoo in {args.directory}: {len(manifest.models)} models in "
+        f"{args.directory}/models, {len(manifest.datasets)} datasets in {args.directory}/datasets"
+    )
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """``hfselect bench``: fine-tune models on benchmark datasets, recording results and learning curves."""
+    from accelerate import PartialState
+
+    from hfselect.bench import BenchConfig, parse_shard, run_bench
+
+    config = BenchConfig(
+        epochs=args.epochs,
+        learning_rate=args.learning_rate,
+        batch_size=args.batch_size,
+        max_length=args.max_length,
+        train_samples=args.train_samples,
+        eval_samples=args.eval_samples,
+        seed=args.seed,
+        metric=args.metric,
+        allow_pickle=args.allow_pickle,
+        text_columns=args.text_column,
+        label_column=args.label_column,
+    )
+    shard = parse_shard(args.shard)
+    with open_repository(args) as repository:
+        summary = run_bench(
+            repository, args.models, args.datasets, config, shard=shard, progress=not args.quiet
+        )
+    if not PartialState().is_main_process:
+        return 0
+    rows = [
+        (result.model_id, result.dataset, f"{result.score:.4f}", " ".join(f"{v:.3f}" for v in result.curve),
+         f"{result.seconds:.1f}")
+        for result in summary.done
+    ]  # fmt: skip
+    if rows:
+        print_table(rows, ["model", "dataset", config.protocol.metric, "validation curve", "seconds"])
+    print(
+        f"{len(summary.done)} pairs done, {summary.skipped} already in the repository, {len(summary.failed)} failed "
+        f"(shard {shard[0]}/{shard[1]} of the job list: {summary.planned} pairs)"
+    )
+    for result in summary.failed:
+        print(f"failed: {result.model_id} on {result.dataset}: {result.error}")
+    return 1 if summary.failed and not summary.done and not summary.skipped else 0
+
+
+def cmd_cluster(args: argparse.Namespace) -> int:
+    """``hfselect cluster``: group the repository's models by their benchmark results."""
+    from hfselect.clustering import ModelClustering
+
+    with open_repository(args) as repository:
+        performance = repository.performance_matrix()
+    if performance.empty or len(performance) < 2:
+        raise HfSelectError(
+            "the repository has benchmark results for fewer than 2 models: run `hfselect bench` "
+            "or `hfselect repo import-matrix` first"
+        )
+    threshold = args.threshold if args.threshold == "silhouette" else float(args.threshold)
+    clustering = ModelClustering(
+        threshold=threshold, k_largest=args.k_largest, method=args.method, n_clusters=args.n_clusters
+    ).fit(performance)
+    means = performance.mean(axis=1)
+    clusters = []
+    for index, members in enumerate(clustering.clusters_):
+        ranked = sorted(members, key=lambda model: -means[model])
+        clusters.append(
+            {"cluster": index, "size": len(members), "representative": ranked[0], "members": ranked}
+        )
+    summary = {
+        "models": len(performance),
+        "datasets": performance.shape[1],
+        "n_clusters": clustering.n_clusters_,
+        "multi_model_clusters": sum(1 for cluster in clusters if cluster["size"] > 1),
+        "threshold": clustering.threshold_,
+        "silhouette": None if clustering.silhouette_ != clustering.silhouette_ else clustering.silhouette_,
+        "clusters": clusters,
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    rows = [
+        (
+            c["cluster"],
+            c["size"],
+            c["representative"],
+            f"{means[c['representative']]:.4f}",
+            ", ".join(c["members"][1:]),
+        )
+        for c in clusters
+    ]
+    print_table(rows, ["cluster", "size", "representative (best mean)", "mean score", "other members"])
+    silhouette = "n/a" if summary["silhouette"] is None else f"{summary['silhouette']:.3f}"
+    print(
+        f"{summary['models']} models over {summary['datasets']} datasets: {summary['n_clusters']} clusters, "
+        f"{summary['multi_model_clusters']} with several models; silhouette {silhouette}"
+    )
+    return 0
+
+
 # -- parser -----------------------------------------------------------------------------------
 
 
@@ -141,6 +248,35 @@ def _common() -> argparse.ArgumentParser:
     common.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     common.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     return common
+
+
+def add_training_options(parser: argparse.ArgumentParser) -> None:
+    """The fine-tuning protocol options shared by ``bench`` and ``select``."""
+    parser.add_argument("--epochs", type=int, default=5, help="training epochs per pair (default: 5)")
+    parser.add_argument(
+        "--learning-rate", type=float, default=5e-5, help="peak learning rate (default: 5e-5)"
+    )
+    parser.add_argument("--batch-size", type=int, default=32, help="per-device batch size (default: 32)")
+    parser.add_argument(
+        "--max-length", type=int, default=128, help="maximum tokens per example (default: 128)"
+    )
+    parser.add_argument(
+        "--train-samples", type=int, help="use a seeded sample of this many training examples"
+    )
+    parser.add_argument(
+        "--eval-samples", type=int, help="use seeded samples of this many validation/test examples"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument(
+        "--metric",
+        default="accuracy",
+        help="accuracy, f1 (macro), mcc, or an evaluate metric name or local script (default: accuracy)",
+    )
+    parser.add_argument("--text-column", action="append", help="text column(s) of the datasets (repeatable)")
+    parser.add_argument("--label-column", help="label column of the datasets")
+    parser.add_argument(
+        "--allow-pickle", action="store_true", help="allow loading non-safetensors weights you trust"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -219,6 +355,70 @@ def build_parser() -> argparse.ArgumentParser:
     csv.add_argument("csv", metavar="RESULTS.csv")
     csv.add_argument("--metric", default="accuracy", help="the metric of the scores (default: accuracy)")
     csv.set_defaults(handler=cmd_repo_import_csv)
+    zoo = commands.add_parser(
+        "zoo",
+        parents=[common],
+        help="the small offline model zoo for tests, demo and benchmarks",
+        description="The small offline model zoo: tiny pretrained models and datasets built on the CPU.",
+    )
+    zoo_commands = zoo.add_subparsers(dest="zoo_command", metavar="COMMAND", required=True)
+    zoo_build = zoo_commands.add_parser("build", parents=[common], help="build the zoo into DIR")
+    zoo_build.add_argument("directory", metavar="DIR")
+    zoo_build.add_argument(
+        "--size", choices=["small", "full"], default="small", help="small: tests and demo; full: benchmarks"
+    )
+    zoo_build.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    zoo_build.set_defaults(handler=cmd_zoo_build)
+
+    bench = commands.add_parser(
+        "bench",
+        parents=[common],
+        help="fine-tune models on benchmark datasets (results + learning curves)",
+        description=cmd_bench.__doc__,
+    )
+    bench.add_argument(
+        "--models",
+        nargs="+",
+        required=True,
+        metavar="MODEL",
+        help="Hub ids, model folders, or folders holding several model folders",
+    )
+    bench.add_argument(
+        "--datasets",
+        nargs="+",
+        required=True,
+        metavar="DATASET",
+        help="Hub ids (ID or ID:CONFIG), dataset folders or files, or folders holding several",
+    )
+    add_training_options(bench)
+    bench.add_argument(
+        "--shard",
+        default="0/1",
+        metavar="I/N",
+        help="run every N-th job starting at I (workers sharing one repository; default 0/1)",
+    )
+    bench.set_defaults(handler=cmd_bench)
+    cluster = commands.add_parser(
+        "cluster",
+        parents=[common],
+        help="group the repository's models by their benchmark results",
+        description=cmd_cluster.__doc__,
+    )
+    cluster.add_argument(
+        "--threshold",
+        default="0.09",
+        help="merge clusters while their distance is within this (default 0.09; 'silhouette' picks it)",
+    )
+    cluster.add_argument(
+        "--k-largest",
+        type=int,
+        default=5,
+        help="distance = mean of the k largest score differences (default 5)",
+    )
+    cluster.add_argument("--method", choices=["agglomerative", "kmeans"], default="agglomerative")
+    cluster.add_argument("--n-clusters", type=int, help="number of clusters for --method kmeans")
+    cluster.add_argument("--json", action="store_true", help="print the clusters as JSON")
+    cluster.set_defaults(handler=cmd_cluster)
     return parser
 
 

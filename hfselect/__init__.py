@@ -8,6 +8,20 @@ model's convergence trend.
 
 __version__ = "0.1.0"
 
+from typing import TYPE_CHECKING, Any
+
 from hfselect.repository import ModelRepository
 
-__all__ = ["ModelRepository", "__version__"]
+if TYPE_CHECKING:
+    from hfselect.callbacks import ConvergenceTrendCallback
+
+__all__ = ["ConvergenceTrendCallback", "ModelRepository", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    # The callback imports transformers; keep `import hfselect` (and the CLI's --help) fast.
+    if name == "ConvergenceTrendCallback":
+        from hfselect.callbacks import ConvergenceTrendCallback
+
+        return ConvergenceTrendCallback
+    raise AttributeError(f"module 'hfselect' has no attribute {name!r}")

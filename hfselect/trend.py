@@ -1,0 +1,216 @@
+"""Convergence trends: predict a run's final score from its first epochs.
+
+Each model in the repository has learning curves on the benchmark datasets: its validation score
+after every epoch. How a model's score at epoch ``e`` relates to its score at the end of training
+is fairly stable across datasets (a model that learns fast keeps its early lead, one that starts
+slowly catches up by a typical amount), so the benchmark curves predict where a new run on the
+target will end up. Fine selection stops the runs predicted to end low.
+
+Two predictors, both fitted per model on its benchmark curves:
+
+* :class:`KMeansTrendPredictor`, the paper's: k-means (K=4) over the model's epoch-``e`` scores
+  across benchmark datasets; a new run is matched to the nearest centre and predicted to reach
+  the mean final score of that cluster's datasets.
+* :class:`HeadroomTrendPredictor`: the fraction of the remaining headroom ``(final - s_e) / (1 - s_e)``
+  that the model closes after epoch ``e``, a robust median over its datasets; prediction
+  ``s + r (1 - s)``. It is monotone in the current score (a better run is never predicted worse)
+  and, unlike the k-means lookup, scales to targets whose scores lie outside the benchmarks' range.
+
+When a model has curves on fewer than ``min_curves`` datasets, the curves of its peers (its
+cluster, or every model) are pooled in; with no curves at all the prediction is the current score.
+``evaluate_predictors`` measures the held-out error that chose the default (see the README).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+DEFAULT_PREDICTOR = "headroom"
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One learning curve: validation scores after epochs 1..n (index 0 is epoch 1)."""
+
+    scores: tuple[float, ...]
+
+    @property
+    def final(self) -> float:
+        """The score at the end of training."""
+        return self.scores[-1]
+
+    def at(self, epoch: float) -> float:
+        """The score after ``epoch`` epochs, interpolated linearly between whole epochs.
+
+        Before epoch 1 the epoch-1 score is used: benchmark curves start there, and a run evaluated
+        every few steps needs a comparable point.
+        """
+        if epoch <= 1:
+            return self.scores[0]
+        if epoch >= len(self.scores):
+            return self.scores[-1]
+        return float(np.interp(epoch, np.arange(1, len(self.scores) + 1), self.scores))
+
+
+def curves_by_model(curves: pd.DataFrame, min_epochs: int = 2) -> dict[str, list[Curve]]:
+    """Group a long curves table (model_id, dataset, protocol, epoch, score) into curves per model.
+
+    Curves shorter than ``min_epochs`` carry no trend and are left out.
+    """
+    grouped: dict[str, list[Curve]] = {}
+    if curves.empty:
+        return grouped
+    keys = [column for column in ("model_id", "dataset", "protocol") if column in curves.columns]
+    for key, frame in curves.sort_values("epoch").groupby(keys, sort=True):
+        scores = tuple(float(value) for value in frame["score"])
+        if len(scores) >= min_epochs and all(np.isfinite(scores)):
+            model_id = key[0] if isinstance(key, tuple) else key
+            grouped.setdefault(model_id, []).append(Curve(scores))
+    return grouped
+
+
+class TrendPredictor:
+    """Base class: fitted on a model's benchmark curves, predicts the final score of a run."""
+
+    name = "current"
+
+    def __init__(self, curves: Sequence[Curve] = ()) -> None:
+        self.curves = list(curves)
+
+    def predict(self, score: float, epoch: float) -> float:
+        """The predicted final score of a run that has ``score`` after ``epoch`` epochs."""
+        return float(score)
+
+
+class HeadroomTrendPredictor(TrendPredictor):
+    """Predict ``s + r (1 - s)`` where ``r`` is the median share of headroom the curves close after ``epoch``."""
+
+    name = "headroom"
+
+    def predict(self, score: float, epoch: float) -> float:
+        """See the class docstring; with no curves, the current score."""
+        shares = []
+        for curve in self.curves:
+            if epoch >= len(curve.scores):
+                continue  # the curve is already at its end: it says nothing about what is left
+            now = curve.at(epoch)
+            headroom = 1.0 - now
+            if headroom > 1e-6:
+                shares.append((curve.final - now) / headroom)
+        if not shares:
+            return float(score)
+        share = float(np.median(shares))
+        return float(np.clip(score + share * (1.0 - score), 0.0, 1.0))
+
+
+class KMeansTrendPredictor(TrendPredictor):
+    """The paper's predictor: k-means over epoch-``e`` scores, predicting the matched cluster's mean final score."""
+
+    name = "kmeans"
+
+    def __init__(self, curves: Sequence[Curve] = (), n_clusters: int = 4, seed: int = 0) -> None:
+        super().__init__(curves)
+        self.n_clusters = n_clusters
+        self.seed = seed
+        self._fitted: dict[float, tuple[np.ndarray, np.ndarray]] = {}
+
+    def _fit(self, epoch: float) -> tuple[np.ndarray, np.ndarray] | None:
+        if epoch in self._fitted:
+            return self._fitted[epoch]
+        if not self.curves:
+            return None
+        from sklearn.cluster import KMeans
+
+        now = np.array([[curve.at(epoch)] for curve in self.curves])
+        finals = np.array([curve.final for curve in self.curves])
+        clusters = min(self.n_clusters, len(np.unique(now)))
+        if clusters < 2:
+            centres, means = now[:1, 0], np.array([finals.mean()])
+        else:
+            model = KMeans(n_clusters=clusters, n_init=10, random_state=self.seed).fit(now)
+            centres = model.cluster_centers_[:, 0]
+            means = np.array([finals[model.labels_ == label].mean() for label in range(clusters)])
+        self._fitted[epoch] = (centres, means)
+        return self._fitted[epoch]
+
+    def predict(self, score: float, epoch: float) -> float:
+        """The mean final score of the cluster whose centre is nearest to ``score``."""
+        fitted = self._fit(epoch)
+        if fitted is None:
+            return float(score)
+        centres, means = fitted
+        return float(means[int(np.argmin(np.abs(centres - score)))])
+
+
+PREDICTORS: dict[str, type[TrendPredictor]] = {
+    "headroom": HeadroomTrendPredictor,
+    "kmeans": KMeansTrendPredictor,
+    "current": TrendPredictor,
+}
+
+
+def make_predictor(
+    name: str,
+    model_id: str | None,
+    curves: dict[str, list[Curve]],
+    *,
+    peers: Iterable[str] | None = None,
+    min_curves: int = 3,
+) -> TrendPredictor:
+    """A predictor of kind ``name`` fitted for ``model_id``.
+
+    Its own curves are used; with fewer than ``min_curves`` of them, the curves of ``peers`` (its
+    cluster; every model in ``curves`` when ``peers`` is None) are added.
+    """
+    if name not in PREDICTORS:
+        raise ValueError(f"unknown trend predictor {name!r}; choose from {', '.join(PREDICTORS)}")
+    own = list(curves.get(model_id, [])) if model_id is not None else []
+    if len(own) < min_curves:
+        pool = curves.keys() if peers is None else peers
+        own += [curve for peer in pool if peer != model_id for curve in curves.get(peer, [])]
+    return PREDICTORS[name](own)
+
+
+def evaluate_predictors(
+    curves: pd.DataFrame,
+    epochs: Sequence[int] = (1, 2),
+    names: Sequence[str] = ("kmeans", "headroom", "current"),
+) -> pd.DataFrame:
+    """Held-out error of each predictor: leave one dataset out, predict its final score from epoch ``e``.
+
+    For every model and every benchmark dataset, the predictor is fitted on the model's curves on
+    the *other* datasets and predicts the held-out curve's final score from its score at epoch
+    ``e``. Returns one row per (predictor, epoch) with the mean absolute error and the count.
+    """
+    rows = []
+    keys = ["model_id", "dataset", "protocol"] if "protocol" in curves.columns else ["model_id", "dataset"]
+    per_pair = {
+        key: Curve(tuple(float(v) for v in frame.sort_values("epoch")["score"]))
+        for key, frame in curves.groupby(keys, sort=True)
+    }
+    for name in names:
+        for epoch in epochs:
+            errors = []
+            for key, held_out in per_pair.items():
+                if len(held_out.scores) <= epoch:
+                    continue
+                others = [
+                    curve
+                    for other, curve in per_pair.items()
+                    if other[0] == key[0] and other[1] != key[1] and len(curve.scores) > 1
+                ]
+                predictor = PREDICTORS[name](others)
+                errors.append(abs(predictor.predict(held_out.at(epoch), epoch) - held_out.final))
+            rows.append(
+                {
+                    "predictor": name,
+                    "epoch": epoch,
+                    "mae": float(np.mean(errors)) if errors else np.nan,
+                    "n": len(errors),
+                }
+            )
+    return pd.DataFrame(rows)

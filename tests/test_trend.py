@@ -1,0 +1,91 @@
+"""Trend predictors and the study store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from hfselect.repository import ModelRepository
+from hfselect.study import COMPLETED, Study, Trial
+from hfselect.trend import (
+    Curve,
+    HeadroomTrendPredictor,
+    KMeansTrendPredictor,
+    TrendPredictor,
+    curves_by_model,
+    evaluate_predictors,
+    make_predictor,
+)
+
+
+def test_curve_interpolates_between_epochs() -> None:
+    curve = Curve((0.5, 0.7, 0.8))
+    assert curve.at(0.3) == 0.5 and curve.at(2) == 0.7 and curve.at(2.5) == pytest.approx(0.75)
+    assert curve.at(9) == curve.final == 0.8
+
+
+def test_headroom_predictor_closes_the_median_share_of_headroom() -> None:
+    # After epoch 1 these curves close 50%, 50% and 80% of what is left: the median is 50%.
+    predictor = HeadroomTrendPredictor([Curve((0.6, 0.8)), Curve((0.2, 0.6)), Curve((0.5, 0.9))])
+    assert predictor.predict(0.4, 1) == pytest.approx(0.4 + 0.5 * 0.6)
+    assert predictor.predict(0.9, 2) == 0.9  # the curves end at epoch 2: nothing left to predict
+    assert predictor.predict(0.3, 1) < predictor.predict(0.4, 1)  # monotone in the current score
+    assert HeadroomTrendPredictor([]).predict(0.42, 1) == 0.42
+
+
+def test_kmeans_predictor_is_the_papers_cluster_lookup() -> None:
+    curves = [Curve((0.1, 0.3)), Curve((0.12, 0.35)), Curve((0.8, 0.9)), Curve((0.82, 0.95))]
+    predictor = KMeansTrendPredictor(curves, n_clusters=2)
+    assert predictor.predict(0.11, 1) == pytest.approx(0.325)
+    assert predictor.predict(0.9, 1) == pytest.approx(0.925)
+    assert KMeansTrendPredictor([]).predict(0.3, 1) == 0.3
+
+
+def long_curves() -> pd.DataFrame:
+    rows = []
+    for model, speed in (("fast", 0.8), ("slow", 0.3)):
+        for dataset, start in (("a", 0.3), ("b", 0.5), ("c", 0.4), ("d", 0.6)):
+            score = start
+            for epoch in range(1, 5):
+                rows.append(
+                    {"model_id": model, "dataset": dataset, "protocol": "p", "epoch": epoch, "score": score}
+                )
+                score += speed * (1 - score) * 0.5
+    return pd.DataFrame(rows)
+
+
+def test_make_predictor_pools_peers_when_own_curves_are_few() -> None:
+    curves = curves_by_model(long_curves())
+    assert sorted(curves) == ["fast", "slow"] and len(curves["fast"]) == 4
+    assert len(make_predictor("headroom", "fast", curves).curves) == 4
+    assert len(make_predictor("headroom", "new-model", curves).curves) == 8  # every model's curves
+    assert len(make_predictor("headroom", "new-model", curves, peers=["slow"]).curves) == 4
+    assert type(make_predictor("current", "fast", curves)) is TrendPredictor
+    with pytest.raises(ValueError, match="unknown trend predictor"):
+        make_predictor("magic", "fast", curves)
+
+
+def test_evaluate_predictors_reports_held_out_error() -> None:
+    table = evaluate_predictors(long_curves(), epochs=(1, 2))
+    assert set(table.predictor) == {"kmeans", "headroom", "current"} and (table.n == 8).all()
+    errors = table.set_index(["predictor", "epoch"]).mae
+    # Every curve here closes a constant share of its headroom: the headroom predictor is exact.
+    assert errors["headroom", 1] == pytest.approx(0, abs=1e-9)
+    assert errors["current", 1] > errors["headroom", 1]
+
+
+def test_study_records_points_trials_and_rivals(tmp_path: Path) -> None:
+    with ModelRepository(tmp_path / "repo.sqlite") as repository:
+        study = Study(repository, "s", target="imdb", config={"epochs": 3})
+        study.record_point("a", 1, 0.8, 0.9)
+        study.record_point("b", 1, 0.6, 0.95)
+        study.record_point("c", 1.1, 0.9, 0.92)  # evaluated every few steps: still compared at epoch 1
+        assert study.best_predicted_among_better("d", 1, 0.7) == ("c", 0.92)
+        assert study.best_predicted_among_better("c", 1, 0.9) is None
+        study.record_point("a", 1, 0.85, 0.91)  # a resumed run replaces its point
+        assert len(study.curves()) == 3
+        study.set_trial(Trial("a", COMPLETED, epochs_trained=3, final_score=0.9, details={"x": 1}))
+        assert study.trials()["a"].details == {"x": 1}
+        assert Study(repository, "s").info["config"] == {"epochs": 3}

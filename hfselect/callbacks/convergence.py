@@ -1,0 +1,232 @@
+"""``ConvergenceTrendCallback``: stop a Trainer run that its convergence trend predicts will end low.
+
+Add it to existing Trainer code with one line::
+
+    trainer = Trainer(..., callbacks=[ConvergenceTrendCallback(study="my-target")])
+
+At each evaluation it records the run's score in the named study in the model repository (so runs
+in other processes, and later runs, see it), predicts the run's final score from the model's
+learning curves on the benchmark datasets (:mod:`hfselect.trend`), and stops training when the run
+is a predicted low performer: its predicted final score is below the best predicted final score
+among the study's runs that were better at the same epoch, minus ``margin`` (the paper's rule), or
+below ``min_final_score``. Under ``accelerate launch`` only the main process reads and writes the
+repository and decides; the decision is broadcast so every process stops together.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+
+from hfselect.repository import ModelRepository
+from hfselect.study import COMPLETED, RUNNING, STOPPED, Study, Trial
+from hfselect.trend import DEFAULT_PREDICTOR, TrendPredictor, curves_by_model, make_predictor
+
+logger = logging.getLogger(__name__)
+
+
+class ConvergenceTrendCallback(TrainerCallback):
+    """Halt predicted low performers early, against the other runs of a study.
+
+    Args:
+        study: the study's name: every run of one selection (one target) uses the same name.
+        repository: a :class:`ModelRepository` or its path; default ``$HFSELECT_REPOSITORY`` or
+            ``~/.cache/hfselect/repository.sqlite``. Its learning curves drive the prediction.
+        model_id: the run's name in the study and in the repository; defaults to the trained
+            model's ``name_or_path``.
+        metric: the evaluation metric to follow, as Trainer logs it (``eval_accuracy``).
+        greater_is_better: whether higher ``metric`` is better. For a lower-is-better metric the
+            benchmark trends (scores in [0, 1]) do not apply, so the prediction is the current value.
+        min_epochs: never stop before this many epochs.
+        margin: how far below the best prediction a run must be predicted to be stopped.
+        min_final_score: also stop a run predicted to end below this score.
+        predictor: ``"headroom"`` (default), ``"kmeans"`` (the paper's) or ``"current"``.
+    """
+
+    def __init__(
+        self,
+        study: str,
+        repository: ModelRepository | str | None = None,
+        model_id: str | None = None,
+        metric: str = "eval_accuracy",
+        greater_is_better: bool = True,
+        min_epochs: float = 1,
+        margin: float = 0.0,
+        min_final_score: float | None = None,
+        predictor: str = DEFAULT_PREDICTOR,
+    ) -> None:
+        self.study_name = study
+        self._repository_arg = repository
+        self.model_id = model_id
+        self.metric = metric
+        self.greater_is_better = greater_is_better
+        self.min_epochs = min_epochs
+        self.margin = margin
+        self.min_final_score = min_final_score
+        self.predictor_name = predictor if greater_is_better else "current"
+        self.repository: ModelRepository | None = None
+        self.study: Study | None = None
+        self.predictor: TrendPredictor | None = None
+        self.stopped_reason: str | None = None
+        self.decisions: list[dict[str, Any]] = []
+        self.overhead_s: list[float] = []
+        self._started = time.perf_counter()
+        self._last_score: float | None = None
+
+    # -- Trainer events -------------------------------------------------------------------------
+
+    def on_train_begin(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        model: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        """Open the study and fit the model's trend predictor (main process only)."""
+        if self.model_id is None:
+            self.model_id = getattr(model, "name_or_path", None) or getattr(
+                getattr(model, "config", None), "_name_or_path", "model"
+            )
+        self._started = time.perf_counter()
+        if not state.is_world_process_zero:
+            return
+        if isinstance(self._repository_arg, ModelRepository):
+            self.repository = self._repository_arg
+        else:
+            self.repository = ModelRepository(self._repository_arg)
+        self.study = Study(self.repository, self.study_name)
+        curves = curves_by_model(self.repository.curves())
+        self.predictor = make_predictor(self.predictor_name, self.model_id, curves, peers=self._peers(curves))
+        self.study.set_trial(Trial(self.model_id, RUNNING, epochs_trained=state.epoch or 0.0))
+
+    def on_evaluate(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        metrics: dict[str, float] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Record the evaluation, predict the final score, and decide whether to stop."""
+        started = time.perf_counter()
+        decision: list[Any] = [False, None]
+        if state.is_world_process_zero:
+            decision = self._decide(state, metrics or {})
+        decision = _broadcast(decision)
+        if decision[0]:
+            control.should_training_stop = True
+            self.stopped_reason = decision[1]
+        self.overhead_s.append(time.perf_counter() - started)
+
+    def on_train_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        """Mark the run completed (when it was not stopped) with its last score."""
+        if not state.is_world_process_zero or self.study is None or self.stopped_reason is not None:
+            return
+        self.study.set_trial(
+            Trial(
+                self.model_id,
+                COMPLETED,
+                epochs_trained=state.epoch,
+                final_score=self._last_score,
+                predicted_final=self._last_score,
+                wall_time_s=time.perf_counter() - self._started,
+            )
+        )
+
+    # -- the decision ---------------------------------------------------------------------------
+
+    def _decide(self, state: TrainerState, metrics: dict[str, float]) -> list[Any]:
+        if self.metric not in metrics:
+            available = ", ".join(sorted(key for key in metrics if key.startswith("eval_")))
+            logger.warning(
+                "ConvergenceTrendCallback: no %r in the evaluation metrics (%s)", self.metric, available
+            )
+            return [False, None]
+        assert self.study is not None and self.predictor is not None
+        epoch = float(state.epoch or 0.0)
+        raw = float(metrics[self.metric])
+        self._last_score = raw
+        score = raw if self.greater_is_better else -raw
+        predicted = self.predictor.predict(score, epoch) if self.greater_is_better else score
+        self.study.record_point(self.model_id, epoch, score, predicted)
+
+        reason = None
+        rival = None
+        if epoch + 1e-9 >= self.min_epochs:
+            if self.min_final_score is not None and predicted < self.min_final_score:
+                reason = (
+                    f"predicted final {predicted:.4f} is below min_final_score {self.min_final_score:.4f}"
+                )
+            else:
+                rival = self.study.best_predicted_among_better(self.model_id, epoch, score)
+                if rival is not None and predicted < rival[1] - self.margin:
+                    reason = (
+                        f"predicted final {predicted:.4f} is below {rival[1]:.4f}, the predicted final of "
+                        f"{rival[0]} which scored higher at epoch {epoch:g}"
+                        + (f", minus margin {self.margin:g}" if self.margin else "")
+                    )
+        record = {
+            "epoch": epoch,
+            "step": state.global_step,
+            "trend/score": raw,
+            "trend/predicted_final": predicted,
+            "trend/decision": "stop" if reason else "continue",
+        }
+        if rival is not None:
+            record["trend/rival"], record["trend/rival_predicted_final"] = rival
+        if reason:
+            record["trend/reason"] = reason
+        self.decisions.append(record)
+        state.log_history.append(dict(record))  # lands in trainer_state.json with the Trainer's own logs
+        logger.info(
+            "%s at epoch %g: %s", self.model_id, epoch, reason or f"continue (predicted {predicted:.4f})"
+        )
+        if reason:
+            self.study.set_trial(
+                Trial(
+                    self.model_id,
+                    STOPPED,
+                    epochs_trained=epoch,
+                    final_score=raw,
+                    predicted_final=predicted,
+                    wall_time_s=time.perf_counter() - self._started,
+                    reason=reason,
+                    details=record,
+                )
+            )
+        else:
+            self.study.set_trial(
+                Trial(self.model_id, RUNNING, epochs_trained=epoch, predicted_final=predicted)
+            )
+        return [reason is not None, reason]
+
+    def _peers(self, curves: dict[str, list]) -> list[str] | None:
+        """The model's cluster-mates, whose curves stand in when its own are few (None: every model)."""
+        try:
+            from hfselect.clustering import ModelClustering
+        except ImportError:
+            return None
+        matrix = self.repository.performance_matrix() if self.repository is not None else None
+        if matrix is None or self.model_id not in getattr(matrix, "index", ()) or len(matrix) < 2:
+            return None
+        labels = ModelClustering().fit(matrix).labels_
+        mine = labels[list(matrix.index).index(self.model_id)]
+        return [model for model, label in zip(matrix.index, labels, strict=True) if label == mine]
+
+
+def _broadcast(decision: list[Any]) -> list[Any]:
+    """Send the main process's decision to every process, so all stop at the same step."""
+    from accelerate import PartialState
+
+    state = PartialState()
+    if state.num_processes <= 1:
+        return decision
+    from accelerate.utils import broadcast_object_list
+
+    return broadcast_object_list(decision, from_process=0)

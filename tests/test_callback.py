@@ -1,0 +1,84 @@
+"""ConvergenceTrendCallback in real Trainer runs, in separate processes sharing one study."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from hfselect.repository import ModelRepository
+from hfselect.study import Study
+
+SCRIPT = Path(__file__).with_name("trainer_with_callback.py")
+
+
+def train(
+    model: Path, dataset: Path, repository: Path, study: str, lr: float, epochs: int, out: Path, *extra: str
+):
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPT),
+            str(model),
+            str(dataset),
+            str(repository),
+            study,
+            str(lr),
+            str(epochs),
+            str(out),
+            *list(extra),
+        ],
+        check=True,
+        env=env,
+        capture_output=True,
+        timeout=300,
+    )
+    return json.loads(out.read_text())
+
+
+def test_weak_run_is_halted_and_strong_run_completes(tiny_assets: Path, tmp_path: Path) -> None:
+    repository = tmp_path / "repo.sqlite"
+    dataset = tiny_assets / "datasets" / "sentiment"
+    strong = train(
+        tiny_assets / "models" / "distil-b", dataset, repository, "target", 1e-2, 4, tmp_path / "s.json"
+    )
+    weak = train(
+        tiny_assets / "models" / "bert-a", dataset, repository, "target", 0.0, 4, tmp_path / "w.json"
+    )
+
+    assert strong["stopped_reason"] is None and strong["epochs"] == 4
+    assert weak["stopped_reason"] is not None and weak["epochs"] <= 3
+    assert "which scored higher" in weak["stopped_reason"]
+    decisions = [entry for entry in weak["log_history"] if "trend/decision" in entry]
+    assert (
+        decisions[-1]["trend/decision"] == "stop" and decisions[-1]["trend/reason"] == weak["stopped_reason"]
+    )
+    assert decisions[-1]["trend/predicted_final"] < decisions[-1]["trend/rival_predicted_final"]
+    # The callback's own cost per evaluation: a few SQLite reads and writes.
+    assert max(strong["overhead_s"] + weak["overhead_s"]) < 1.0
+
+    with ModelRepository(repository) as repo:
+        trials = Study(repo, "target").trials()
+    strong_id, weak_id = str(tiny_assets / "models" / "distil-b"), str(tiny_assets / "models" / "bert-a")
+    assert trials[strong_id].state == "completed" and trials[strong_id].epochs_trained == 4
+    assert trials[weak_id].state == "stopped" and trials[weak_id].reason == weak["stopped_reason"]
+    assert trials[weak_id].details["trend/decision"] == "stop"
+
+
+def test_steps_evaluation_and_min_epochs(tiny_assets: Path, tmp_path: Path) -> None:
+    repository = tmp_path / "repo.sqlite"
+    dataset = tiny_assets / "datasets" / "sentiment"
+    train(
+        tiny_assets / "models" / "distil-b", dataset, repository, "t", 1e-2, 2, tmp_path / "s.json", "steps"
+    )
+    weak = train(
+        tiny_assets / "models" / "bert-a", dataset, repository, "t", 0.0, 2, tmp_path / "w.json", "steps"
+    )
+    decisions = [entry for entry in weak["log_history"] if "trend/decision" in entry]
+    assert weak["stopped_reason"] is not None
+    # 20 steps an epoch, evaluated every 10: never stopped before min_epochs=1.
+    assert all(entry["trend/decision"] == "continue" for entry in decisions if entry["epoch"] < 1)
+    assert 1 <= weak["epochs"] < 2

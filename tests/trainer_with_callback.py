@@ -1,0 +1,69 @@
+"""A user's ordinary Trainer script with the one line that adds hfselect's callback.
+
+Used by tests/test_callback.py, which runs it in separate processes sharing one study:
+``python tests/trainer_with_callback.py MODEL DATASET REPOSITORY STUDY LR EPOCHS OUT.json [steps]``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+
+import datasets
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    DataCollatorWithPadding,
+    Trainer,
+    TrainingArguments,
+)
+
+from hfselect import ConvergenceTrendCallback
+
+
+def main() -> None:
+    model_path, dataset_path, repository, study, learning_rate, epochs, out = sys.argv[1:8]
+    strategy = sys.argv[8] if len(sys.argv) > 8 else "epoch"
+    data = datasets.load_dataset(dataset_path)
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    data = data.map(lambda batch: tokenizer(batch["text"], truncation=True, max_length=32), batched=True)
+    model = AutoModelForSequenceClassification.from_pretrained(model_path, num_labels=2)
+    with tempfile.TemporaryDirectory() as scratch:
+        arguments = TrainingArguments(
+            output_dir=scratch,
+            num_train_epochs=int(epochs),
+            learning_rate=float(learning_rate),
+            per_device_train_batch_size=16,
+            eval_strategy=strategy,
+            eval_steps=10,
+            save_strategy="no",
+            report_to=[],
+            seed=0,
+            disable_tqdm=True,
+        )
+        callback = ConvergenceTrendCallback(study=study, repository=repository, metric="eval_accuracy")
+        trainer = Trainer(
+            model=model,
+            args=arguments,
+            train_dataset=data["train"],
+            eval_dataset=data["validation"],
+            data_collator=DataCollatorWithPadding(tokenizer),
+            compute_metrics=lambda p: {"accuracy": float((p.predictions.argmax(-1) == p.label_ids).mean())},
+            callbacks=[callback],  # the one line hfselect adds
+        )
+        trainer.train()
+    with open(out, "w") as file:
+        json.dump(
+            {
+                "epochs": trainer.state.epoch,
+                "log_history": trainer.state.log_history,
+                "stopped_reason": callback.stopped_reason,
+                "overhead_s": callback.overhead_s,
+            },
+            file,
+        )
+
+
+if __name__ == "__main__":
+    main()

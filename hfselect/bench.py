@@ -22,10 +22,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import datasets
 import numpy as np
 from tqdm.auto import tqdm
 
-from hfselect.data import expand_dataset_specs, load_classification_dataset, preprocess_for_model
+from hfselect.data import (
+    ClassificationData,
+    expand_dataset_specs,
+    load_classification_dataset,
+    preprocess_for_model,
+)
 from hfselect.errors import HfSelectError
 from hfselect.models import expand_model_specs, load_classifier, load_tokenizer_or_processor, model_key
 from hfselect.repository import ModelRepository, Protocol
@@ -167,27 +173,12 @@ class _EpochProgress:
         return Callback()
 
 
-def finetune_pair(
-    model_spec: str,
-    dataset_spec: str,
-    config: BenchConfig,
-    *,
-    callbacks: Sequence[Any] = (),
-    output_dir: str | None = None,
-) -> PairResult:
-    """Fine-tune one model on one dataset; return its test score and validation curve.
-
-    Raises :class:`HfSelectError` subclasses for bad input (unloadable model or dataset) and
-    ``FloatingPointError`` when the training loss becomes NaN.
-    """
-    import torch
+def load_data(dataset_spec: str, config: BenchConfig) -> ClassificationData:
+    """Load a dataset with the protocol's columns, seed and sample sizes (main process first)."""
     from accelerate import PartialState
-    from transformers import DataCollatorWithPadding, PrinterCallback, Trainer, TrainingArguments, set_seed
 
-    started = time.perf_counter()
-    state = PartialState()
-    with state.main_process_first():
-        data = load_classification_dataset(
+    with PartialState().main_process_first():
+        return load_classification_dataset(
             dataset_spec,
             text_columns=config.text_columns,
             label_column=config.label_column,
@@ -195,6 +186,29 @@ def finetune_pair(
             train_samples=config.train_samples,
             eval_samples=config.eval_samples,
         )
+
+
+def build_trainer(
+    model_spec: str,
+    data: ClassificationData,
+    config: BenchConfig,
+    *,
+    output_dir: str,
+    callbacks: Sequence[Any] = (),
+    save_checkpoints: bool = False,
+) -> tuple[Any, datasets.DatasetDict]:
+    """A ``transformers.Trainer`` fine-tuning ``model_spec`` on ``data`` under the protocol.
+
+    It evaluates on the validation split after every epoch (the metric logged as ``eval_score``)
+    and, with ``save_checkpoints``, saves a resumable checkpoint (optimizer and scheduler
+    included) after every epoch, keeping the latest only. Returns the trainer and the encoded
+    splits (``test`` for the final score).
+    """
+    import torch
+    from accelerate import PartialState
+    from transformers import DataCollatorWithPadding, PrinterCallback, Trainer, TrainingArguments, set_seed
+
+    with PartialState().main_process_first():
         processor = load_tokenizer_or_processor(model_spec, modality=data.modality)
         encoded = preprocess_for_model(data, processor, max_length=config.max_length)
     set_seed(config.seed)
@@ -212,38 +226,74 @@ def finetune_pair(
         )
         return {"score": score(np.argmax(logits, axis=-1), prediction.label_ids)}
 
+    arguments = TrainingArguments(
+        output_dir=output_dir,
+        num_train_epochs=config.epochs,
+        learning_rate=config.learning_rate,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=max(config.batch_size, 64),
+        eval_strategy="epoch",
+        save_strategy="epoch" if save_checkpoints else "no",
+        save_total_limit=1 if save_checkpoints else None,
+        logging_strategy="epoch",
+        report_to=[],
+        seed=config.seed,
+        data_seed=config.seed,
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        dataloader_pin_memory=torch.cuda.is_available(),
+    )
+    trainer = Trainer(
+        model=model,
+        args=arguments,
+        train_dataset=encoded["train"],
+        eval_dataset=encoded["validation"],
+        data_collator=DataCollatorWithPadding(processor) if data.modality == "text" else None,
+        processing_class=processor,
+        compute_metrics=compute_metrics,
+        callbacks=list(callbacks),
+    )
+    # The run's numbers go to the repository and the summary table, not to stdout.
+    trainer.remove_callback(PrinterCallback)
+    return trainer, encoded
+
+
+def check_finite_loss(output: Any) -> None:
+    """Raise ``FloatingPointError`` when a training run's loss became NaN or infinite."""
+    if not math.isfinite(output.training_loss):
+        raise FloatingPointError("the training loss became NaN")
+
+
+def dataset_fields(data: ClassificationData) -> dict[str, Any]:
+    """The repository's ``datasets`` row for a loaded dataset."""
+    return {
+        "num_labels": data.num_labels,
+        "label_names": list(data.label_names),
+        "modality": data.modality,
+        "fingerprint": data.fingerprint,
+        "train_size": len(data.splits["train"]),
+        "validation_size": len(data.splits["validation"]),
+        "test_size": len(data.splits["test"]),
+    }
+
+
+def finetune_pair(
+    model_spec: str,
+    dataset_spec: str,
+    config: BenchConfig,
+    *,
+    callbacks: Sequence[Any] = (),
+) -> PairResult:
+    """Fine-tune one model on one dataset; return its test score and validation curve.
+
+    Raises :class:`HfSelectError` subclasses for bad input (unloadable model or dataset) and
+    ``FloatingPointError`` when the training loss becomes NaN.
+    """
+    started = time.perf_counter()
+    data = load_data(dataset_spec, config)
     with tempfile.TemporaryDirectory(prefix="hfselect-bench-") as scratch:
-        arguments = TrainingArguments(
-            output_dir=output_dir or scratch,
-            num_train_epochs=config.epochs,
-            learning_rate=config.learning_rate,
-            per_device_train_batch_size=config.batch_size,
-            per_device_eval_batch_size=max(config.batch_size, 64),
-            eval_strategy="epoch",
-            save_strategy="no",
-            logging_strategy="epoch",
-            report_to=[],
-            seed=config.seed,
-            data_seed=config.seed,
-            disable_tqdm=True,
-            dataloader_num_workers=0,
-            dataloader_pin_memory=torch.cuda.is_available(),
-        )
-        collator = DataCollatorWithPadding(processor) if data.modality == "text" else None
-        trainer = Trainer(
-            model=model,
-            args=arguments,
-            train_dataset=encoded["train"],
-            eval_dataset=encoded["validation"],
-            data_collator=collator,
-            compute_metrics=compute_metrics,
-            callbacks=list(callbacks),
-        )
-        # The run's numbers go to the repository and the summary table, not to stdout.
-        trainer.remove_callback(PrinterCallback)
-        output = trainer.train()
-        if not math.isfinite(output.training_loss):
-            raise FloatingPointError("the training loss became NaN")
+        trainer, encoded = build_trainer(model_spec, data, config, output_dir=scratch, callbacks=callbacks)
+        check_finite_loss(trainer.train())
         curve = [entry["eval_score"] for entry in trainer.state.log_history if "eval_score" in entry]
         test_score = trainer.evaluate(encoded["test"], metric_key_prefix="test")["test_score"]
     return PairResult(
@@ -252,16 +302,8 @@ def finetune_pair(
         score=float(test_score),
         curve=[float(value) for value in curve],
         seconds=time.perf_counter() - started,
-        dataset_info={
-            "num_labels": data.num_labels,
-            "label_names": list(data.label_names),
-            "modality": data.modality,
-            "fingerprint": data.fingerprint,
-            "train_size": len(data.splits["train"]),
-            "validation_size": len(data.splits["validation"]),
-            "test_size": len(data.splits["test"]),
-        },
-        model_info=describe_model(model_spec, model),
+        dataset_info=dataset_fields(data),
+        model_info=describe_model(model_spec, trainer.model),
     )
 
 

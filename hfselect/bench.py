@@ -330,7 +330,7 @@ def describe_model(spec: str, model: Any) -> dict[str, Any]:
         # The loaded config carries the target's labels; the source head's labels are on disk.
         saved = config_fields(json.loads((folder / "config.json").read_text()))
         fields.update({key: value for key, value in saved.items() if value is not None})
-        fields.update(sha=local_model_sha(folder), source="local")
+        fields.update(sha=local_model_sha(folder), source="local", location=str(folder.resolve()))
     elif fields["sha"] is None:
         fields["sha"] = hub_model_sha(spec)
     return fields

@@ -61,7 +61,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -69,7 +69,14 @@ import pandas as pd
 
 from hfselect.clustering import DEFAULT_K_LARGEST, DEFAULT_THRESHOLD, ModelClustering
 
-__all__ = ["RecallEntry", "RecallResult", "coarse_recall", "models_needing_proxy"]
+__all__ = [
+    "RecallEntry",
+    "RecallResult",
+    "TargetRecall",
+    "coarse_recall",
+    "models_needing_proxy",
+    "recall_for_target",
+]
 
 RecallScope = Literal["representatives", "all"]
 SCOPES = ("representatives", "all")
@@ -440,4 +447,173 @@ def coarse_recall(
         top_k=top_k,
         threshold=plan.threshold,
         k_largest=plan.k_largest,
+    )
+
+
+# -- recall for a target dataset: proxies computed for the models that need them --------------------
+
+
+@dataclasses.dataclass
+class TargetRecall:
+    """The outcome of :func:`recall_for_target`: the ranking and how it was obtained."""
+
+    target: str
+    result: RecallResult
+    proxy: str
+    proxy_scores: dict[str, float]
+    proxied_models: list[str]
+    skipped: dict[str, str]
+    notes: list[str]
+    fallback: bool
+    proxy_seconds: float
+    examples_per_second: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly view: what ``hfselect recall --json`` writes."""
+        return {
+            "target": self.target,
+            "proxy": self.proxy,
+            "fallback_to_proxy_only": self.fallback,
+            "proxied_models": list(self.proxied_models),
+            "proxy_scores": {model: _json_float(score) for model, score in self.proxy_scores.items()},
+            "proxy_seconds": self.proxy_seconds,
+            "examples_per_second": self.examples_per_second,
+            "skipped": dict(self.skipped),
+            "notes": list(self.notes),
+            **self.result.to_dict(),
+        }
+
+
+def proxy_weight(proxy: str) -> Callable[[float], float]:
+    """How a proxy's value becomes the rule's positive weight.
+
+    LEEP, NCE and LogME are (per-example) log-likelihoods or log-evidences: ``exp``, as the paper.
+    The kNN probe is an accuracy and the H-score a non-negative discriminability: used as they are.
+    """
+    return math.exp if proxy in ("leep", "nce", "logme") else (lambda value: max(float(value), 1e-12))
+
+
+def recall_for_target(
+    repository: Any,
+    target: str,
+    *,
+    top_k: int = DEFAULT_TOP_K,
+    proxy: str = "leep",
+    sample_size: int = 1000,
+    scope: RecallScope = "representatives",
+    threshold: float | str = DEFAULT_THRESHOLD,
+    k_largest: int = DEFAULT_K_LARGEST,
+    proxy_scores: Mapping[str, float] | None = None,
+    text_columns: Sequence[str] | None = None,
+    label_column: str | None = None,
+    split: str | None = None,
+    seed: int = 0,
+    include_new: bool = True,
+    allow_pickle: bool = False,
+    progress: bool = True,
+) -> TargetRecall:
+    """Recall candidates for ``target`` from the repository, computing only the proxies the rule needs.
+
+    Models with benchmark results are clustered and ranked by :func:`coarse_recall`; crawled models
+    without results are ranked by their own proxy (``include_new``). With no benchmark results at
+    all, every stored model is ranked by its own proxy, and ``fallback`` says so. A model that
+    cannot be loaded is skipped with its reason (and, when it was a representative, the next best
+    member of its cluster stands in). ``proxy_scores`` supplies precomputed scores instead.
+    """
+    from hfselect.errors import HfSelectError
+    from hfselect.proxy import score_models
+
+    performance = repository.performance_matrix()
+    if not performance.empty:
+        performance = performance.dropna(how="all")
+    benchmarked = set(performance.index)
+    stored = [model["model_id"] for model in repository.models()]
+    new_models = (
+        [model for model in stored if model not in benchmarked] if include_new or performance.empty else []
+    )
+    fallback = performance.empty
+    if fallback and not new_models and not proxy_scores:
+        raise HfSelectError(
+            "the model repository is empty: fill it with `hfselect crawl` or `hfselect bench` "
+            "(or `hfselect repo import`) first"
+        )
+    notes: list[str] = []
+    if fallback:
+        notes.append(
+            "no benchmark results in the repository: models are ranked by their own proxy score only"
+        )
+    skipped: dict[str, str] = {}
+    scores: dict[str, float] = dict(proxy_scores or {})
+    used_proxy = proxy
+    proxied: list[str] = []
+    seconds = 0.0
+    throughput: dict[str, float] = {}
+    while True:
+        needed = (
+            models_needing_proxy(performance, threshold, k_largest, scope, extra_models=new_models)
+            if not performance.empty
+            else list(new_models)
+        )
+        missing = [model for model in needed if model not in scores]
+        if not missing:
+            break
+        if proxy_scores is not None:
+            raise HfSelectError(
+                f"the given proxy scores lack {len(missing)} model(s) the recall needs, e.g. {missing[0]}"
+            )
+        specs = [repository.model_location(model) for model in missing]
+        run = score_models(
+            repository, specs, target, proxy=used_proxy, sample_size=sample_size, seed=seed,
+            text_columns=text_columns, label_column=label_column, split=split,
+            allow_pickle=allow_pickle, progress=progress,
+        )  # fmt: skip
+        mixed = {record.proxy_used for record in run.records} - {used_proxy}
+        if mixed:
+            # Headless models cannot give LEEP/NCE; scores on two scales cannot be ranked together.
+            fallback_proxy = sorted(mixed)[0]
+            notes.append(
+                f"{proxy} needs a trained classification head, which some models lack: "
+                f"{fallback_proxy} is used for every model instead"
+            )
+            used_proxy, scores, proxied = fallback_proxy, {}, []
+            continue
+        for record in run.records:
+            seconds += record.seconds
+            if record.score is not None:
+                scores[record.model_id] = record.score
+                proxied.append(record.model_id)
+                if record.examples_per_second:
+                    throughput[record.model_id] = record.examples_per_second
+        for model, reason in run.failures.items():
+            skipped[model] = reason
+        dropped = set(run.failures) | {m for m in missing if m not in scores and m not in run.failures}
+        if not dropped:
+            break
+        for model in dropped:
+            skipped.setdefault(model, "no proxy score")
+        performance = performance.drop(index=[m for m in dropped if m in performance.index])
+        new_models = [m for m in new_models if m not in dropped]
+        if performance.empty and not new_models:
+            raise HfSelectError(f"no model could be scored on {target}: " + "; ".join(skipped.values()))
+    result = coarse_recall(
+        performance if not performance.empty else pd.DataFrame(index=pd.Index([], name="model_id")),
+        scores,
+        top_k,
+        threshold,
+        k_largest,
+        scope,
+        extra_models=new_models,
+        proxy_transform=proxy_weight(used_proxy),
+    )
+    return TargetRecall(
+        target=target,
+        result=result,
+        proxy=used_proxy,
+        proxy_scores=scores,
+        proxied_models=proxied,
+        skipped=skipped,
+        notes=notes,
+        fallback=fallback,
+        proxy_seconds=seconds,
+        examples_per_second=throughput,
     )

@@ -102,6 +102,7 @@ MODEL_COLUMNS = (
     "created_at",
     "crawled_at",
     "source",
+    "location",
 )
 
 # Forward migrations: entry i brings a file from schema version i to i + 1. Never edit a released
@@ -221,6 +222,10 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX results_dataset ON results(dataset);
     CREATE INDEX curves_pair ON curves(model_id, dataset);
+    """,
+    # v2: where a model benchmarked from a local folder lives, so recall and select can load it.
+    """
+    ALTER TABLE models ADD COLUMN location TEXT;
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -377,6 +382,12 @@ class ModelRepository:
     def models(self) -> list[dict[str, Any]]:
         """Every stored model, ordered by id."""
         return [_decode(row) for row in self.query("SELECT * FROM models ORDER BY model_id")]
+
+    def model_location(self, model_id: str) -> str:
+        """What to load for ``model_id``: its local folder when it was benchmarked from one, else the id."""
+        rows = self.query("SELECT location FROM models WHERE model_id = ?", (model_id,))
+        location = rows[0]["location"] if rows else None
+        return location if location and Path(location).is_dir() else model_id
 
     def model_shas(self) -> dict[str, str | None]:
         """``model_id -> sha`` for every stored model (what an incremental crawl compares)."""

@@ -92,6 +92,7 @@ def test_two_shard_workers_fill_one_repository_exactly_once(tiny_assets: Path, t
         model = repository.get_model("bert-a")
         assert model["architecture"] == "BertForSequenceClassification" and model["source"] == "local"
         assert model["sha"] and model["num_parameters"] > 0
+        assert model["location"] == str((tiny_assets / "models" / "bert-a").resolve())
 
 
 def test_rerun_redoes_no_finished_pair(

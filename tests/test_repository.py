@@ -81,6 +81,21 @@ def test_reopening_keeps_data_and_newer_schema_is_refused(tmp_path: Path) -> Non
         ModelRepository(path)
 
 
+def test_version_1_file_is_migrated_forward(tmp_path: Path) -> None:
+    path = tmp_path / "v1.sqlite"
+    connection = sqlite3.connect(path)
+    connection.executescript(MIGRATIONS[0] + "; PRAGMA user_version = 1;")
+    connection.execute("INSERT INTO models (model_id, sha) VALUES ('org/old', 'abc')")
+    connection.commit()
+    connection.close()
+    with ModelRepository(path) as repository:
+        assert repository.schema_version == SCHEMA_VERSION
+        assert repository.get_model("org/old")["location"] is None
+        assert repository.model_location("org/old") == "org/old"
+        repository.upsert_model("local-model", location=str(tmp_path))
+        assert repository.model_location("local-model") == str(tmp_path)
+
+
 def test_not_a_database_is_one_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "garbage.sqlite"
     path.write_bytes(b"this is not sqlite" * 100)

@@ -12,6 +12,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from hfselect import __version__
@@ -234,6 +235,81 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     return 0
 
 
+def read_proxy_scores(path: str) -> dict[str, float]:
+    """Precomputed proxy scores: a CSV ``model_id,score``, or the paper's two-line TSV (ids, then scores)."""
+    text = Path(path).read_text().splitlines()
+    lines = [line for line in text if line.strip()]
+    try:
+        if len(lines) == 2 and "\t" in lines[0]:
+            ids, values = lines[0].split("\t"), lines[1].split("\t")
+            return {i.strip().replace("--", "/"): float(v) for i, v in zip(ids, values, strict=True)}
+        import pandas as pd
+
+        frame = pd.read_csv(path)
+        return {str(row.model_id): float(row.score) for row in frame.itertuples()}
+    except (ValueError, AttributeError) as error:
+        raise HfSelectError(
+            f"cannot read proxy scores from {path}: use a CSV with model_id,score ({error})"
+        ) from error
+
+
+def target_spec(args: argparse.Namespace) -> str:
+    """The target dataset as given, with ``--config`` appended as ``ID:CONFIG``."""
+    return f"{args.dataset}:{args.config}" if getattr(args, "config", None) else args.dataset
+
+
+def cmd_recall(args: argparse.Namespace) -> int:
+    """``hfselect recall DATASET``: rank the repository's models for a target dataset from a few proxy scores."""
+    from hfselect.recall import recall_for_target
+
+    with open_repository(args) as repository:
+        recall = recall_for_target(
+            repository,
+            target_spec(args),
+            top_k=args.top_k,
+            proxy=args.proxy,
+            sample_size=args.sample_size,
+            scope=args.scope,
+            proxy_scores=read_proxy_scores(args.proxy_scores) if args.proxy_scores else None,
+            text_columns=args.text_column,
+            label_column=args.label_column,
+            split=args.split,
+            allow_pickle=args.allow_pickle,
+            progress=not args.quiet,
+        )
+    print_recall(recall)
+    if args.json:
+        Path(args.json).write_text(json.dumps(recall.to_dict(), indent=2))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def print_recall(recall: Any) -> None:
+    """The recall table: rank, model, why it was recalled."""
+    for note in recall.notes:
+        print(f"note: {note}")
+    rows = []
+    for entry in recall.result.entries:
+        why = {
+            "representative": "represents its cluster",
+            "member": f"member of cluster {entry.cluster}, represented by {entry.representative}",
+            "singleton": "alone in its cluster: weighted by its similarity to every representative"
+            if entry.proxy_model != entry.model_id
+            else "no cluster has several models: weighted by its own proxy",
+            "new": "no benchmark results: ranked by its own proxy",
+        }[entry.role]
+        mean = "-" if entry.mean_score != entry.mean_score else f"{entry.mean_score:.4f}"
+        proxy = "-" if entry.proxy is None or entry.proxy != entry.proxy else f"{entry.proxy:.4f}"
+        rows.append((entry.rank, entry.model_id, f"{entry.score:.4f}", mean, proxy, why))
+    print_table(rows, ["rank", "model", "recall score", "mean benchmark", f"{recall.proxy} used", "why"])
+    print(
+        f"{len(recall.result.models)} of {len(recall.result.ranking)} models recalled for {recall.target}; "
+        f"{len(recall.proxied_models)} proxy score(s) computed ({recall.proxy}, {recall.proxy_seconds:.1f}s)"
+    )
+    for model, reason in sorted(recall.skipped.items()):
+        print(f"skipped: {model}: {reason}")
+
+
 # -- parser -----------------------------------------------------------------------------------
 
 
@@ -272,10 +348,38 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
         default="accuracy",
         help="accuracy, f1 (macro), mcc, or an evaluate metric name or local script (default: accuracy)",
     )
-    parser.add_argument("--text-column", action="append", help="text column(s) of the datasets (repeatable)")
-    parser.add_argument("--label-column", help="label column of the datasets")
     parser.add_argument(
         "--allow-pickle", action="store_true", help="allow loading non-safetensors weights you trust"
+    )
+
+
+def add_column_options(parser: argparse.ArgumentParser) -> None:
+    """Column overrides for datasets whose text or label column cannot be inferred."""
+    parser.add_argument("--text-column", action="append", help="text column(s) of the datasets (repeatable)")
+    parser.add_argument("--label-column", help="label column of the datasets")
+
+
+def add_target_options(parser: argparse.ArgumentParser) -> None:
+    """The target dataset and proxy options shared by ``recall`` and ``select``."""
+    parser.add_argument(
+        "dataset", metavar="DATASET", help="target dataset: a Hub id (ID or ID:CONFIG) or a local path"
+    )
+    parser.add_argument("--config", help="the dataset's configuration (same as ID:CONFIG)")
+    parser.add_argument("--split", help="use only this split (validation and test are carved from it)")
+    parser.add_argument(
+        "--proxy",
+        default="leep",
+        choices=["leep", "logme", "nce", "hscore", "knn"],
+        help="proxy score for recall (default leep; headless models fall back to logme)",
+    )
+    parser.add_argument(
+        "--sample-size", type=int, default=1000, help="target examples the proxy sees (default 1000)"
+    )
+    parser.add_argument(
+        "--scope",
+        default="representatives",
+        choices=["representatives", "all"],
+        help="proxies for cluster representatives only (default) or every clustered model (the paper's code)",
     )
 
 
@@ -391,6 +495,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="Hub ids (ID or ID:CONFIG), dataset folders or files, or folders holding several",
     )
     add_training_options(bench)
+    add_column_options(bench)
     bench.add_argument(
         "--shard",
         default="0/1",
@@ -419,7 +524,48 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("--n-clusters", type=int, help="number of clusters for --method kmeans")
     cluster.add_argument("--json", action="store_true", help="print the clusters as JSON")
     cluster.set_defaults(handler=cmd_cluster)
+    recall = commands.add_parser(
+        "recall",
+        parents=[common],
+        help="recall candidate models for a target dataset (coarse recall)",
+        description=cmd_recall.__doc__,
+    )
+    add_target_options(recall)
+    add_column_options(recall)
+    recall.add_argument("--top-k", type=int, default=15, help="how many models to recall (default 15)")
+    recall.add_argument(
+        "--proxy-scores", metavar="FILE", help="precomputed proxy scores (CSV model_id,score)"
+    )
+    recall.add_argument("--json", metavar="PATH", help="also write the recall as JSON to PATH")
+    recall.add_argument(
+        "--allow-pickle", action="store_true", help="allow loading non-safetensors weights you trust"
+    )
+    recall.set_defaults(handler=cmd_recall)
     return parser
+
+
+def quiet_libraries() -> None:
+    """Silence the libraries' own logs and per-step progress bars; hfselect prints what matters.
+
+    Failures end up in hfselect's summaries or one-line errors; the clients' per-retry warnings,
+    weight-loading reports and tokenisation bars would bury them. ``--debug`` keeps them all.
+    """
+    import os
+
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    from huggingface_hub.utils import logging as hub_logging
+
+    hub_logging.set_verbosity_error()
+    import huggingface_hub.utils
+
+    huggingface_hub.utils.disable_progress_bars()
+    import datasets
+    import transformers
+
+    datasets.utils.logging.set_verbosity_error()
+    datasets.disable_progress_bars()
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -430,11 +576,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
     if not args.debug:
-        # Failures end up in our summary or our one-line error; the client's per-retry warnings
-        # would bury them.
-        from huggingface_hub.utils import logging as hub_logging
-
-        hub_logging.set_verbosity_error()
+        quiet_libraries()
     try:
         return args.handler(args)
     except HfSelectError as error:

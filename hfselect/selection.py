@@ -1,0 +1,434 @@
+"""Fine selection: successive halving over the recalled candidates, guided by convergence trends.
+
+Synchronous schedule (the paper's): in round ``r`` every surviving candidate trains one more epoch
+(resuming from its own checkpoint, optimizer and scheduler included, so the learning-rate schedule
+is the full budget's), then the worse half by predicted final score and every predicted low
+performer (:mod:`hfselect.trend`; the same rule as :class:`~hfselect.callbacks.ConvergenceTrendCallback`)
+are dropped. When one candidate is left it is trained to the full budget and saved.
+
+Asynchronous schedule: candidates train one after another, best recalled first, each with the
+callback, which halts it against the study's earlier runs: the way the callback works in user code.
+
+Everything a round decides is stored in the study (repository tables ``study_*``) and each epoch
+leaves a checkpoint, so an interrupted selection resumes where it stopped: a candidate continues
+from its latest checkpoint, and a decision is recomputed from the recorded scores (the same ones).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hfselect.bench import BenchConfig, build_trainer, check_finite_loss, load_data
+from hfselect.data import ClassificationData
+from hfselect.models import model_key
+from hfselect.repository import ModelRepository
+from hfselect.study import COMPLETED, RUNNING, STOPPED, Study, Trial
+from hfselect.trend import DEFAULT_PREDICTOR, TrendPredictor, curves_by_model, make_predictor
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SelectConfig(BenchConfig):
+    """Fine-selection options on top of the fine-tuning protocol."""
+
+    schedule: str = "sync"
+    predictor: str = DEFAULT_PREDICTOR
+    margin: float = 0.0
+    keep_checkpoints: bool = False
+    output_dir: str = "hfselect-selection"
+    study: str | None = None
+
+
+@dataclass
+class CandidateReport:
+    """What fine selection did with one candidate."""
+
+    model_id: str
+    spec: str
+    epochs: int = 0
+    seconds: float = 0.0
+    curve: list[float] = field(default_factory=list)
+    predicted_final: list[float] = field(default_factory=list)
+    state: str = RUNNING
+    reason: str | None = None
+    stopped_at_round: int | None = None
+
+
+@dataclass
+class SelectionResult:
+    """The selected model, every candidate's curve and decision, and the cost against the baselines."""
+
+    study: str
+    target: str
+    selected_model: str | None
+    selected_score: float | None
+    test_score: float | None
+    saved_to: str | None
+    candidates: list[CandidateReport]
+    rounds: list[dict[str, Any]]
+    epochs_spent: int
+    brute_force_epochs: int
+    successive_halving_epochs: int
+    wall_time_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly view (what ``report.json`` holds)."""
+        return asdict(self)
+
+
+def successive_halving_epochs(candidates: int, budget: int) -> int:
+    """Epochs plain synchronous successive halving spends: one epoch per rung, halving, survivor to ``budget``."""
+    spent, alive, epoch = 0, candidates, 0
+    while alive > 1 and epoch < budget:
+        epoch += 1
+        spent += alive
+        alive = math.ceil(alive / 2)
+    return spent + (budget - epoch)  # the survivor trains on to the full budget
+
+
+def default_study_name(target: str, candidates: Sequence[str], config: BenchConfig) -> str:
+    """A study name fixed by the target, the candidates and the protocol, so a rerun resumes it."""
+    text = json.dumps([target, sorted(candidates), config.protocol.key], sort_keys=True)
+    return f"select-{hashlib.sha1(text.encode()).hexdigest()[:10]}"
+
+
+class _StopAtEpoch:
+    """A Trainer callback ending the run after a given epoch (one round of the synchronous schedule)."""
+
+    def __new__(cls, epoch: int) -> Any:
+        from transformers import TrainerCallback
+
+        class Callback(TrainerCallback):
+            def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+                if state.epoch is not None and state.epoch >= epoch - 1e-6:
+                    control.should_training_stop = True  # evaluation and the checkpoint still happen
+
+        return Callback()
+
+
+class FineSelection:
+    """Runs fine selection for one target over given candidates (see the module docstring).
+
+    Args:
+        repository: holds the benchmark curves (for predictions) and the study.
+        target: the target dataset (Hub id, ``ID:CONFIG`` or local path).
+        candidates: model specs, best recalled first.
+        config: the protocol (``epochs`` is the full budget) and selection options.
+        on_event: called with a short line for each round and decision (the CLI prints them).
+    """
+
+    def __init__(
+        self,
+        repository: ModelRepository,
+        target: str,
+        candidates: Sequence[str],
+        config: SelectConfig,
+        *,
+        on_event: Callable[[str], None] | None = None,
+    ) -> None:
+        if not candidates:
+            raise ValueError("fine selection needs at least one candidate")
+        self.repository = repository
+        self.target = target
+        self.specs = {model_key(spec): spec for spec in candidates}
+        self.config = config
+        self.on_event = on_event or (lambda line: logger.info("%s", line))
+        self.study_name = config.study or default_study_name(target, list(self.specs), config)
+        self.study = Study(
+            repository,
+            self.study_name,
+            target=target,
+            config={
+                "candidates": list(self.specs),
+                "protocol": config.protocol.key,
+                "schedule": config.schedule,
+            },
+        )
+        self.output = Path(config.output_dir)
+        self.reports = {model_id: CandidateReport(model_id, spec) for model_id, spec in self.specs.items()}
+        self.rounds: list[dict[str, Any]] = []
+        self._data: ClassificationData | None = None
+        self._predictors: dict[str, TrendPredictor] = {}
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    @property
+    def data(self) -> ClassificationData:
+        """The target, loaded once."""
+        if self._data is None:
+            self._data = load_data(self.target, self.config)
+        return self._data
+
+    def checkpoint_dir(self, model_id: str) -> Path:
+        """Where a candidate's checkpoints live."""
+        return self.output / "checkpoints" / model_id.replace("/", "--")
+
+    def predictor(self, model_id: str) -> TrendPredictor:
+        """The candidate's trend predictor, fitted on its benchmark curves."""
+        if model_id not in self._predictors:
+            curves = curves_by_model(self.repository.curves())
+            self._predictors[model_id] = make_predictor(self.config.predictor, model_id, curves)
+        return self._predictors[model_id]
+
+    def _scores(self, model_id: str) -> dict[int, float]:
+        curves = self.study.curves()
+        frame = curves[curves["model_id"] == model_id]
+        return {
+            round(epoch): float(score) for epoch, score in zip(frame["epoch"], frame["score"], strict=True)
+        }
+
+    def _train(self, model_id: str, until_epoch: int, callbacks: Sequence[Any] = ()) -> None:
+        """Train a candidate up to ``until_epoch`` epochs, resuming from its latest checkpoint."""
+        from transformers.trainer_utils import get_last_checkpoint
+
+        directory = self.checkpoint_dir(model_id)
+        directory.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        trainer, _ = build_trainer(
+            self.specs[model_id],
+            self.data,
+            self.config,
+            output_dir=str(directory),
+            callbacks=[_StopAtEpoch(until_epoch), *callbacks],
+            save_checkpoints=True,
+        )
+        last = get_last_checkpoint(str(directory))
+        check_finite_loss(trainer.train(resume_from_checkpoint=last))
+        epoch_scores = [
+            (round(entry["epoch"]), float(entry["eval_score"]))
+            for entry in trainer.state.log_history
+            if "eval_score" in entry
+        ]
+        predictor = self.predictor(model_id)
+        for epoch, score in epoch_scores:
+            self.study.record_point(model_id, epoch, score, predictor.predict(score, epoch))
+        previous = self.study.trials().get(model_id)
+        seconds = ((previous.wall_time_s if previous else None) or 0.0) + time.perf_counter() - started
+        self.reports[model_id].seconds = seconds
+        # Keep a decision the callback made during this run (async schedule); record the progress.
+        state = previous.state if previous is not None and previous.state == STOPPED else RUNNING
+        self.study.set_trial(
+            Trial(
+                model_id,
+                state,
+                epochs_trained=max(epoch for epoch, _ in epoch_scores),
+                wall_time_s=seconds,
+                reason=previous.reason if state == STOPPED else None,
+                details=previous.details if state == STOPPED else None,
+            )
+        )
+
+    def _epochs_done(self, model_id: str) -> int:
+        from transformers.trainer_utils import get_last_checkpoint
+
+        last = (
+            get_last_checkpoint(str(self.checkpoint_dir(model_id)))
+            if self.checkpoint_dir(model_id).exists()
+            else None
+        )
+        if last is None:
+            return 0
+        state = json.loads((Path(last) / "trainer_state.json").read_text())
+        return round(state.get("epoch") or 0)
+
+    def _drop(self, model_id: str, round_number: int, reason: str) -> None:
+        scores = self._scores(model_id)
+        epoch = max(scores) if scores else 0
+        previous = self.study.trials().get(model_id)
+        self.study.set_trial(
+            Trial(
+                model_id,
+                STOPPED,
+                epochs_trained=epoch,
+                final_score=scores.get(epoch),
+                wall_time_s=previous.wall_time_s if previous else None,
+                reason=reason,
+            )
+        )
+        if not self.config.keep_checkpoints:
+            shutil.rmtree(self.checkpoint_dir(model_id), ignore_errors=True)
+        self.on_event(f"round {round_number}: dropped {model_id}: {reason}")
+
+    # -- schedules ------------------------------------------------------------------------------
+
+    def run(self) -> SelectionResult:
+        """Run (or resume) the selection and return its result."""
+        started = time.perf_counter()
+        if self.config.schedule == "async":
+            winner = self._run_async()
+        elif self.config.schedule == "sync":
+            winner = self._run_sync()
+        else:
+            raise ValueError(f"unknown schedule {self.config.schedule!r}: use sync or async")
+        return self._finish(winner, time.perf_counter() - started)
+
+    def _alive(self) -> list[str]:
+        trials = self.study.trials()
+        return [
+            model_id
+            for model_id in self.specs
+            if trials.get(model_id, Trial(model_id, RUNNING)).state != STOPPED
+        ]
+
+    def _run_sync(self) -> str:
+        budget = self.config.epochs
+        for round_number in range(1, budget + 1):
+            alive = self._alive()
+            if len(alive) <= 1:
+                break
+            for model_id in alive:
+                if self._epochs_done(model_id) < round_number:
+                    self.on_event(f"round {round_number}: training {model_id} to epoch {round_number}")
+                    self._train(model_id, round_number)
+            self._decide_round(round_number, alive)
+        alive = self._alive()
+        ranked = sorted(alive, key=lambda m: -self._latest_prediction(m))
+        winner = ranked[0]
+        for loser in ranked[1:]:
+            self._drop(loser, budget, "lower predicted final score when the budget ran out")
+        if self._epochs_done(winner) < budget:
+            self.on_event(f"training the last candidate {winner} to the full budget ({budget} epochs)")
+            self._train(winner, budget)
+        return winner
+
+    def _latest_prediction(self, model_id: str) -> float:
+        curves = self.study.curves()
+        frame = curves[curves["model_id"] == model_id]
+        return float(frame.sort_values("epoch")["predicted_final"].iloc[-1]) if len(frame) else -math.inf
+
+    def _decide_round(self, round_number: int, alive: list[str]) -> None:
+        curves = self.study.curves()
+        at_round = curves[(curves["epoch"].round() == round_number) & curves["model_id"].isin(alive)]
+        score = dict(zip(at_round["model_id"], at_round["score"], strict=True))
+        predicted = dict(zip(at_round["model_id"], at_round["predicted_final"], strict=True))
+        ranked = sorted(alive, key=lambda m: (-predicted[m], -score[m], alive.index(m)))
+        keep = set(ranked[: math.ceil(len(ranked) / 2)])
+        decisions = []
+        for model_id in ranked:
+            rivals = [m for m in alive if score[m] > score[model_id]]
+            best_rival = max(rivals, key=lambda m: predicted[m], default=None)
+            low = best_rival is not None and predicted[model_id] < predicted[best_rival] - self.config.margin
+            if model_id in keep and not low:
+                decisions.append(
+                    {
+                        "model_id": model_id,
+                        "score": score[model_id],
+                        "predicted_final": predicted[model_id],
+                        "decision": "continue",
+                    }
+                )
+                continue
+            if model_id not in keep:
+                reason = (
+                    f"worse half at epoch {round_number}: predicted final {predicted[model_id]:.4f} "
+                    f"(score {score[model_id]:.4f})"
+                )
+            else:
+                reason = (
+                    f"predicted low performer at epoch {round_number}: predicted final {predicted[model_id]:.4f} "
+                    f"< {predicted[best_rival]:.4f} of {best_rival}, which scored higher"
+                )
+            decisions.append(
+                {
+                    "model_id": model_id,
+                    "score": score[model_id],
+                    "predicted_final": predicted[model_id],
+                    "decision": "stop",
+                    "reason": reason,
+                }
+            )
+            if self.study.trials().get(model_id, Trial(model_id, RUNNING)).state != STOPPED:
+                self._drop(model_id, round_number, reason)
+        # Never drop everyone: a round where every run is a "low performer" keeps the best prediction.
+        if not self._alive():
+            self.study.set_trial(Trial(ranked[0], RUNNING))
+        self.rounds.append({"round": round_number, "decisions": decisions})
+
+    def _run_async(self) -> str:
+        from hfselect.callbacks import ConvergenceTrendCallback
+
+        for model_id in self.specs:
+            trial = self.study.trials().get(model_id)
+            if trial is not None and trial.state in (STOPPED, COMPLETED):
+                continue
+            callback = ConvergenceTrendCallback(
+                study=self.study_name,
+                repository=self.repository,
+                model_id=model_id,
+                metric="eval_score",
+                margin=self.config.margin,
+                predictor=self.config.predictor,
+            )
+            self.on_event(f"training {model_id} (halted early if its trend predicts a low final score)")
+            self._train(model_id, self.config.epochs, callbacks=[callback])
+            if callback.stopped_reason:
+                if not self.config.keep_checkpoints:
+                    shutil.rmtree(self.checkpoint_dir(model_id), ignore_errors=True)
+                self.on_event(f"stopped {model_id}: {callback.stopped_reason}")
+            else:
+                self.study.set_trial(Trial(model_id, COMPLETED, epochs_trained=self.config.epochs))
+        finished = [m for m, t in self.study.trials().items() if t.state == COMPLETED and m in self.specs]
+        pool = finished or list(self.specs)
+        return max(pool, key=lambda m: self._scores(m).get(self.config.epochs, -math.inf))
+
+    # -- result ---------------------------------------------------------------------------------
+
+    def _finish(self, winner: str, seconds: float) -> SelectionResult:
+        from transformers.trainer_utils import get_last_checkpoint
+
+        scores = self._scores(winner)
+        saved_to, test_score = None, None
+        directory = self.checkpoint_dir(winner)
+        last = get_last_checkpoint(str(directory)) if directory.exists() else None
+        if last is not None:
+            # The checkpoint is a model folder (weights, config, tokenizer): evaluate it on the test
+            # split and save it as the selected model.
+            trainer, encoded = build_trainer(last, self.data, self.config, output_dir=str(directory))
+            test_score = float(trainer.evaluate(encoded["test"], metric_key_prefix="test")["test_score"])
+            saved_to = str(self.output / "selected-model")
+            trainer.save_model(saved_to)
+        self.study.set_trial(
+            Trial(
+                winner,
+                COMPLETED,
+                epochs_trained=max(scores, default=0),
+                final_score=scores.get(max(scores, default=0)),
+            )
+        )
+        self.study.set_status("completed")
+        trials = self.study.trials()
+        curves = self.study.curves()
+        for model_id, report in self.reports.items():
+            frame = curves[curves["model_id"] == model_id].sort_values("epoch")
+            report.curve = [float(v) for v in frame["score"]]
+            report.predicted_final = [float(v) for v in frame["predicted_final"]]
+            report.epochs = len(report.curve)
+            trial = trials.get(model_id)
+            if trial is not None:
+                report.state, report.reason = trial.state, trial.reason
+                report.seconds = max(report.seconds, trial.wall_time_s or 0.0)
+        final_epoch = max(scores, default=0)
+        return SelectionResult(
+            study=self.study_name,
+            target=self.target,
+            selected_model=winner,
+            selected_score=scores.get(final_epoch),
+            test_score=test_score,
+            saved_to=saved_to,
+            candidates=list(self.reports.values()),
+            rounds=self.rounds,
+            epochs_spent=sum(report.epochs for report in self.reports.values()),
+            brute_force_epochs=len(self.specs) * self.config.epochs,
+            successive_halving_epochs=successive_halving_epochs(len(self.specs), self.config.epochs),
+            wall_time_s=seconds,
+        )

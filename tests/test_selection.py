@@ -1,0 +1,139 @@
+"""Fine selection: successive halving with trends, the select command, resuming after kill -9."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hfselect.repository import ModelRepository
+from hfselect.selection import FineSelection, SelectConfig, successive_halving_epochs
+
+TRAINING = ["--epochs", "3", "--learning-rate", "1e-2", "--batch-size", "16", "--max-length", "32"]
+
+
+@pytest.mark.parametrize(
+    ("candidates", "budget", "expected"),
+    [(1, 5, 5), (2, 5, 2 + 4), (4, 5, 4 + 2 + 3), (8, 3, 8 + 4 + 2)],  # 8 candidates: budget ends first
+)
+def test_successive_halving_epochs(candidates: int, budget: int, expected: int) -> None:
+    assert successive_halving_epochs(candidates, budget) == expected
+
+
+@pytest.fixture(scope="module")
+def benchmarked(tiny_assets: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A repository with the tiny models benchmarked on the sentiment dataset (their learning curves)."""
+    from hfselect.bench import BenchConfig, run_bench
+
+    path = tmp_path_factory.mktemp("selection") / "repo.sqlite"
+    config = BenchConfig(epochs=3, learning_rate=1e-2, batch_size=16, max_length=32)
+    with ModelRepository(path) as repository:
+        run_bench(
+            repository, [str(tiny_assets / "models")], [str(tiny_assets / "datasets" / "sentiment")], config
+        )
+    return path
+
+
+def test_sync_selection_drops_half_each_round_and_saves_the_winner(
+    tiny_assets: Path, benchmarked: Path, tmp_path: Path
+) -> None:
+    candidates = [str(tiny_assets / "models" / name) for name in ("bert-a", "distil-b", "bert-headless")]
+    config = SelectConfig(
+        epochs=3, learning_rate=1e-2, batch_size=16, max_length=32, output_dir=str(tmp_path / "run")
+    )
+    events: list[str] = []
+    with ModelRepository(benchmarked) as repository:
+        result = FineSelection(
+            repository, str(tiny_assets / "datasets" / "topic"), candidates, config, on_event=events.append
+        ).run()
+    assert result.selected_model in {"bert-a", "distil-b", "bert-headless"}
+    assert result.epochs_spent <= result.successive_halving_epochs < result.brute_force_epochs == 9
+    by_id = {c.model_id: c for c in result.candidates}
+    assert by_id[result.selected_model].epochs == 3 and by_id[result.selected_model].state == "completed"
+    dropped = [c for c in result.candidates if c.state == "stopped"]
+    assert len(dropped) == 2 and all(c.reason for c in dropped)
+    assert result.rounds[0]["round"] == 1 and len(result.rounds[0]["decisions"]) == 3
+    # Dropped candidates' checkpoints are deleted; the winner is saved as a loadable model.
+    assert not any((tmp_path / "run" / "checkpoints" / c.model_id).exists() for c in dropped)
+    from transformers import AutoModelForSequenceClassification
+
+    assert AutoModelForSequenceClassification.from_pretrained(result.saved_to).config.num_labels == 3
+
+
+def test_async_schedule_halts_with_the_callback(tiny_assets: Path, benchmarked: Path, tmp_path: Path) -> None:
+    candidates = [str(tiny_assets / "models" / name) for name in ("distil-b", "bert-a")]
+    config = SelectConfig(
+        epochs=3,
+        learning_rate=1e-2,
+        batch_size=16,
+        max_length=32,
+        output_dir=str(tmp_path / "run"),
+        schedule="async",
+    )
+    with ModelRepository(benchmarked) as repository:
+        result = FineSelection(
+            repository, str(tiny_assets / "datasets" / "sentiment"), candidates, config
+        ).run()
+    assert result.epochs_spent <= result.brute_force_epochs
+    assert result.selected_model is not None and result.test_score is not None
+
+
+def select_command(tiny_assets: Path, repository: Path, output: Path) -> list[str]:
+    return [
+        sys.executable, "-m", "hfselect", "select", str(tiny_assets / "datasets" / "topic"),
+        "--repository", str(repository), "--candidates", "3", "--output", str(output), "--quiet", *TRAINING,
+        "--study", "resume-after-kill",
+    ]  # fmt: skip
+
+
+def trained_epochs(output: str) -> list[tuple[str, int]]:
+    """(model, epoch) for every epoch of training a run's output reports."""
+    pairs = []
+    for line in output.splitlines():
+        if match := re.match(r"round \d+: training (\S+) to epoch (\d+)", line):
+            pairs.append((match[1], int(match[2])))
+    return pairs
+
+
+def test_select_resumes_after_kill_9(tiny_assets: Path, benchmarked: Path, tmp_path: Path) -> None:
+    repository = tmp_path / "repo.sqlite"
+    repository.write_bytes(benchmarked.read_bytes())
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        select_command(tiny_assets, repository, tmp_path / "out"), stdout=subprocess.PIPE, text=True, env=env
+    )
+    seen = []
+    assert process.stdout is not None
+    for line in process.stdout:
+        seen.append(line)
+        if len(trained_epochs("".join(seen))) == 3:  # killed while training the third candidate-epoch
+            process.send_signal(signal.SIGKILL)
+            break
+    process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL
+    first = trained_epochs("".join(seen))
+
+    rerun = subprocess.run(
+        select_command(tiny_assets, repository, tmp_path / "out"),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    second = trained_epochs(rerun.stdout)
+    redone = [pair for pair in second if pair in first]
+    assert len(redone) <= 1  # at most the interrupted epoch
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["selected_model"] in {"bert-a", "distil-b", "bert-headless"}
+    assert {c["model_id"] for c in report["selection"]["candidates"]} == {
+        "bert-a",
+        "distil-b",
+        "bert-headless",
+    }

@@ -310,6 +310,104 @@ def print_recall(recall: Any) -> None:
         print(f"skipped: {model}: {reason}")
 
 
+def selection_config(args: argparse.Namespace) -> Any:
+    """The :class:`~hfselect.selection.SelectConfig` of ``select``/``demo`` options."""
+    from hfselect.selection import SelectConfig
+
+    return SelectConfig(
+        epochs=args.epochs,
+        learning_rate=args.learning_rate,
+        batch_size=args.batch_size,
+        max_length=args.max_length,
+        train_samples=args.train_samples,
+        eval_samples=args.eval_samples,
+        seed=args.seed,
+        metric=args.metric,
+        allow_pickle=args.allow_pickle,
+        text_columns=getattr(args, "text_column", None),
+        label_column=getattr(args, "label_column", None),
+        schedule=args.schedule,
+        keep_checkpoints=args.keep_checkpoints,
+        output_dir=str(Path(args.output) / "run"),
+        study=args.study,
+    )
+
+
+def run_selection(
+    repository: Any, target: str, args: argparse.Namespace, *, exclude_datasets: Sequence[str] = ()
+) -> dict:
+    """Recall then fine selection for ``target``; print each step; write ``report.json``; return the report."""
+    from hfselect.recall import recall_for_target
+    from hfselect.selection import FineSelection
+
+    config = selection_config(args)
+    print(f"== coarse recall: {args.candidates} candidates for {target} ==")
+    recall = recall_for_target(
+        repository,
+        target,
+        top_k=args.candidates,
+        proxy=args.proxy,
+        sample_size=args.sample_size,
+        scope=args.scope,
+        text_columns=config.text_columns,
+        label_column=config.label_column,
+        split=getattr(args, "split", None),
+        allow_pickle=config.allow_pickle,
+        progress=not args.quiet,
+    )
+    print_recall(recall)
+    candidates = [repository.model_location(model) for model in recall.result.models]
+    print(f"== fine selection ({config.schedule} successive halving, {config.epochs} epochs budget) ==")
+    selection = FineSelection(repository, target, candidates, config, on_event=print).run()
+    rows = [
+        (
+            c.model_id,
+            c.epochs,
+            f"{c.seconds:.1f}",
+            " ".join(f"{v:.3f}" for v in c.curve),
+            c.state,
+            c.reason or "",
+        )
+        for c in selection.candidates
+    ]
+    print_table(rows, ["candidate", "epochs", "seconds", "validation curve", "state", "why it stopped"])
+    print(
+        f"selected {selection.selected_model}: validation {config.protocol.metric} {selection.selected_score:.4f}"
+        + (f", test {selection.test_score:.4f}" if selection.test_score is not None else "")
+    )
+    print(
+        f"cost: {selection.epochs_spent} epochs ({selection.wall_time_s:.0f}s) against {selection.brute_force_epochs} "
+        f"for brute force ({selection.brute_force_epochs / max(selection.epochs_spent, 1):.1f}x) and "
+        f"{selection.successive_halving_epochs} for plain successive halving over the same candidates"
+    )
+    report = {
+        "hfselect_version": __version__,
+        "command": "hfselect " + " ".join(sys.argv[1:]),
+        "target": target,
+        "selected_model": selection.selected_model,
+        "selected_score": selection.selected_score,
+        "test_score": selection.test_score,
+        "saved_to": selection.saved_to,
+        "metric": config.protocol.metric,
+        "protocol": {"key": config.protocol.key, **{k: v for k, v in vars(config.protocol).items()}},
+        "recall": recall.to_dict(),
+        "selection": selection.to_dict(),
+        "excluded_benchmark_datasets": list(exclude_datasets),
+    }
+    output = Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "report.json").write_text(json.dumps(report, indent=2, default=str))
+    print(f"report: {output / 'report.json'}; selected model saved to {selection.saved_to}")
+    return report
+
+
+def cmd_select(args: argparse.Namespace) -> int:
+    """``hfselect select DATASET``: coarse recall, then fine selection by successive halving with convergence trends."""
+    with open_repository(args) as repository:
+        run_selection(repository, target_spec(args), args)
+    return 0
+
+
 # -- parser -----------------------------------------------------------------------------------
 
 
@@ -350,6 +448,29 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--allow-pickle", action="store_true", help="allow loading non-safetensors weights you trust"
+    )
+
+
+def add_selection_options(parser: argparse.ArgumentParser) -> None:
+    """Options of the fine-selection phase (``select`` and ``demo``)."""
+    add_training_options(parser)
+    parser.add_argument(
+        "--candidates", type=int, default=8, help="how many recalled models to fine-select (default 8)"
+    )
+    parser.add_argument(
+        "--schedule",
+        choices=["sync", "async"],
+        default="sync",
+        help="sync: successive halving rounds (default); async: one after another, halted by the callback",
+    )
+    parser.add_argument(
+        "--keep-checkpoints", action="store_true", help="keep the checkpoints of dropped candidates"
+    )
+    parser.add_argument(
+        "--study", help="study name (default: fixed by target, candidates and protocol, so reruns resume)"
+    )
+    parser.add_argument(
+        "--output", default="hfselect-selection", help="report folder (default ./hfselect-selection)"
     )
 
 
@@ -541,6 +662,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-pickle", action="store_true", help="allow loading non-safetensors weights you trust"
     )
     recall.set_defaults(handler=cmd_recall)
+    select = commands.add_parser(
+        "select",
+        parents=[common],
+        help="recall candidates, then fine-select the best by successive halving",
+        description=cmd_select.__doc__,
+    )
+    add_target_options(select)
+    add_column_options(select)
+    add_selection_options(select)
+    select.set_defaults(handler=cmd_select)
     return parser
 
 

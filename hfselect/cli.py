@@ -20,6 +20,11 @@ from hfselect.errors import HfSelectError
 
 Handler = Callable[[argparse.Namespace], int]
 
+# The demo's protocol for the zoo's tiny models (which need a far larger learning rate than BERT).
+DEMO_EPOCHS = 4
+DEMO_LEARNING_RATE = 3e-3
+DEMO_MAX_LENGTH = 48
+
 
 # -- output helpers ---------------------------------------------------------------------------
 
@@ -408,6 +413,71 @@ def cmd_select(args: argparse.Namespace) -> int:
     return 0
 
 
+def hfselect_cache() -> Path:
+    """hfselect's own cache folder (the demo's zoo and repository live here)."""
+    import os
+
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hfselect"
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """``hfselect demo``: the whole method, offline, on the built-in zoo.
+
+    Builds (or reuses) the small zoo, benchmarks every zoo model on all zoo datasets but one into
+    the demo's own repository, then runs ``select`` on the held-out dataset.
+    """
+    import time
+
+    from hfselect.bench import BenchConfig, run_bench
+    from hfselect.zoo import ZooManifest, build_zoo
+
+    started = time.perf_counter()
+    zoo_dir = Path(args.zoo) if args.zoo else hfselect_cache() / f"zoo-{args.size}"
+    try:
+        manifest = ZooManifest.load(zoo_dir)
+        print(
+            f"== zoo: reusing {zoo_dir} ({len(manifest.models)} models, {len(manifest.datasets)} datasets) =="
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        print(f"== zoo: building the {args.size} zoo in {zoo_dir} (once) ==")
+        manifest = build_zoo(zoo_dir, args.size, progress=not args.quiet)
+    names = [dataset.name for dataset in manifest.datasets]
+    target = args.target or names[-1]
+    if target not in names:
+        raise HfSelectError(f"--target {target!r} is not a zoo dataset; choose from {', '.join(names)}")
+    benchmarks = [str(manifest.dataset_path(name)) for name in names if name != target]
+    repository_path = args.repository or hfselect_cache() / "demo" / f"{args.size}-without-{target}.sqlite"
+    config = BenchConfig(
+        epochs=args.epochs,
+        learning_rate=args.learning_rate,
+        batch_size=args.batch_size,
+        max_length=args.max_length,
+        seed=args.seed,
+    )
+    from hfselect.repository import ModelRepository
+
+    with ModelRepository(repository_path) as repository:
+        print(
+            f"== offline phase: {len(manifest.models)} models x {len(benchmarks)} benchmark datasets "
+            f"(held out: {target}) into {repository_path} =="
+        )
+        summary = run_bench(
+            repository,
+            [str(Path(manifest.directory) / "models")],
+            benchmarks,
+            config,
+            progress=not args.quiet,
+        )
+        print(
+            f"{len(summary.done)} pairs fine-tuned, {summary.skipped} already done, {len(summary.failed)} failed"
+        )
+        report = run_selection(
+            repository, str(manifest.dataset_path(target)), args, exclude_datasets=[target]
+        )
+    print(f"demo finished in {time.perf_counter() - started:.0f}s; winner: {report['selected_model']}")
+    return 0
+
+
 # -- parser -----------------------------------------------------------------------------------
 
 
@@ -426,13 +496,13 @@ def _common() -> argparse.ArgumentParser:
 
 def add_training_options(parser: argparse.ArgumentParser) -> None:
     """The fine-tuning protocol options shared by ``bench`` and ``select``."""
-    parser.add_argument("--epochs", type=int, default=5, help="training epochs per pair (default: 5)")
+    parser.add_argument("--epochs", type=int, default=5, help="training epochs per pair (default: %(default)s)")
     parser.add_argument(
-        "--learning-rate", type=float, default=5e-5, help="peak learning rate (default: 5e-5)"
+        "--learning-rate", type=float, default=5e-5, help="peak learning rate (default: %(default)s)"
     )
-    parser.add_argument("--batch-size", type=int, default=32, help="per-device batch size (default: 32)")
+    parser.add_argument("--batch-size", type=int, default=32, help="per-device batch size (default: %(default)s)")
     parser.add_argument(
-        "--max-length", type=int, default=128, help="maximum tokens per example (default: 128)"
+        "--max-length", type=int, default=128, help="maximum tokens per example (default: %(default)s)"
     )
     parser.add_argument(
         "--train-samples", type=int, help="use a seeded sample of this many training examples"
@@ -440,11 +510,11 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--eval-samples", type=int, help="use seeded samples of this many validation/test examples"
     )
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     parser.add_argument(
         "--metric",
         default="accuracy",
-        help="accuracy, f1 (macro), mcc, or an evaluate metric name or local script (default: accuracy)",
+        help="accuracy, f1 (macro), mcc, or an evaluate metric name or local script (default: %(default)s)",
     )
     parser.add_argument(
         "--allow-pickle", action="store_true", help="allow loading non-safetensors weights you trust"
@@ -455,7 +525,7 @@ def add_selection_options(parser: argparse.ArgumentParser) -> None:
     """Options of the fine-selection phase (``select`` and ``demo``)."""
     add_training_options(parser)
     parser.add_argument(
-        "--candidates", type=int, default=8, help="how many recalled models to fine-select (default 8)"
+        "--candidates", type=int, default=8, help="how many recalled models to fine-select (default %(default)s)"
     )
     parser.add_argument(
         "--schedule",
@@ -470,7 +540,7 @@ def add_selection_options(parser: argparse.ArgumentParser) -> None:
         "--study", help="study name (default: fixed by target, candidates and protocol, so reruns resume)"
     )
     parser.add_argument(
-        "--output", default="hfselect-selection", help="report folder (default ./hfselect-selection)"
+        "--output", default="hfselect-selection", help="report folder (default %(default)s)"
     )
 
 
@@ -572,13 +642,13 @@ def build_parser() -> argparse.ArgumentParser:
     matrix.add_argument(
         "--datasets", required=True, metavar="DATASETS.txt", help="dataset names, one per line"
     )
-    matrix.add_argument("--metric", default="accuracy", help="the metric of the scores (default: accuracy)")
+    matrix.add_argument("--metric", default="accuracy", help="the metric of the scores (default: %(default)s)")
     matrix.set_defaults(handler=cmd_repo_import_matrix)
     csv = repo_commands.add_parser(
         "import-csv", parents=[common], help="import long-form results: a CSV with model_id,dataset,score"
     )
     csv.add_argument("csv", metavar="RESULTS.csv")
-    csv.add_argument("--metric", default="accuracy", help="the metric of the scores (default: accuracy)")
+    csv.add_argument("--metric", default="accuracy", help="the metric of the scores (default: %(default)s)")
     csv.set_defaults(handler=cmd_repo_import_csv)
     zoo = commands.add_parser(
         "zoo",
@@ -592,7 +662,7 @@ def build_parser() -> argparse.ArgumentParser:
     zoo_build.add_argument(
         "--size", choices=["small", "full"], default="small", help="small: tests and demo; full: benchmarks"
     )
-    zoo_build.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    zoo_build.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     zoo_build.set_defaults(handler=cmd_zoo_build)
 
     bench = commands.add_parser(
@@ -672,6 +742,29 @@ def build_parser() -> argparse.ArgumentParser:
     add_column_options(select)
     add_selection_options(select)
     select.set_defaults(handler=cmd_select)
+    demo = commands.add_parser(
+        "demo",
+        parents=[common],
+        help="the whole method offline on the built-in zoo",
+        description="Build (or reuse) the small offline zoo, benchmark it on all zoo datasets but one, "
+        "then select the best model for the held-out dataset.",
+    )
+    demo.add_argument("--size", choices=["small", "full"], default="small", help="which zoo (default small)")
+    demo.add_argument("--zoo", metavar="DIR", help="zoo folder (default ~/.cache/hfselect/zoo-SIZE)")
+    demo.add_argument("--target", help="the zoo dataset held out as the target (default: the last one)")
+    add_selection_options(demo)
+    demo.set_defaults(
+        handler=cmd_demo,
+        output="hfselect-demo",
+        candidates=4,
+        epochs=DEMO_EPOCHS,
+        learning_rate=DEMO_LEARNING_RATE,
+        max_length=DEMO_MAX_LENGTH,
+        proxy="leep",
+        sample_size=500,
+        scope="representatives",
+        split=None,
+    )
     return parser
 
 

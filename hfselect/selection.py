@@ -156,7 +156,6 @@ class FineSelection:
         )
         self.output = Path(config.output_dir)
         self.reports = {model_id: CandidateReport(model_id, spec) for model_id, spec in self.specs.items()}
-        self.rounds: list[dict[str, Any]] = []
         self._data: ClassificationData | None = None
         self._predictors: dict[str, TrendPredictor] = {}
 
@@ -307,26 +306,22 @@ class FineSelection:
         return float(frame.sort_values("epoch")["predicted_final"].iloc[-1]) if len(frame) else -math.inf
 
     def _decide_round(self, round_number: int, alive: list[str]) -> None:
+        """Drop the worse half by predicted final score, and every predicted low performer.
+
+        The best prediction is never a low performer (no run that scored higher is predicted
+        higher), so a round always leaves at least one candidate.
+        """
         curves = self.study.curves()
         at_round = curves[(curves["epoch"].round() == round_number) & curves["model_id"].isin(alive)]
         score = dict(zip(at_round["model_id"], at_round["score"], strict=True))
         predicted = dict(zip(at_round["model_id"], at_round["predicted_final"], strict=True))
         ranked = sorted(alive, key=lambda m: (-predicted[m], -score[m], alive.index(m)))
         keep = set(ranked[: math.ceil(len(ranked) / 2)])
-        decisions = []
         for model_id in ranked:
             rivals = [m for m in alive if score[m] > score[model_id]]
             best_rival = max(rivals, key=lambda m: predicted[m], default=None)
             low = best_rival is not None and predicted[model_id] < predicted[best_rival] - self.config.margin
             if model_id in keep and not low:
-                decisions.append(
-                    {
-                        "model_id": model_id,
-                        "score": score[model_id],
-                        "predicted_final": predicted[model_id],
-                        "decision": "continue",
-                    }
-                )
                 continue
             if model_id not in keep:
                 reason = (
@@ -338,21 +333,33 @@ class FineSelection:
                     f"predicted low performer at epoch {round_number}: predicted final {predicted[model_id]:.4f} "
                     f"< {predicted[best_rival]:.4f} of {best_rival}, which scored higher"
                 )
-            decisions.append(
-                {
-                    "model_id": model_id,
-                    "score": score[model_id],
-                    "predicted_final": predicted[model_id],
-                    "decision": "stop",
-                    "reason": reason,
-                }
-            )
             if self.study.trials().get(model_id, Trial(model_id, RUNNING)).state != STOPPED:
                 self._drop(model_id, round_number, reason)
-        # Never drop everyone: a round where every run is a "low performer" keeps the best prediction.
-        if not self._alive():
-            self.study.set_trial(Trial(ranked[0], RUNNING))
-        self.rounds.append({"round": round_number, "decisions": decisions})
+
+    def _rounds_from_study(self) -> list[dict[str, Any]]:
+        """Each epoch's evaluations and decisions, rebuilt from the study (so a resumed run reports them all)."""
+        curves, trials = self.study.curves(), self.study.trials()
+        rounds = []
+        for epoch in sorted({round(e) for e in curves["epoch"]}):
+            decisions = []
+            for row in curves[curves["epoch"].round() == epoch].itertuples():
+                trial = trials.get(row.model_id)
+                stopped_here = (
+                    trial is not None and trial.state == STOPPED and round(trial.epochs_trained or 0) == epoch
+                )
+                decisions.append(
+                    {
+                        "model_id": row.model_id,
+                        "score": float(row.score),
+                        "predicted_final": None
+                        if row.predicted_final != row.predicted_final
+                        else float(row.predicted_final),
+                        "decision": "stop" if stopped_here else "continue",
+                        **({"reason": trial.reason} if stopped_here else {}),
+                    }
+                )
+            rounds.append({"round": epoch, "decisions": decisions})
+        return rounds
 
     def _run_async(self) -> str:
         from hfselect.callbacks import ConvergenceTrendCallback
@@ -426,7 +433,7 @@ class FineSelection:
             test_score=test_score,
             saved_to=saved_to,
             candidates=list(self.reports.values()),
-            rounds=self.rounds,
+            rounds=self._rounds_from_study(),
             epochs_spent=sum(report.epochs for report in self.reports.values()),
             brute_force_epochs=len(self.specs) * self.config.epochs,
             successive_halving_epochs=successive_halving_epochs(len(self.specs), self.config.epochs),

@@ -309,7 +309,9 @@ def logme(
         info.converged_per_class.append(converged)
     if not info.converged:
         stuck = [c for c, ok in zip(info.classes, info.converged_per_class, strict=True) if not ok]
-        logger.warning(
+        # As in the official implementation the score is still the evidence reached; with fewer
+        # examples than feature dimensions it can keep rising. Worth a note, not a warning.
+        logger.info(
             "LogME: the evidence maximisation did not converge in %d iterations for class(es) %s",
             max_iterations,
             stuck,

@@ -199,7 +199,7 @@ def test_logme_is_the_maximised_evidence(n, d, max_iterations):
 
 def test_logme_reports_non_convergence(caplog):
     features, y = _data(3, n=40, d=60)
-    with caplog.at_level("WARNING", logger="hfselect.proxy"):
+    with caplog.at_level("INFO", logger="hfselect.proxy"):
         _, info = logme(features, y, max_iterations=1, return_info=True)
     assert not info.converged and info.iterations == [1, 1, 1]
     assert "did not converge" in caplog.text

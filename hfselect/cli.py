@@ -39,11 +39,20 @@ def print_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
-def open_repository(args: argparse.Namespace):
-    """Open the repository named by ``--repository`` (or the default)."""
+def repository_path(args: argparse.Namespace) -> str | None:
+    """``--repository`` as a local file: ``hf://datasets/USER/NAME`` is pulled into a cached mirror."""
+    if not args.repository:
+        return None
+    from hfselect.cards import resolve_repository_path
+
+    return resolve_repository_path(str(args.repository))
+
+
+def open_repository(args: argparse.Namespace) -> Any:
+    """Open the repository named by ``--repository`` (or the default); imported lazily to keep --help fast."""
     from hfselect.repository import ModelRepository
 
-    return ModelRepository(args.repository)
+    return ModelRepository(repository_path(args))
 
 
 # -- commands ---------------------------------------------------------------------------------
@@ -385,6 +394,9 @@ def run_selection(
         f"for brute force ({selection.brute_force_epochs / max(selection.epochs_spent, 1):.1f}x) and "
         f"{selection.successive_halving_epochs} for plain successive halving over the same candidates"
     )
+    from hfselect.cards import environment_versions, repository_snapshot, write_report_folder
+
+    source = str(args.repository) if str(args.repository or "").startswith("hf://") else None
     report = {
         "hfselect_version": __version__,
         "command": "hfselect " + " ".join(sys.argv[1:]),
@@ -394,15 +406,30 @@ def run_selection(
         "test_score": selection.test_score,
         "saved_to": selection.saved_to,
         "metric": config.protocol.metric,
-        "protocol": {"key": config.protocol.key, **{k: v for k, v in vars(config.protocol).items()}},
+        "protocol": {"key": config.protocol.key, **vars(config.protocol)},
         "recall": recall.to_dict(),
         "selection": selection.to_dict(),
         "excluded_benchmark_datasets": list(exclude_datasets),
+        "repository": repository_snapshot(repository, source=source),
+        "versions": environment_versions(),
     }
     output = Path(args.output)
-    output.mkdir(parents=True, exist_ok=True)
-    (output / "report.json").write_text(json.dumps(report, indent=2, default=str))
-    print(f"report: {output / 'report.json'}; selected model saved to {selection.saved_to}")
+    write_report_folder(report, output)
+    print(
+        f"report: {output / 'report.json'}, card: {output / 'README.md'}; selected model: {selection.saved_to}"
+    )
+    if args.push_to_hub:
+        from hfselect.cards import push_report
+
+        url = push_report(
+            output,
+            args.push_to_hub,
+            repo_type="model" if args.push_model else "dataset",
+            private=args.private,
+            create_pr=args.create_pr,
+            model_dir=selection.saved_to if args.push_model else None,
+        )
+        print(f"pushed the report to {url}")
     return report
 
 
@@ -446,7 +473,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if target not in names:
         raise HfSelectError(f"--target {target!r} is not a zoo dataset; choose from {', '.join(names)}")
     benchmarks = [str(manifest.dataset_path(name)) for name in names if name != target]
-    repository_path = args.repository or hfselect_cache() / "demo" / f"{args.size}-without-{target}.sqlite"
+    demo_repository = (
+        repository_path(args) or hfselect_cache() / "demo" / f"{args.size}-without-{target}.sqlite"
+    )
     config = BenchConfig(
         epochs=args.epochs,
         learning_rate=args.learning_rate,
@@ -456,10 +485,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     from hfselect.repository import ModelRepository
 
-    with ModelRepository(repository_path) as repository:
+    with ModelRepository(demo_repository) as repository:
         print(
             f"== offline phase: {len(manifest.models)} models x {len(benchmarks)} benchmark datasets "
-            f"(held out: {target}) into {repository_path} =="
+            f"(held out: {target}) into {demo_repository} =="
         )
         summary = run_bench(
             repository,
@@ -475,6 +504,47 @@ def cmd_demo(args: argparse.Namespace) -> int:
             repository, str(manifest.dataset_path(target)), args, exclude_datasets=[target]
         )
     print(f"demo finished in {time.perf_counter() - started:.0f}s; winner: {report['selected_model']}")
+    return 0
+
+
+def cmd_repo_push(args: argparse.Namespace) -> int:
+    """``hfselect repo push REPO_ID``: publish the repository as a Hub dataset of Parquet tables."""
+    from hfselect.cards import push_repository
+
+    with open_repository(args) as repository:
+        url = push_repository(repository, args.repo_id, private=args.private, create_pr=args.create_pr)
+    print(f"pushed the repository to {url}")
+    return 0
+
+
+def cmd_repo_pull(args: argparse.Namespace) -> int:
+    """``hfselect repo pull REPO_ID``: merge a repository snapshot from the Hub into the local store."""
+    from hfselect.cards import pull_repository
+
+    with open_repository(args) as repository:
+        read = pull_repository(args.repo_id, repository, revision=args.revision)
+    print_table(sorted(read.items()), ["table", "rows read"])
+    return 0
+
+
+def cmd_report_push(args: argparse.Namespace) -> int:
+    """``hfselect report push DIR --repo-id USER/NAME``: push a selection report folder as a Hub card."""
+    from hfselect.cards import push_report
+
+    url = push_report(
+        args.directory, args.repo_id, repo_type=args.repo_type, private=args.private, create_pr=args.create_pr
+    )
+    print(f"pushed the report to {url}")
+    return 0
+
+
+def cmd_report_render(args: argparse.Namespace) -> int:
+    """``hfselect report render DIR``: (re)write the card and plot of a report folder from its report.json."""
+    from hfselect.cards import SelectionReport, write_report_folder
+
+    written = write_report_folder(SelectionReport.from_json(args.directory), args.directory)
+    for path in written.values():
+        print(path)
     return 0
 
 
@@ -496,11 +566,15 @@ def _common() -> argparse.ArgumentParser:
 
 def add_training_options(parser: argparse.ArgumentParser) -> None:
     """The fine-tuning protocol options shared by ``bench`` and ``select``."""
-    parser.add_argument("--epochs", type=int, default=5, help="training epochs per pair (default: %(default)s)")
+    parser.add_argument(
+        "--epochs", type=int, default=5, help="training epochs per pair (default: %(default)s)"
+    )
     parser.add_argument(
         "--learning-rate", type=float, default=5e-5, help="peak learning rate (default: %(default)s)"
     )
-    parser.add_argument("--batch-size", type=int, default=32, help="per-device batch size (default: %(default)s)")
+    parser.add_argument(
+        "--batch-size", type=int, default=32, help="per-device batch size (default: %(default)s)"
+    )
     parser.add_argument(
         "--max-length", type=int, default=128, help="maximum tokens per example (default: %(default)s)"
     )
@@ -525,7 +599,10 @@ def add_selection_options(parser: argparse.ArgumentParser) -> None:
     """Options of the fine-selection phase (``select`` and ``demo``)."""
     add_training_options(parser)
     parser.add_argument(
-        "--candidates", type=int, default=8, help="how many recalled models to fine-select (default %(default)s)"
+        "--candidates",
+        type=int,
+        default=8,
+        help="how many recalled models to fine-select (default %(default)s)",
     )
     parser.add_argument(
         "--schedule",
@@ -539,9 +616,15 @@ def add_selection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--study", help="study name (default: fixed by target, candidates and protocol, so reruns resume)"
     )
+    parser.add_argument("--output", default="hfselect-selection", help="report folder (default %(default)s)")
     parser.add_argument(
-        "--output", default="hfselect-selection", help="report folder (default %(default)s)"
+        "--push-to-hub", metavar="REPO_ID", help="push the report (card, JSON, plot) to this Hub repo"
     )
+    parser.add_argument(
+        "--push-model", action="store_true", help="push as a model repo, with the selected model"
+    )
+    parser.add_argument("--private", action="store_true", help="create the Hub repo private")
+    parser.add_argument("--create-pr", action="store_true", help="open a pull request instead of committing")
 
 
 def add_column_options(parser: argparse.ArgumentParser) -> None:
@@ -642,7 +725,9 @@ def build_parser() -> argparse.ArgumentParser:
     matrix.add_argument(
         "--datasets", required=True, metavar="DATASETS.txt", help="dataset names, one per line"
     )
-    matrix.add_argument("--metric", default="accuracy", help="the metric of the scores (default: %(default)s)")
+    matrix.add_argument(
+        "--metric", default="accuracy", help="the metric of the scores (default: %(default)s)"
+    )
     matrix.set_defaults(handler=cmd_repo_import_matrix)
     csv = repo_commands.add_parser(
         "import-csv", parents=[common], help="import long-form results: a CSV with model_id,dataset,score"
@@ -650,6 +735,37 @@ def build_parser() -> argparse.ArgumentParser:
     csv.add_argument("csv", metavar="RESULTS.csv")
     csv.add_argument("--metric", default="accuracy", help="the metric of the scores (default: %(default)s)")
     csv.set_defaults(handler=cmd_repo_import_csv)
+    push = repo_commands.add_parser("push", parents=[common], help="publish the repository as a Hub dataset")
+    push.add_argument("repo_id", metavar="REPO_ID")
+    push.add_argument("--private", action="store_true", help="create the dataset repo private")
+    push.add_argument(
+        "--create-pr", action="store_true", help="open a pull request instead of committing to main"
+    )
+    push.set_defaults(handler=cmd_repo_push)
+    pull = repo_commands.add_parser("pull", parents=[common], help="merge a repository snapshot from the Hub")
+    pull.add_argument("repo_id", metavar="REPO_ID")
+    pull.add_argument("--revision", help="branch, tag or commit of the snapshot")
+    pull.set_defaults(handler=cmd_repo_pull)
+
+    report = commands.add_parser(
+        "report",
+        parents=[common],
+        help="render and push selection reports",
+        description="Render and push selection reports (folders written by select and demo).",
+    )
+    report_commands = report.add_subparsers(dest="report_command", metavar="COMMAND", required=True)
+    report_push = report_commands.add_parser("push", parents=[common], help="push a report folder to the Hub")
+    report_push.add_argument("directory", metavar="DIR")
+    report_push.add_argument("--repo-id", required=True, metavar="USER/NAME")
+    report_push.add_argument("--repo-type", choices=["dataset", "model"], default="dataset")
+    report_push.add_argument("--private", action="store_true", help="create the repo private")
+    report_push.add_argument("--create-pr", action="store_true", help="open a pull request instead")
+    report_push.set_defaults(handler=cmd_report_push)
+    report_render = report_commands.add_parser(
+        "render", parents=[common], help="rewrite README.md and the plot"
+    )
+    report_render.add_argument("directory", metavar="DIR")
+    report_render.set_defaults(handler=cmd_report_render)
     zoo = commands.add_parser(
         "zoo",
         parents=[common],

@@ -44,6 +44,9 @@ class ConvergenceTrendCallback(TrainerCallback):
         margin: how far below the best prediction a run must be predicted to be stopped.
         min_final_score: also stop a run predicted to end below this score.
         predictor: ``"headroom"`` (default), ``"kmeans"`` (the paper's) or ``"current"``.
+        push_to_hub: a Hub repo id: at the end of training the study's report card (curves,
+            decisions, plot) is pushed there. A failed push is logged, not raised.
+        hub_private: create that repo private.
     """
 
     def __init__(
@@ -57,6 +60,8 @@ class ConvergenceTrendCallback(TrainerCallback):
         margin: float = 0.0,
         min_final_score: float | None = None,
         predictor: str = DEFAULT_PREDICTOR,
+        push_to_hub: str | None = None,
+        hub_private: bool = False,
     ) -> None:
         self.study_name = study
         self._repository_arg = repository
@@ -67,6 +72,9 @@ class ConvergenceTrendCallback(TrainerCallback):
         self.margin = margin
         self.min_final_score = min_final_score
         self.predictor_name = predictor if greater_is_better else "current"
+        self.push_to_hub = push_to_hub
+        self.hub_private = hub_private
+        self.pushed_url: str | None = None
         self.repository: ModelRepository | None = None
         self.study: Study | None = None
         self.predictor: TrendPredictor | None = None
@@ -125,9 +133,33 @@ class ConvergenceTrendCallback(TrainerCallback):
     def on_train_end(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> None:
-        """Mark the run completed (when it was not stopped) with its last score."""
-        if not state.is_world_process_zero or self.study is None or self.stopped_reason is not None:
+        """Mark the run completed (when it was not stopped) with its last score; push the report if asked."""
+        if not state.is_world_process_zero or self.study is None:
             return
+        if self.stopped_reason is None:
+            self._complete(state)
+        if self.push_to_hub:
+            self._push_report()
+
+    def _push_report(self) -> None:
+        from hfselect.cards import push_study_report
+        from hfselect.errors import HfSelectError
+
+        try:
+            self.pushed_url = push_study_report(
+                self.repository,
+                self.study_name,
+                self.push_to_hub,
+                metric=self.metric,
+                private=self.hub_private,
+            )
+            logger.info("pushed the study report to %s", self.pushed_url)
+        except HfSelectError as error:
+            # Training is done and its results are saved; a failed upload must not turn that into a crash.
+            logger.warning("could not push the study report: %s", error)
+
+    def _complete(self, state: TrainerState) -> None:
+        assert self.study is not None
         self.study.set_trial(
             Trial(
                 self.model_id,

@@ -178,3 +178,31 @@ def tiny_assets(tmp_path_factory: pytest.TempPathFactory) -> Path:
     make_dataset(root / "datasets" / "sentiment", "sentiment", seed=0)
     make_dataset(root / "datasets" / "topic", "topic", seed=1)
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_benchmarks(tiny_assets: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A repository file with the tiny models benchmarked on the sentiment dataset (3 epochs of curves).
+
+    Shared by the session: copy it before writing to it.
+    """
+    from hfselect.bench import BenchConfig, run_bench
+    from hfselect.repository import ModelRepository
+
+    path = tmp_path_factory.mktemp("tiny-benchmarks") / "repo.sqlite"
+    config = BenchConfig(epochs=3, learning_rate=1e-2, batch_size=16, max_length=32)
+    with ModelRepository(path) as repository:
+        run_bench(
+            repository,
+            [str(tiny_assets / "models")],
+            [str(tiny_assets / "datasets" / "sentiment")],
+            config,
+            progress=False,
+        )
+    # Checkpoint the WAL into the main file, so a byte copy of it is the whole repository.
+    import sqlite3
+
+    connection = sqlite3.connect(path)
+    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    connection.close()
+    return path

@@ -26,18 +26,12 @@ def test_successive_halving_epochs(candidates: int, budget: int, expected: int) 
     assert successive_halving_epochs(candidates, budget) == expected
 
 
-@pytest.fixture(scope="module")
-def benchmarked(tiny_assets: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A repository with the tiny models benchmarked on the sentiment dataset (their learning curves)."""
-    from hfselect.bench import BenchConfig, run_bench
-
-    path = tmp_path_factory.mktemp("selection") / "repo.sqlite"
-    config = BenchConfig(epochs=3, learning_rate=1e-2, batch_size=16, max_length=32)
-    with ModelRepository(path) as repository:
-        run_bench(
-            repository, [str(tiny_assets / "models")], [str(tiny_assets / "datasets" / "sentiment")], config
-        )
-    return path
+@pytest.fixture
+def benchmarked(tiny_benchmarks: Path, tmp_path: Path) -> Path:
+    """A private copy of the benchmarked tiny repository (tests add studies to it)."""
+    copy = tmp_path / "benchmarked.sqlite"
+    copy.write_bytes(tiny_benchmarks.read_bytes())
+    return copy
 
 
 def test_sync_selection_drops_half_each_round_and_saves_the_winner(

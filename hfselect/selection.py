@@ -96,6 +96,39 @@ def successive_halving_epochs(candidates: int, budget: int) -> int:
     return spent + (budget - epoch)  # the survivor trains on to the full budget
 
 
+def halving_round(
+    alive: Sequence[str],
+    score: dict[str, float],
+    predicted: dict[str, float],
+    epoch: int,
+    margin: float = 0.0,
+) -> dict[str, str]:
+    """One synchronous round's drops: ``model -> reason`` for the candidates to stop after ``epoch``.
+
+    The worse half by predicted final score is dropped (ties: lower current score, then later in
+    ``alive``, i.e. worse recalled), and so is every predicted low performer: a candidate predicted
+    below the best prediction among the candidates that scored higher now, minus ``margin``. The
+    best prediction is never a low performer, so at least one candidate is always kept.
+    """
+    order = list(alive)
+    ranked = sorted(order, key=lambda m: (-predicted[m], -score[m], order.index(m)))
+    keep = set(ranked[: math.ceil(len(ranked) / 2)])
+    drops: dict[str, str] = {}
+    for model_id in ranked:
+        rivals = [m for m in order if score[m] > score[model_id]]
+        best_rival = max(rivals, key=lambda m: predicted[m], default=None)
+        if model_id not in keep:
+            drops[model_id] = (
+                f"worse half at epoch {epoch}: predicted final {predicted[model_id]:.4f} (score {score[model_id]:.4f})"
+            )
+        elif best_rival is not None and predicted[model_id] < predicted[best_rival] - margin:
+            drops[model_id] = (
+                f"predicted low performer at epoch {epoch}: predicted final {predicted[model_id]:.4f} "
+                f"< {predicted[best_rival]:.4f} of {best_rival}, which scored higher"
+            )
+    return drops
+
+
 def default_study_name(target: str, candidates: Sequence[str], config: BenchConfig) -> str:
     """A study name fixed by the target, the candidates and the protocol, so a rerun resumes it."""
     text = json.dumps([target, sorted(candidates), config.protocol.key], sort_keys=True)
@@ -306,34 +339,16 @@ class FineSelection:
         return float(frame.sort_values("epoch")["predicted_final"].iloc[-1]) if len(frame) else -math.inf
 
     def _decide_round(self, round_number: int, alive: list[str]) -> None:
-        """Drop the worse half by predicted final score, and every predicted low performer.
-
-        The best prediction is never a low performer (no run that scored higher is predicted
-        higher), so a round always leaves at least one candidate.
-        """
+        """Drop what :func:`halving_round` decides from the scores recorded at this round."""
         curves = self.study.curves()
         at_round = curves[(curves["epoch"].round() == round_number) & curves["model_id"].isin(alive)]
         score = dict(zip(at_round["model_id"], at_round["score"], strict=True))
         predicted = dict(zip(at_round["model_id"], at_round["predicted_final"], strict=True))
-        ranked = sorted(alive, key=lambda m: (-predicted[m], -score[m], alive.index(m)))
-        keep = set(ranked[: math.ceil(len(ranked) / 2)])
-        for model_id in ranked:
-            rivals = [m for m in alive if score[m] > score[model_id]]
-            best_rival = max(rivals, key=lambda m: predicted[m], default=None)
-            low = best_rival is not None and predicted[model_id] < predicted[best_rival] - self.config.margin
-            if model_id in keep and not low:
-                continue
-            if model_id not in keep:
-                reason = (
-                    f"worse half at epoch {round_number}: predicted final {predicted[model_id]:.4f} "
-                    f"(score {score[model_id]:.4f})"
-                )
-            else:
-                reason = (
-                    f"predicted low performer at epoch {round_number}: predicted final {predicted[model_id]:.4f} "
-                    f"< {predicted[best_rival]:.4f} of {best_rival}, which scored higher"
-                )
-            if self.study.trials().get(model_id, Trial(model_id, RUNNING)).state != STOPPED:
+        trials = self.study.trials()
+        for model_id, reason in halving_round(
+            alive, score, predicted, round_number, self.config.margin
+        ).items():
+            if trials.get(model_id, Trial(model_id, RUNNING)).state != STOPPED:
                 self._drop(model_id, round_number, reason)
 
     def _rounds_from_study(self) -> list[dict[str, Any]]:

@@ -131,3 +131,18 @@ def test_select_resumes_after_kill_9(tiny_assets: Path, benchmarked: Path, tmp_p
         "distil-b",
         "bert-headless",
     }
+
+
+def test_halving_round_drops_the_worse_half_and_predicted_low_performers() -> None:
+    from hfselect.selection import halving_round
+
+    alive = ["a", "b", "c", "d"]
+    score = {"a": 0.9, "b": 0.6, "c": 0.7, "d": 0.5}
+    predicted = {"a": 0.92, "b": 0.95, "c": 0.75, "d": 0.6}
+    drops = halving_round(alive, score, predicted, epoch=1)
+    # c and d are the worse half by prediction; b is kept: nobody who scored higher is predicted higher.
+    assert set(drops) == {"c", "d"} and drops["c"].startswith("worse half")
+    predicted["b"] = 0.91  # now a (higher score, higher prediction) outranks b: a predicted low performer
+    drops = halving_round(alive, score, predicted, epoch=1)
+    assert set(drops) == {"b", "c", "d"} and drops["b"].startswith("predicted low performer")
+    assert halving_round(["a"], score, predicted, epoch=2) == {}

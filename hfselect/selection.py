@@ -102,6 +102,8 @@ def halving_round(
     predicted: dict[str, float],
     epoch: int,
     margin: float = 0.0,
+    *,
+    low_performers: bool = True,
 ) -> dict[str, str]:
     """One synchronous round's drops: ``model -> reason`` for the candidates to stop after ``epoch``.
 
@@ -109,6 +111,8 @@ def halving_round(
     ``alive``, i.e. worse recalled), and so is every predicted low performer: a candidate predicted
     below the best prediction among the candidates that scored higher now, minus ``margin``. The
     best prediction is never a low performer, so at least one candidate is always kept.
+    ``low_performers=False`` is plain successive halving (with no trend, every run below the best
+    would count as a low performer).
     """
     order = list(alive)
     ranked = sorted(order, key=lambda m: (-predicted[m], -score[m], order.index(m)))
@@ -121,7 +125,9 @@ def halving_round(
             drops[model_id] = (
                 f"worse half at epoch {epoch}: predicted final {predicted[model_id]:.4f} (score {score[model_id]:.4f})"
             )
-        elif best_rival is not None and predicted[model_id] < predicted[best_rival] - margin:
+        elif (
+            low_performers and best_rival is not None and predicted[model_id] < predicted[best_rival] - margin
+        ):
             drops[model_id] = (
                 f"predicted low performer at epoch {epoch}: predicted final {predicted[model_id]:.4f} "
                 f"< {predicted[best_rival]:.4f} of {best_rival}, which scored higher"

@@ -1,0 +1,98 @@
+"""Smoke tests of the benchmark scripts in ``benchmarks/``: tiny configurations, valid JSON out."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _load(name: str) -> ModuleType:
+    # benchmarks/ is a folder of scripts, not a package: load the file itself.
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", BENCHMARKS / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_paper_matrices_reduced(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    paper_matrices = _load("paper_matrices")
+    if not (paper_matrices.DEFAULT_ANCHORS / "nlp_matrix.tsv").is_file():
+        pytest.skip("the paper's released matrices (shared/anchors/two-phase-selection) are not here")
+    out = tmp_path / "paper.json"
+    code = paper_matrices.main(
+        ["--sigmas", "0,0.05", "--seeds", "2", "--ks", "3,15", "--random-draws", "50", "--json", str(out)]
+    )
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "leave-one-dataset-out" in printed and "recall:representatives" in printed
+    report = json.loads(out.read_text())
+    assert report["benchmark"] == "paper_matrices" and set(report["matrices"]) == {"nlp", "cv"}
+    nlp = report["matrices"]["nlp"]
+    assert (nlp["n_models"], nlp["n_datasets"]) == (39, 21)
+    paper_cut, silhouette_cut = nlp["clustering"]
+    assert paper_cut["threshold"] == 0.09 and silhouette_cut["threshold"] == "silhouette"
+    assert paper_cut["proxies_representatives"] == paper_cut["multi_model_clusters"]
+    loo = nlp["leave_one_out"]
+    assert {row["method"] for row in loo["summary"]} == set(paper_matrices.METHODS)
+    assert {row["k"] for row in loo["summary"]} == {3, 15}
+    assert all(0.0 <= row["hit_rate"] <= 1.0 and row["mean_regret"] >= 0.0 for row in loo["summary"])
+    # With the exact proxy (sigma 0), ranking by the proxy alone always finds the best model.
+    exact = [r for r in loo["summary"] if r["sigma"] == 0 and r["method"] == "proxy-only"]
+    assert exact and all(r["hit_rate"] == 1.0 for r in exact)
+    assert (
+        loo["proxies_needed"]["recall:representatives"]["mean"] < loo["proxies_needed"]["recall:all"]["mean"]
+    )
+    assert len(loo["per_target"]) == 21
+    assert report["matrices"]["cv"]["leave_one_out"]["k_largest"] == 4  # 5 datasets left: k lowered
+
+
+def test_paper_matrices_skips_without_anchors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    paper_matrices = _load("paper_matrices")
+    out = tmp_path / "skipped.json"
+    assert paper_matrices.main(["--anchors", str(tmp_path / "absent"), "--json", str(out)]) == 0
+    assert "skipped: anchors not found" in capsys.readouterr().out
+    assert json.loads(out.read_text())["skipped"] == "anchors not found"
+
+
+def test_stages_tiny(tmp_path: Path) -> None:
+    out = tmp_path / "stages.json"
+    # A subprocess: the script points the Hugging Face caches at its own scratch folder before it
+    # imports the libraries, which an import into this (already configured) process cannot do.
+    command = [
+        sys.executable,
+        str(BENCHMARKS / "stages.py"),
+        "--crawl-models", "30", "--crawl-changed", "0.1",
+        "--sample", "32", "--repeats", "1", "--max-models", "1",
+        "--train-size", "32", "--eval-size", "16", "--epochs", "1",
+        "--json", str(out),
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "(a) proxy scoring" in done.stdout and "(b) crawler" in done.stdout and "(c)" in done.stdout
+    report = json.loads(out.read_text())
+    assert report["machine"]["cpu_count"] >= 1 and "load_average" in report["machine"]
+
+    proxy = report["proxy"]
+    assert {row["dataset"] for row in proxy} == {"short (5 words)", "long (8-48 words)"}
+    for row in proxy:
+        assert row["batched_examples_per_s"] > 0 and row["one_at_a_time_examples_per_s"] > 0
+        assert row["max_feature_difference"] < 1e-4  # both paths compute the same outputs
+
+    runs = {run["crawl"].split()[0]: run for run in report["crawl"]["runs"]}
+    assert runs["cold"]["new"] == 30 and runs["cold"]["failed"] == {}
+    assert runs["warm"]["unchanged"] == 30 and runs["warm"]["http_requests"] < runs["cold"]["http_requests"]
+    assert runs["incremental"]["updated"] == report["crawl"]["changed"] == 3
+
+    callback = report["callback"]
+    assert callback["evaluations"] == len(callback["overhead_s"]) >= 1
+    assert callback["overhead_mean_s"] >= 0 and callback["eval_mean_s"] > 0
+    assert set(callback["decisions"]) == {"continue"}

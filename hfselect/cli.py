@@ -21,9 +21,9 @@ from hfselect.errors import HfSelectError
 Handler = Callable[[argparse.Namespace], int]
 
 # The demo's protocol for the zoo's tiny models (which need a far larger learning rate than BERT).
-DEMO_EPOCHS = 4
-DEMO_LEARNING_RATE = 3e-3
-DEMO_MAX_LENGTH = 48
+DEMO_EPOCHS = 3
+DEMO_LEARNING_RATE = 2e-3
+DEMO_MAX_LENGTH = 32
 
 
 # -- output helpers ---------------------------------------------------------------------------

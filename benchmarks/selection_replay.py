@@ -1,0 +1,304 @@
+"""Replay model-selection strategies on recorded learning curves: cost and regret, side by side.
+
+The paper's own method of evaluation. The offline zoo is benchmarked once with ``hfselect bench``
+(every model on every zoo dataset, a validation score per epoch and a final test score):
+
+    hfselect zoo build zoo-full --size full
+    hfselect bench --models zoo-full/models --datasets zoo-full/datasets --epochs 5 \\
+        --learning-rate 3e-3 --max-length 48 --repository zoo-full.sqlite
+
+Then, leave one dataset out: each zoo dataset in turn is the target and the others are the
+benchmark datasets. Strategies are replayed from the recorded curves without retraining:
+
+* ``brute_force``: every model to the full budget, the best final validation score wins.
+* ``proxy_top1``: fine-tune only the model with the best proxy score.
+* ``successive_halving``: plain synchronous successive halving over every model (one epoch per
+  rung, the better half by current validation score goes on), the survivor to the full budget.
+* ``two_phase_paper``: the paper: clustering (0.09) + LEEP recall (its released code's scope, every
+  clustered model proxied; LogME for all when a model has no head) of the paper's share of the
+  models (15 of 39) + synchronous halving with the k-means trend filter.
+* ``hfselect``: our defaults: recall of ``--candidates`` models with proxies for the cluster
+  representatives only, then halving with the headroom trend predictor.
+
+Cost = fine-tuning epochs, plus the proxies expressed in epoch-equivalents (each model's measured
+proxy time on the target divided by its measured time per fine-tuning epoch on it). Regret = best
+final test score in the repository - final test score of the selected model (scores in [0, 1]);
+hit rate = how often the selected model is the best. Model outputs for the proxies are computed once
+per (model, target) and cached in ``--cache``; the replay itself takes seconds.
+
+Also printed: recall quality per proxy (hit rate and regret of the top-K for K = 3, 5, 8; Spearman
+correlation of each proxy with the fine-tuned scores) and the trend predictors' held-out error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+
+from hfselect.clustering import ModelClustering
+from hfselect.recall import coarse_recall, models_needing_proxy, proxy_weight
+from hfselect.repository import ModelRepository
+from hfselect.selection import halving_round, successive_halving_epochs
+from hfselect.trend import PREDICTORS, curves_by_model, evaluate_predictors
+
+PROXIES = ("leep", "nce", "logme", "hscore", "knn")
+HEAD_PROXIES = ("leep", "nce")
+
+
+@dataclass
+class Zoo:
+    """The recorded benchmark: final test scores, validation curves, epoch times, proxy scores."""
+
+    test: pd.DataFrame  # model x dataset final test score
+    curves: dict[tuple[str, str], list[float]]  # (model, dataset) -> validation score per epoch
+    epoch_seconds: pd.DataFrame  # model x dataset seconds per fine-tuning epoch
+    proxies: dict[str, dict[str, dict[str, float | None]]]  # proxy -> dataset -> model -> score
+    proxy_seconds: dict[str, dict[str, float]]  # dataset -> model -> seconds for its outputs
+    epochs: int
+
+
+def load_zoo(repository: ModelRepository) -> Zoo:
+    """Read results and curves of the most common protocol from the repository."""
+    results = repository.results()
+    protocol = results["protocol"].value_counts().idxmax()
+    results = results[results["protocol"] == protocol]
+    test = results.pivot(index="model_id", columns="dataset", values="score").dropna()
+    epochs = int(results["epochs"].iloc[0])
+    seconds = results.pivot(index="model_id", columns="dataset", values="duration_s") / epochs
+    long = repository.curves(protocol=protocol)
+    curves = {
+        (model, dataset): frame.sort_values("epoch")["score"].tolist()
+        for (model, dataset), frame in long.groupby(["model_id", "dataset"])
+    }
+    return Zoo(test, curves, seconds.loc[test.index, test.columns], {}, {}, epochs)
+
+
+def compute_proxies(zoo: Zoo, zoo_dir: Path, cache: Path, sample_size: int) -> None:
+    """Every proxy for every (model, dataset), from one forward pass each; cached in ``cache``."""
+    from hfselect.data import load_target_sample
+    from hfselect.proxy import compute_model_outputs, load_model_for_outputs, run_proxy
+
+    stored = json.loads(cache.read_text()) if cache.exists() else {}
+    key = f"sample={sample_size}"
+    table = stored.setdefault(key, {"scores": {}, "seconds": {}})
+    for dataset in zoo.test.columns:
+        if dataset in table["seconds"] and set(zoo.test.index) <= set(table["seconds"][dataset]):
+            continue
+        sample, columns = load_target_sample(
+            str(zoo_dir / "datasets" / dataset), sample_size, streaming=False
+        )
+        labels = np.asarray(sample["label"])
+        for model in zoo.test.index:
+            started = time.perf_counter()
+            loaded = load_model_for_outputs(str(zoo_dir / "models" / model))
+            outputs = compute_model_outputs(loaded, sample, columns, max_length=64)
+            table["seconds"].setdefault(dataset, {})[model] = time.perf_counter() - started
+            for proxy in PROXIES:
+                value = None
+                if proxy not in HEAD_PROXIES or outputs.source_probs is not None:
+                    value = run_proxy(proxy, outputs, labels)
+                table["scores"].setdefault(proxy, {}).setdefault(dataset, {})[model] = value
+            print(f"  proxies: {model} on {dataset}", file=sys.stderr)
+        cache.write_text(json.dumps(stored))
+    zoo.proxies, zoo.proxy_seconds = table["scores"], table["seconds"]
+
+
+def proxy_scores(zoo: Zoo, proxy: str, target: str) -> tuple[str, dict[str, float]]:
+    """The proxy on the target for every model; a head proxy falls back to LogME for all when a model lacks a head."""
+    values = zoo.proxies[proxy][target]
+    if any(values[model] is None for model in zoo.test.index):
+        proxy = "logme"
+        values = zoo.proxies[proxy][target]
+    return proxy, {model: float(values[model]) for model in zoo.test.index}
+
+
+def proxy_cost(zoo: Zoo, target: str, models: list[str]) -> float:
+    """Proxy time of ``models`` on the target in epoch-equivalents of their own fine-tuning."""
+    return float(sum(zoo.proxy_seconds[target][m] / zoo.epoch_seconds.loc[m, target] for m in models))
+
+
+def replay_halving(
+    zoo: Zoo, target: str, candidates: list[str], predictor: str | None, benchmarks: list[str]
+) -> tuple[str, int]:
+    """Synchronous halving over recorded curves; ``predictor=None`` is plain successive halving."""
+    budget = zoo.epochs
+    fitted = {}
+    if predictor is not None:
+        other = {(m, d): c for (m, d), c in zoo.curves.items() if d in benchmarks}
+        rows = [
+            {"model_id": m, "dataset": d, "protocol": "p", "epoch": e + 1, "score": s}
+            for (m, d), curve in other.items()
+            for e, s in enumerate(curve)
+        ]
+        by_model = curves_by_model(pd.DataFrame(rows))
+        fitted = {m: PREDICTORS[predictor](by_model.get(m, [])) for m in candidates}
+    alive, spent, epoch = list(candidates), 0, 0
+    while len(alive) > 1 and epoch < budget:
+        epoch += 1
+        spent += len(alive)
+        score = {m: zoo.curves[(m, target)][epoch - 1] for m in alive}
+        predicted = {m: fitted[m].predict(score[m], epoch) for m in alive} if fitted else dict(score)
+        drops = halving_round(alive, score, predicted, epoch, low_performers=predictor is not None)
+        alive = [m for m in alive if m not in drops]
+    if len(alive) > 1:  # the budget ran out first: the best final validation score wins
+        alive = [max(alive, key=lambda m: zoo.curves[(m, target)][-1])]
+    return alive[0], spent + (budget - epoch)
+
+
+def run_target(zoo: Zoo, target: str, candidates: int, proxy: str) -> dict[str, dict[str, Any]]:
+    """Every strategy on one target."""
+    benchmarks = [d for d in zoo.test.columns if d != target]
+    performance = zoo.test[benchmarks]
+    models = list(zoo.test.index)
+    n, budget = len(models), zoo.epochs
+    rows: dict[str, dict[str, Any]] = {}
+
+    best_val = max(models, key=lambda m: zoo.curves[(m, target)][-1])
+    rows["brute_force"] = {"selected": best_val, "cost": n * budget}
+
+    used, scores = proxy_scores(zoo, proxy, target)
+    top = max(models, key=lambda m: scores[m])
+    rows["proxy_top1"] = {"selected": top, "cost": budget + proxy_cost(zoo, target, models)}
+
+    selected, cost = replay_halving(zoo, target, models, None, benchmarks)
+    rows["successive_halving"] = {"selected": selected, "cost": cost}
+    assert cost == successive_halving_epochs(n, budget)
+
+    paper_k = max(2, round(15 / 39 * n))
+    leep_used, leep = proxy_scores(zoo, "leep", target)
+    needed = models_needing_proxy(performance, 0.09, 5, "all")
+    recall = coarse_recall(
+        performance, leep, paper_k, 0.09, 5, "all", proxy_transform=proxy_weight(leep_used)
+    )
+    selected, cost = replay_halving(zoo, target, list(recall.models), "kmeans", benchmarks)
+    rows["two_phase_paper"] = {"selected": selected, "cost": cost + proxy_cost(zoo, target, needed)}
+
+    needed = models_needing_proxy(performance, 0.09, 5, "representatives")
+    recall = coarse_recall(
+        performance, scores, candidates, 0.09, 5, "representatives", proxy_transform=proxy_weight(used)
+    )
+    selected, cost = replay_halving(zoo, target, list(recall.models), "headroom", benchmarks)
+    rows["hfselect"] = {"selected": selected, "cost": cost + proxy_cost(zoo, target, needed)}
+
+    best = zoo.test[target].max()
+    for row in rows.values():
+        row["regret"] = float(best - zoo.test.loc[row["selected"], target])
+        row["hit"] = bool(row["regret"] <= 1e-12)
+    return rows
+
+
+def recall_quality(zoo: Zoo) -> pd.DataFrame:
+    """Leave-one-dataset-out top-K recall (K = 3, 5, 8) and Spearman correlation, per proxy."""
+    rows = []
+    for proxy in PROXIES:
+        for k in (3, 5, 8):
+            hits, regrets, correlations = [], [], []
+            for target in zoo.test.columns:
+                performance = zoo.test[[d for d in zoo.test.columns if d != target]]
+                used, scores = proxy_scores(zoo, proxy, target)
+                recall = coarse_recall(
+                    performance, scores, k, 0.09, 5, "representatives", proxy_transform=proxy_weight(used)
+                )
+                truth = zoo.test[target]
+                regrets.append(float(truth.max() - truth[list(recall.models)].max()))
+                hits.append(regrets[-1] <= 1e-12)
+                raw = zoo.proxies[proxy][target]
+                pairs = [(raw[m], truth[m]) for m in zoo.test.index if raw[m] is not None]
+                correlations.append(
+                    spearmanr(*zip(*pairs, strict=True)).statistic if len(pairs) > 2 else np.nan
+                )
+            rows.append(
+                {
+                    "proxy": proxy,
+                    "K": k,
+                    "hit_rate": float(np.mean(hits)),
+                    "mean_regret": float(np.mean(regrets)),
+                    "spearman": float(np.nanmean(correlations)),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the replay and print the tables."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--repository", required=True, help="the benchmarked zoo repository (see above)")
+    parser.add_argument("--zoo", required=True, help="the zoo folder the repository was benchmarked from")
+    parser.add_argument("--cache", help="proxy cache JSON (default: beside the repository)")
+    parser.add_argument("--sample-size", type=int, default=500, help="target examples the proxies see")
+    parser.add_argument("--candidates", type=int, default=8, help="hfselect's recall size (select's default)")
+    parser.add_argument("--proxy", default="leep", choices=PROXIES, help="hfselect's proxy")
+    parser.add_argument("--json", help="write the numbers here")
+    args = parser.parse_args(argv)
+    from hfselect.cli import quiet_libraries
+
+    quiet_libraries()
+
+    with ModelRepository(args.repository) as repository:
+        zoo = load_zoo(repository)
+        trend_error = evaluate_predictors(
+            repository.curves(), epochs=(1, 2), names=("kmeans", "headroom", "current")
+        )
+    cache = Path(args.cache) if args.cache else Path(args.repository).with_suffix(".proxies.json")
+    compute_proxies(zoo, Path(args.zoo), cache, args.sample_size)
+
+    per_target = {target: run_target(zoo, target, args.candidates, args.proxy) for target in zoo.test.columns}
+    methods = list(next(iter(per_target.values())))
+    summary = {}
+    for method in methods:
+        rows = [per_target[t][method] for t in per_target]
+        summary[method] = {
+            "cost_epochs": float(np.mean([r["cost"] for r in rows])),
+            "mean_regret": float(np.mean([r["regret"] for r in rows])),
+            "max_regret": float(np.max([r["regret"] for r in rows])),
+            "hit_rate": float(np.mean([r["hit"] for r in rows])),
+        }
+    brute, halving = summary["brute_force"]["cost_epochs"], summary["successive_halving"]["cost_epochs"]
+    n, datasets = zoo.test.shape
+    clustering = ModelClustering(0.09).fit(zoo.test)
+    print(
+        f"zoo: {n} models x {datasets} datasets, {zoo.epochs} epochs budget; "
+        f"{clustering.n_clusters_} clusters at 0.09 ({sum(len(c) > 1 for c in clustering.clusters_)} of several)"
+    )
+    print(
+        f"{'method':20} {'epochs':>8} {'vs brute':>9} {'vs SH':>7} {'mean regret':>12} {'max regret':>11} {'hit rate':>9}"
+    )
+    for method, row in summary.items():
+        print(
+            f"{method:20} {row['cost_epochs']:8.1f} {brute / row['cost_epochs']:8.1f}x {halving / row['cost_epochs']:6.1f}x "
+            f"{row['mean_regret']:12.4f} {row['max_regret']:11.4f} {row['hit_rate']:9.2f}"
+        )
+    quality = recall_quality(zoo)
+    print("\nrecall quality (leave-one-dataset-out, scope=representatives):")
+    print(quality.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print("\ntrend predictors, held-out error of the predicted final validation score:")
+    print(trend_error.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "zoo": {"models": n, "datasets": datasets, "epochs": zoo.epochs},
+                    "summary": summary,
+                    "per_target": per_target,
+                    "recall_quality": quality.to_dict(orient="records"),
+                    "trend_error": trend_error.to_dict(orient="records"),
+                },
+                indent=2,
+            )
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

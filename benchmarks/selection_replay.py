@@ -238,7 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", help="proxy cache JSON (default: beside the repository)")
     parser.add_argument("--sample-size", type=int, default=500, help="target examples the proxies see")
     parser.add_argument("--candidates", type=int, default=8, help="hfselect's recall size (select's default)")
-    parser.add_argument("--proxy", default="leep", choices=PROXIES, help="hfselect's proxy")
+    parser.add_argument(
+        "--proxy", default="logme", choices=PROXIES, help="hfselect's proxy (select's default)"
+    )
     parser.add_argument("--json", help="write the numbers here")
     args = parser.parse_args(argv)
     from hfselect.cli import quiet_libraries

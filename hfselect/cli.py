@@ -642,9 +642,10 @@ def add_target_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", help="use only this split (validation and test are carved from it)")
     parser.add_argument(
         "--proxy",
-        default="leep",
+        default="logme",
         choices=["leep", "logme", "nce", "hscore", "knn"],
-        help="proxy score for recall (default leep; headless models fall back to logme)",
+        help="proxy score for recall (default logme: best rank correlation with fine-tuned scores on the zoo, "
+        "and it needs no classification head; leep/nce fall back to logme for headless models)",
     )
     parser.add_argument(
         "--sample-size", type=int, default=1000, help="target examples the proxy sees (default 1000)"
@@ -876,7 +877,7 @@ def build_parser() -> argparse.ArgumentParser:
         epochs=DEMO_EPOCHS,
         learning_rate=DEMO_LEARNING_RATE,
         max_length=DEMO_MAX_LENGTH,
-        proxy="leep",
+        proxy="logme",
         sample_size=500,
         scope="representatives",
         split=None,

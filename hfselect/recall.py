@@ -498,7 +498,7 @@ def recall_for_target(
     target: str,
     *,
     top_k: int = DEFAULT_TOP_K,
-    proxy: str = "leep",
+    proxy: str = "logme",
     sample_size: int = 1000,
     scope: RecallScope = "representatives",
     threshold: float | str = DEFAULT_THRESHOLD,

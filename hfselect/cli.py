@@ -623,8 +623,15 @@ def add_selection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--push-model", action="store_true", help="push as a model repo, with the selected model"
     )
+    add_hub_push_options(parser)
+
+
+def add_hub_push_options(parser: argparse.ArgumentParser) -> None:
+    """``--private`` and ``--create-pr`` for every command that pushes to the Hub."""
     parser.add_argument("--private", action="store_true", help="create the Hub repo private")
-    parser.add_argument("--create-pr", action="store_true", help="open a pull request instead of committing")
+    parser.add_argument(
+        "--create-pr", action="store_true", help="open a pull request instead of committing to main"
+    )
 
 
 def add_column_options(parser: argparse.ArgumentParser) -> None:
@@ -738,10 +745,7 @@ def build_parser() -> argparse.ArgumentParser:
     csv.set_defaults(handler=cmd_repo_import_csv)
     push = repo_commands.add_parser("push", parents=[common], help="publish the repository as a Hub dataset")
     push.add_argument("repo_id", metavar="REPO_ID")
-    push.add_argument("--private", action="store_true", help="create the dataset repo private")
-    push.add_argument(
-        "--create-pr", action="store_true", help="open a pull request instead of committing to main"
-    )
+    add_hub_push_options(push)
     push.set_defaults(handler=cmd_repo_push)
     pull = repo_commands.add_parser("pull", parents=[common], help="merge a repository snapshot from the Hub")
     pull.add_argument("repo_id", metavar="REPO_ID")
@@ -759,8 +763,7 @@ def build_parser() -> argparse.ArgumentParser:
     report_push.add_argument("directory", metavar="DIR")
     report_push.add_argument("--repo-id", required=True, metavar="USER/NAME")
     report_push.add_argument("--repo-type", choices=["dataset", "model"], default="dataset")
-    report_push.add_argument("--private", action="store_true", help="create the repo private")
-    report_push.add_argument("--create-pr", action="store_true", help="open a pull request instead")
+    add_hub_push_options(report_push)
     report_push.set_defaults(handler=cmd_report_push)
     report_render = report_commands.add_parser(
         "render", parents=[common], help="rewrite README.md and the plot"

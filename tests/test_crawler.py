@@ -261,25 +261,25 @@ def test_min_downloads_stops_the_sorted_listing(hub, tmp_path: Path) -> None:
     )
 
 
+def run_cli_crawl(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """``hfselect crawl --limit 5`` in a subprocess with ``env``."""
+    command = [
+        sys.executable,
+        "-m",
+        "hfselect",
+        "crawl",
+        "--limit",
+        "5",
+        "--repository",
+        str(tmp_path / "r.sqlite"),
+    ]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=90)
+
+
 def test_cli_unreachable_hub_exits_nonzero_without_traceback(tmp_path: Path) -> None:
     env = {**os.environ, "HF_ENDPOINT": "http://127.0.0.1:9"}
     started = time.monotonic()
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "hfselect",
-            "crawl",
-            "--limit",
-            "5",
-            "--repository",
-            str(tmp_path / "r.sqlite"),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=90,
-    )
+    result = run_cli_crawl(tmp_path, env)
     assert result.returncode != 0
     assert time.monotonic() - started < 60
     assert "Traceback" not in result.stderr
@@ -290,22 +290,7 @@ def test_cli_unreachable_hub_exits_nonzero_without_traceback(tmp_path: Path) -> 
 
 def test_cli_offline_mode_is_one_clear_error(tmp_path: Path) -> None:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "hfselect",
-            "crawl",
-            "--limit",
-            "5",
-            "--repository",
-            str(tmp_path / "r.sqlite"),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_cli_crawl(tmp_path, env)
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     assert "offline mode" in result.stderr
@@ -314,22 +299,7 @@ def test_cli_offline_mode_is_one_clear_error(tmp_path: Path) -> None:
 def test_cli_bad_token_is_one_clear_error(hub, tmp_path: Path) -> None:
     hub.inject_fault(r"^/api/models", "401", times=100)
     env = {**os.environ, "HF_TOKEN": "hf_fake_bad_token_123"}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "hfselect",
-            "crawl",
-            "--limit",
-            "5",
-            "--repository",
-            str(tmp_path / "r.sqlite"),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_cli_crawl(tmp_path, env)
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     assert "rejected the token" in result.stderr

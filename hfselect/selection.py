@@ -208,8 +208,8 @@ class FineSelection:
         return self._data
 
     def checkpoint_dir(self, model_id: str) -> Path:
-        """Where a candidate's checkpoints live."""
-        return self.output / "checkpoints" / model_id.replace("/", "--")
+        """Where a candidate's checkpoints live (per study: another selection never resumes them)."""
+        return self.output / "checkpoints" / self.study_name / model_id.replace("/", "--")
 
     def predictor(self, model_id: str) -> TrendPredictor:
         """The candidate's trend predictor, fitted on its benchmark curves."""
@@ -267,16 +267,25 @@ class FineSelection:
         )
 
     def _epochs_done(self, model_id: str) -> int:
+        """Epochs in the candidate's latest checkpoint; their scores are put in the study if missing.
+
+        A run killed after saving a checkpoint but before its scores reached the study would
+        otherwise be resumed with no score for that epoch.
+        """
         from transformers.trainer_utils import get_last_checkpoint
 
-        last = (
-            get_last_checkpoint(str(self.checkpoint_dir(model_id)))
-            if self.checkpoint_dir(model_id).exists()
-            else None
-        )
+        directory = self.checkpoint_dir(model_id)
+        last = get_last_checkpoint(str(directory)) if directory.exists() else None
         if last is None:
             return 0
         state = json.loads((Path(last) / "trainer_state.json").read_text())
+        recorded = self._scores(model_id)
+        predictor = self.predictor(model_id)
+        for entry in state.get("log_history", []):
+            epoch = round(entry.get("epoch") or 0)
+            if "eval_score" in entry and epoch not in recorded:
+                score = float(entry["eval_score"])
+                self.study.record_point(model_id, epoch, score, predictor.predict(score, epoch))
         return round(state.get("epoch") or 0)
 
     def _drop(self, model_id: str, round_number: int, reason: str) -> None:

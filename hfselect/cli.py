@@ -284,6 +284,8 @@ def cmd_recall(args: argparse.Namespace) -> int:
             proxy=args.proxy,
             sample_size=args.sample_size,
             scope=args.scope,
+            threshold=args.threshold,
+            k_largest=args.k_largest,
             proxy_scores=read_proxy_scores(args.proxy_scores) if args.proxy_scores else None,
             text_columns=args.text_column,
             label_column=args.label_column,
@@ -363,6 +365,8 @@ def run_selection(
         proxy=args.proxy,
         sample_size=args.sample_size,
         scope=args.scope,
+        threshold=args.threshold,
+        k_largest=args.k_largest,
         text_columns=config.text_columns,
         label_column=config.label_column,
         split=getattr(args, "split", None),
@@ -658,6 +662,16 @@ def add_target_options(parser: argparse.ArgumentParser) -> None:
         "--sample-size", type=int, default=1000, help="target examples the proxy sees (default 1000)"
     )
     parser.add_argument(
+        "--threshold", type=float, default=0.09, help="clustering threshold for recall (default %(default)s)"
+    )
+    parser.add_argument(
+        "--k-largest",
+        type=int,
+        default=5,
+        help="clustering distance: mean of the k largest score differences; models sharing k or fewer "
+        "benchmark datasets are never clustered (default %(default)s)",
+    )
+    parser.add_argument(
         "--scope",
         default="representatives",
         choices=["representatives", "all"],
@@ -881,6 +895,10 @@ def build_parser() -> argparse.ArgumentParser:
         learning_rate=DEMO_LEARNING_RATE,
         max_length=DEMO_MAX_LENGTH,
         proxy="logme",
+        threshold=0.09,
+        # The small zoo leaves 5 benchmark datasets beside the target: with k_largest=5 no two models
+        # would be comparable (they must share more than k datasets), so the demo clusters on 4.
+        k_largest=4,
         sample_size=500,
         scope="representatives",
         split=None,

@@ -1154,7 +1154,8 @@ def _dataset_card(task: _Task, sizes: dict[str, int]) -> str:
                     "dtype": {"class_label": {"names": {str(i): n for i, n in enumerate(task.label_names)}}},
                 },
             ],
-            "splits": [{"name": s, "num_examples": k} for s, k in sizes.items()],
+            # No "splits" entry: the Hub's schema wants num_bytes with it, and datasets warns about the
+            # card without it; the split sizes are in the card's text.
         },
     )
     kind = "pre-training source" if task.role == "source" else "target / benchmark"

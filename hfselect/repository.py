@@ -38,12 +38,16 @@ BUSY_TIMEOUT_S = 60.0
 JSON_COLUMNS = {"id2label", "tags", "card_data", "label_names", "config", "details"}
 
 
+def hfselect_cache() -> Path:
+    """hfselect's cache folder: ``$XDG_CACHE_HOME/hfselect``, else ``~/.cache/hfselect``."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hfselect"
+
+
 def default_repository_path() -> Path:
     """Return the repository file used when neither ``--repository`` nor ``HFSELECT_REPOSITORY`` is set."""
     if os.environ.get(ENV_REPOSITORY):
         return Path(os.environ[ENV_REPOSITORY]).expanduser()
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "hfselect" / "repository.sqlite"
+    return hfselect_cache() / "repository.sqlite"
 
 
 def utcnow() -> str:
@@ -367,13 +371,6 @@ class ModelRepository:
         with self.transaction() as connection:
             _upsert(connection, "models", {"model_id": model_id, **fields}, ("model_id",))
 
-    def ensure_model(self, model_id: str, source: str = "local") -> None:
-        """Make sure a row exists for ``model_id`` (results reference models)."""
-        with self.transaction() as connection:
-            connection.execute(
-                "INSERT OR IGNORE INTO models (model_id, source) VALUES (?, ?)", (model_id, source)
-            )
-
     def get_model(self, model_id: str) -> dict[str, Any] | None:
         """The stored fields of one model, JSON fields decoded, or ``None``."""
         rows = self.query("SELECT * FROM models WHERE model_id = ?", (model_id,))
@@ -422,13 +419,6 @@ class ModelRepository:
         with self.transaction() as connection:
             _upsert(connection, "datasets", {"name": name, "added_at": utcnow(), **fields}, ("name",))
 
-    def ensure_dataset(self, name: str) -> None:
-        """Make sure a row exists for dataset ``name`` (results reference datasets)."""
-        with self.transaction() as connection:
-            connection.execute(
-                "INSERT OR IGNORE INTO datasets (name, added_at) VALUES (?, ?)", (name, utcnow())
-            )
-
     def datasets(self) -> list[dict[str, Any]]:
         """Every stored benchmark dataset, ordered by name."""
         return [_decode(row) for row in self.query("SELECT * FROM datasets ORDER BY name")]
@@ -473,12 +463,7 @@ class ModelRepository:
         }
         points = dict(enumerate(curve, start=1)) if isinstance(curve, Sequence) else dict(curve or {})
         with self.transaction() as connection:
-            connection.execute(
-                "INSERT OR IGNORE INTO models (model_id, source) VALUES (?, 'local')", (model_id,)
-            )
-            connection.execute(
-                "INSERT OR IGNORE INTO datasets (name, added_at) VALUES (?, ?)", (dataset, utcnow())
-            )
+            _ensure_parents(connection, model_id, dataset, "local")
             _upsert(connection, "results", row, ("model_id", "dataset", "protocol"))
             connection.execute(
                 "DELETE FROM curves WHERE model_id = ? AND dataset = ? AND protocol = ?",
@@ -494,12 +479,7 @@ class ModelRepository:
         count = 0
         with self.transaction() as connection:
             for model_id, dataset, score in rows:
-                connection.execute(
-                    "INSERT OR IGNORE INTO models (model_id, source) VALUES (?, 'imported')", (model_id,)
-                )
-                connection.execute(
-                    "INSERT OR IGNORE INTO datasets (name, added_at) VALUES (?, ?)", (dataset, utcnow())
-                )
+                _ensure_parents(connection, model_id, dataset, "imported")
                 _upsert(
                     connection,
                     "results",
@@ -526,14 +506,7 @@ class ModelRepository:
 
     def results(self, *, protocol: str | None = None, status: str | None = "ok") -> pd.DataFrame:
         """Benchmark results as a long DataFrame (one row per model, dataset and protocol)."""
-        clauses, parameters = [], []
-        if protocol is not None:
-            clauses.append("protocol = ?")
-            parameters.append(protocol)
-        if status is not None:
-            clauses.append("status = ?")
-            parameters.append(status)
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        where, parameters = _where(protocol=protocol, status=status)
         return self._frame(f"SELECT * FROM results{where} ORDER BY model_id, dataset", parameters)
 
     def performance_matrix(self, *, protocol: str | None = None, metric: str | None = None) -> pd.DataFrame:
@@ -553,14 +526,7 @@ class ModelRepository:
 
     def curves(self, *, model_id: str | None = None, protocol: str | None = None) -> pd.DataFrame:
         """Learning curves as a long DataFrame: model_id, dataset, protocol, epoch, score."""
-        clauses, parameters = [], []
-        if model_id is not None:
-            clauses.append("model_id = ?")
-            parameters.append(model_id)
-        if protocol is not None:
-            clauses.append("protocol = ?")
-            parameters.append(protocol)
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        where, parameters = _where(model_id=model_id, protocol=protocol)
         return self._frame(
             f"SELECT * FROM curves{where} ORDER BY model_id, dataset, protocol, epoch", parameters
         )
@@ -699,6 +665,19 @@ def parse_matrix(
         except ValueError as error:
             raise RepositoryError(f"{matrix_path} line {line_number}: {error}") from error
     return matrix
+
+
+def _where(**equal: Any) -> tuple[str, list[Any]]:
+    """A ``WHERE`` clause requiring each given column to equal its value (``None`` values are ignored)."""
+    given = {column: value for column, value in equal.items() if value is not None}
+    where = f" WHERE {' AND '.join(f'{column} = ?' for column in given)}" if given else ""
+    return where, list(given.values())
+
+
+def _ensure_parents(connection: sqlite3.Connection, model_id: str, dataset: str, source: str) -> None:
+    """Insert the model and dataset rows a result references, when they are missing."""
+    connection.execute("INSERT OR IGNORE INTO models (model_id, source) VALUES (?, ?)", (model_id, source))
+    connection.execute("INSERT OR IGNORE INTO datasets (name, added_at) VALUES (?, ?)", (dataset, utcnow()))
 
 
 def _encode(value: Any) -> Any:

@@ -444,13 +444,6 @@ def cmd_select(args: argparse.Namespace) -> int:
     return 0
 
 
-def hfselect_cache() -> Path:
-    """hfselect's own cache folder (the demo's zoo and repository live here)."""
-    import os
-
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hfselect"
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
     """``hfselect demo``: the whole method, offline, on the built-in zoo.
 
@@ -460,6 +453,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     import time
 
     from hfselect.bench import BenchConfig, run_bench
+    from hfselect.repository import hfselect_cache
     from hfselect.zoo import ZooManifest, build_zoo
 
     started = time.perf_counter()

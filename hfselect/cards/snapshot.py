@@ -311,7 +311,9 @@ def pull_repository(
 
 def hub_cache_dir() -> Path:
     """Where ``hf://`` repositories are mirrored: ``$XDG_CACHE_HOME/hfselect/hub`` (``~/.cache/...``)."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hfselect" / "hub"
+    from hfselect.repository import hfselect_cache
+
+    return hfselect_cache() / "hub"
 
 
 def _read_state(path: Path) -> Mapping[str, Any]:

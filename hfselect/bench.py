@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from hfselect.data import (
     ClassificationData,
+    dataset_key,
     expand_dataset_specs,
     load_classification_dataset,
     preprocess_for_model,
@@ -382,7 +383,7 @@ def run_bench(
     try:
         for model_spec, dataset_spec in jobs:
             model_id = model_key(model_spec)
-            dataset_name = _dataset_key(dataset_spec)
+            dataset_name = dataset_key(dataset_spec)
             # Checked per job, not once: another worker or an earlier run may have finished it.
             if (model_id, dataset_name) in repository.completed_pairs(protocol, include_failed=False):
                 summary.skipped += 1
@@ -408,12 +409,6 @@ def run_bench(
     finally:
         bar.close()
     return summary
-
-
-def _dataset_key(spec: str) -> str:
-    from hfselect.data import DatasetSpec
-
-    return DatasetSpec.parse(spec).name
 
 
 def _record(repository: ModelRepository, result: PairResult, protocol: Protocol) -> None:

@@ -225,10 +225,15 @@ class FineSelection:
             round(epoch): float(score) for epoch, score in zip(frame["epoch"], frame["score"], strict=True)
         }
 
-    def _train(self, model_id: str, until_epoch: int, callbacks: Sequence[Any] = ()) -> None:
-        """Train a candidate up to ``until_epoch`` epochs, resuming from its latest checkpoint."""
+    def last_checkpoint(self, model_id: str) -> str | None:
+        """The candidate's latest checkpoint folder, or None before its first epoch."""
         from transformers.trainer_utils import get_last_checkpoint
 
+        directory = self.checkpoint_dir(model_id)
+        return get_last_checkpoint(str(directory)) if directory.exists() else None
+
+    def _train(self, model_id: str, until_epoch: int, callbacks: Sequence[Any] = ()) -> None:
+        """Train a candidate up to ``until_epoch`` epochs, resuming from its latest checkpoint."""
         directory = self.checkpoint_dir(model_id)
         directory.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
@@ -240,8 +245,7 @@ class FineSelection:
             callbacks=[_StopAtEpoch(until_epoch), *callbacks],
             save_checkpoints=True,
         )
-        last = get_last_checkpoint(str(directory))
-        check_finite_loss(trainer.train(resume_from_checkpoint=last))
+        check_finite_loss(trainer.train(resume_from_checkpoint=self.last_checkpoint(model_id)))
         epoch_scores = [
             (round(entry["epoch"]), float(entry["eval_score"]))
             for entry in trainer.state.log_history
@@ -272,10 +276,7 @@ class FineSelection:
         A run killed after saving a checkpoint but before its scores reached the study would
         otherwise be resumed with no score for that epoch.
         """
-        from transformers.trainer_utils import get_last_checkpoint
-
-        directory = self.checkpoint_dir(model_id)
-        last = get_last_checkpoint(str(directory)) if directory.exists() else None
+        last = self.last_checkpoint(model_id)
         if last is None:
             return 0
         state = json.loads((Path(last) / "trainer_state.json").read_text())
@@ -421,12 +422,10 @@ class FineSelection:
     # -- result ---------------------------------------------------------------------------------
 
     def _finish(self, winner: str, seconds: float) -> SelectionResult:
-        from transformers.trainer_utils import get_last_checkpoint
-
         scores = self._scores(winner)
         saved_to, test_score = None, None
         directory = self.checkpoint_dir(winner)
-        last = get_last_checkpoint(str(directory)) if directory.exists() else None
+        last = self.last_checkpoint(winner)
         if last is not None:
             # The checkpoint is a model folder (weights, config, tokenizer): evaluate it on the test
             # split and save it as the selected model.

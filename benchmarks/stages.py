@@ -121,28 +121,9 @@ def write_long_dataset(folder: Path, sizes: tuple[int, int, int], seed: int = 0)
     Real targets have longer, varied lengths; that is what makes padding, and so batching, cost
     something, so the batched path is also measured on it.
     """
-    import datasets
+    from tests.assets import make_dataset
 
-    from tests.assets import FILLER, MARKERS
-
-    rng = random.Random(seed)
-    groups = MARKERS["sentiment"]
-    features = datasets.Features(
-        {"text": datasets.Value("string"), "label": datasets.ClassLabel(names=["negative", "positive"])}
-    )
-    folder.mkdir(parents=True, exist_ok=True)
-    for split, size in zip(("train", "validation", "test"), sizes, strict=True):
-        texts, labels = [], []
-        for index in range(size):
-            label = index % len(groups)
-            words = [rng.choice(FILLER) for _ in range(rng.randint(7, 47))] + [rng.choice(groups[label])]
-            rng.shuffle(words)
-            texts.append(" ".join(words))
-            labels.append(label)
-        datasets.Dataset.from_dict({"text": texts, "label": labels}, features=features).to_parquet(
-            folder / f"{split}.parquet"
-        )
-    return folder
+    return make_dataset(folder, "sentiment", sizes, seed, filler_words=(7, 47))
 
 
 def make_wide_bert(folder: Path, seed: int = 3) -> Path:

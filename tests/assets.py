@@ -85,9 +85,17 @@ def make_model(
 
 
 def make_dataset(
-    folder: Path, task: str = "sentiment", sizes: tuple[int, int, int] = (320, 48, 48), seed: int = 0
+    folder: Path,
+    task: str = "sentiment",
+    sizes: tuple[int, int, int] = (320, 48, 48),
+    seed: int = 0,
+    filler_words: tuple[int, int] | None = None,
 ) -> Path:
-    """Write train/validation/test parquet files whose label is the marker group a sentence holds."""
+    """Write train/validation/test parquet files whose label is the marker group a sentence holds.
+
+    Each sentence is 4 distinct filler words and a marker; ``filler_words=(a, b)`` draws between
+    ``a`` and ``b`` filler words (with repetition) instead, for longer, varied lengths.
+    """
     rng = random.Random(seed)
     groups = MARKERS[task]
     names = [f"{task}_{index}" for index in range(len(groups))]
@@ -99,7 +107,11 @@ def make_dataset(
         texts, labels = [], []
         for index in range(size):
             label = index % len(groups)
-            words = [*rng.sample(FILLER, 4), rng.choice(groups[label])]
+            if filler_words is None:
+                filler = rng.sample(FILLER, 4)
+            else:
+                filler = [rng.choice(FILLER) for _ in range(rng.randint(*filler_words))]
+            words = [*filler, rng.choice(groups[label])]
             rng.shuffle(words)
             texts.append(" ".join(words))
             labels.append(label)

@@ -405,6 +405,24 @@ def test_model_outputs_head_and_headless_batched_equals_one_at_a_time(zoo, monke
     np.testing.assert_allclose(batched.features, single.features, atol=1e-5, rtol=0)
 
 
+def test_model_outputs_release_what_accelerate_holds_without_a_full_gc(zoo, monkeypatch):
+    import gc
+
+    from accelerate import Accelerator
+
+    sample, columns = load_target_sample(str(zoo["data"]), 20, seed=0)
+    collections = []
+    monkeypatch.setattr(gc, "collect", lambda *args: collections.append(args) or 0)
+    shared = Accelerator()
+    for model in ("head", "headless"):
+        compute_model_outputs(str(zoo[model]), sample, columns, batch_size=8, accelerator=shared)
+        # Nothing prepared stays referenced by the accelerator: a long scoring run keeps one model.
+        assert shared._models == [] and shared._dataloaders == []
+    compute_model_outputs(str(zoo["head"]), sample, columns, batch_size=8)
+    # On a CPU no garbage collection pass is forced (it used to cost more than a tiny model's forward).
+    assert collections == []
+
+
 def test_features_are_masked_mean_of_last_hidden_state(zoo):
     import torch
 

@@ -1190,13 +1190,19 @@ def preprocess_for_model(
         out["labels"] = list(batch["label"])
         return out
 
+    # datasets would fingerprint the map by pickling ``tokenize`` and the tokenizer inside it, which
+    # takes longer than tokenising a small split; the result is kept in memory (no cache file to
+    # find again), so a fingerprint naming what the output depends on is enough.
+    recipe = f"{getattr(tokenizer, 'name_or_path', '')}|{type(tokenizer).__name__}|{len(tokenizer)}|{limit}|{columns}"
     result = datasets.DatasetDict()
     for split_name, ds in data.splits.items():
+        fingerprint = hashlib.sha256(f"{ds._fingerprint}|{recipe}".encode()).hexdigest()[:16]
         result[split_name] = ds.map(
             tokenize,
             batched=True,
             remove_columns=ds.column_names,
             keep_in_memory=True,
+            new_fingerprint=fingerprint,
             desc=f"Tokenizing {data.name} {split_name}",
         )
     return result

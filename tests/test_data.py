@@ -483,6 +483,10 @@ def test_preprocess_text_single_and_pair(tmp_path: Path):
     assert train["input_ids"][0][0] == tokenizer.cls_token_id
     again = preprocess_for_model(data, tokenizer, max_length=4)
     assert again["train"]["input_ids"] == train["input_ids"]
+    # The fingerprint names what the output depends on (no pickling of the tokenizer to get it).
+    assert again["train"]._fingerprint == train._fingerprint
+    assert preprocess_for_model(data, tokenizer, max_length=8)["train"]._fingerprint != train._fingerprint
+    assert out["validation"]._fingerprint != train._fingerprint
 
     path = tmp_path / "pairs.csv"
     Dataset.from_dict(

@@ -18,11 +18,14 @@ Two predictors, both fitted per model on its benchmark curves:
 
 When a model has curves on fewer than ``min_curves`` datasets, the curves of its peers (its
 cluster, or every model) are pooled in; with no curves at all the prediction is the current score.
-``evaluate_predictors`` measures the held-out error that chose the default (see the README).
+``evaluate_predictors`` measures the held-out error that chose the default (see the README), and
+each fitted predictor knows its own (:meth:`TrendPredictor.holdout_error`), which fine selection
+uses as the margin before calling a run a low performer.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -85,6 +88,29 @@ class TrendPredictor:
         """The predicted final score of a run that has ``score`` after ``epoch`` epochs."""
         return float(score)
 
+    def holdout_error(self, epoch: float) -> float:
+        """How far off this predictor typically is after ``epoch`` epochs: NaN when that is unknown.
+
+        Leave one curve out: a predictor of the same kind, fitted on the other curves, predicts
+        the held-out curve's final score from its score at ``epoch``; the mean absolute error over
+        the curves that go on after ``epoch``. Fewer than two such curves give NaN. Cached per epoch.
+        """
+        cache = self.__dict__.setdefault("_holdout_errors", {})
+        if epoch not in cache:
+            errors = []
+            for index, held_out in enumerate(self.curves):
+                if len(held_out.scores) <= epoch:
+                    continue
+                rest = self.curves[:index] + self.curves[index + 1 :]
+                refitted = self._refit(rest)
+                errors.append(abs(refitted.predict(held_out.at(epoch), epoch) - held_out.final))
+            cache[epoch] = float(np.mean(errors)) if len(errors) >= 2 else math.nan
+        return cache[epoch]
+
+    def _refit(self, curves: Sequence[Curve]) -> TrendPredictor:
+        """A predictor of the same kind and settings on other curves."""
+        return type(self)(curves)
+
 
 class HeadroomTrendPredictor(TrendPredictor):
     """Predict ``s + r (1 - s)`` where ``r`` is the median share of headroom the curves close after ``epoch``."""
@@ -117,6 +143,9 @@ class KMeansTrendPredictor(TrendPredictor):
         self.n_clusters = n_clusters
         self.seed = seed
         self._fitted: dict[float, tuple[np.ndarray, np.ndarray]] = {}
+
+    def _refit(self, curves: Sequence[Curve]) -> TrendPredictor:
+        return KMeansTrendPredictor(curves, n_clusters=self.n_clusters, seed=self.seed)
 
     def _fit(self, epoch: float) -> tuple[np.ndarray, np.ndarray] | None:
         if epoch in self._fitted:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -89,3 +90,23 @@ def test_study_records_points_trials_and_rivals(tmp_path: Path) -> None:
         study.set_trial(Trial("a", COMPLETED, epochs_trained=3, final_score=0.9, details={"x": 1}))
         assert study.trials()["a"].details == {"x": 1}
         assert Study(repository, "s").info["config"] == {"epochs": 3}
+
+
+def test_holdout_error_is_the_leave_one_curve_out_error() -> None:
+    curves = [Curve((0.6, 0.8)), Curve((0.2, 0.6)), Curve((0.5, 0.9))]
+    # "current" predicts the epoch-1 score: its error is |final - epoch-1 score| on each curve.
+    assert TrendPredictor(curves).holdout_error(1) == pytest.approx((0.2 + 0.4 + 0.4) / 3)
+    # Headroom shares after epoch 1: 0.5, 0.5, 0.8. Leaving one out, the median of the other two:
+    # 0.65 for the first two curves, 0.5 for the third.
+    expected = [
+        abs(0.6 + 0.65 * 0.4 - 0.8),
+        abs(0.2 + 0.65 * 0.8 - 0.6),
+        abs(0.5 + 0.5 * 0.5 - 0.9),
+    ]
+    assert HeadroomTrendPredictor(curves).holdout_error(1) == pytest.approx(sum(expected) / 3)
+    # Curves that end at that epoch say nothing; fewer than two usable curves: unknown.
+    assert math.isnan(HeadroomTrendPredictor(curves).holdout_error(2))
+    assert math.isnan(HeadroomTrendPredictor(curves[:1]).holdout_error(1))
+    assert math.isnan(KMeansTrendPredictor([]).holdout_error(1))
+    kmeans = KMeansTrendPredictor([Curve((0.1, 0.3)), Curve((0.12, 0.35)), Curve((0.8, 0.9))], n_clusters=2)
+    assert kmeans.holdout_error(1) >= 0

@@ -24,11 +24,21 @@ The rule
     * If no cluster has several models there are no representatives: every model then scores
       ``mean(m) * w(proxy(m))`` and needs its own proxy.
 
+hfselect's own rule: ``scope="every"``
+    Every model is ranked by its own proxy score alone: ``score = w(proxy(m))``, ties going to the
+    better mean benchmark score. Clusters are still computed (fine selection pools trends within
+    them) but decide nothing here. On the zoo this recalls the best model far more often than the
+    paper's rule (``benchmarks/selection_replay.py``): a proxy like LogME is built to rank models
+    on a target directly, and a singleton or a cluster member that suits the target is seen by its
+    own score instead of a representative's. It costs one proxy per model, cheap next to an epoch
+    of fine-tuning on models this size; for a repository of thousands, ``"representatives"``
+    caps the cost at one proxy per cluster.
+
 Which models need a proxy score
     ``scope="representatives"``: the representatives only (one model per multi-model cluster),
     which is the method's saving. ``scope="all"``: every member of a multi-model cluster.
-    Singletons never need their own. :func:`models_needing_proxy` lists them, plus the new models
-    below; compute proxies for exactly that list.
+    Singletons never need their own. ``scope="every"``: every model. :func:`models_needing_proxy`
+    lists them, plus the new models below; compute proxies for exactly that list.
 
 Models without benchmark results (newly crawled)
     A model with no recorded benchmark score (a row of NaN, or no row at all but named in
@@ -78,9 +88,10 @@ __all__ = [
     "recall_for_target",
 ]
 
-RecallScope = Literal["representatives", "all"]
-SCOPES = ("representatives", "all")
+RecallScope = Literal["representatives", "all", "every"]
+SCOPES = ("representatives", "all", "every")
 DEFAULT_TOP_K = 15  # the paper recalls 15 models
+DEFAULT_SCOPE: RecallScope = "every"  # hfselect's rule, what recall_for_target and the CLI use
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,7 +140,7 @@ class RecallResult:
         clusters: the clusters (lists of model ids), ``clusters[c]`` being cluster ``c``.
         representatives: cluster id -> representative, for the clusters of several models.
         new_models: the models ranked without benchmark results.
-        scope: ``"representatives"`` or ``"all"``.
+        scope: ``"representatives"``, ``"all"`` or ``"every"``.
         top_k: the requested number of models (``None``: all).
         threshold: the clustering threshold used (``None`` for a k-means clustering).
         k_largest: the distance's ``k_largest``.
@@ -205,7 +216,7 @@ class _Plan:
     k_largest: int
 
     def needing_proxy(self, scope: str) -> list[str]:
-        if not self.representatives:
+        if not self.representatives or scope == "every":
             clustered = list(self.scored.index)  # no representatives: everyone uses their own
         elif scope == "representatives":
             clustered = list(self.representatives.values())
@@ -296,9 +307,10 @@ def models_needing_proxy(
 
     ``scope="representatives"``: one representative per cluster of several models (singletons are
     scored from the representatives' proxies). ``scope="all"``: every model of a cluster of several
-    models. In both, then the models without benchmark results (all-NaN rows of ``performance``,
-    then ``extra_models`` not in it), which are ranked by their own proxy. When no cluster has
-    several models, every model with results needs its own. Order: cluster order, then new models.
+    models. ``scope="every"``: every model with results, in the matrix's order. Then the models
+    without benchmark results (all-NaN rows of ``performance``, then ``extra_models`` not in it),
+    which are ranked by their own proxy. When no cluster has several models, every model with
+    results needs its own. Order: cluster order, then new models.
     """
     _check_scope(scope)
     return _plan(performance, threshold, k_largest, extra_models, clustering).needing_proxy(scope)
@@ -335,8 +347,9 @@ def coarse_recall(
         top_k: how many models to recall (all when ``None`` or larger than the number of models).
         threshold: clustering threshold (or ``"silhouette"``), see :class:`ModelClustering`.
         k_largest: the clustering distance's ``k_largest``.
-        scope: ``"representatives"`` (the paper's rule: proxies of representatives only) or
-            ``"all"`` (each clustered model's own proxy, as the released code does).
+        scope: ``"representatives"`` (the paper's rule: proxies of representatives only),
+            ``"all"`` (each clustered model's own proxy, as the released code does) or ``"every"``
+            (hfselect's: every model ranked by its own proxy alone).
         extra_models: models without benchmark results to rank by their own proxy.
         proxy_transform: maps a proxy score to a positive weight; ``math.exp`` (the paper's, for
             LEEP and other log-scale scores) by default.
@@ -387,6 +400,21 @@ def coarse_recall(
             "has_results": True,
         }
         representative = plan.representatives.get(cluster_id)
+        if scope == "every":
+            w = weight(model)
+            role = (
+                "singleton"
+                if representative is None
+                else "representative"
+                if model == representative
+                else "member"
+            )
+            entry.update(
+                weight=w, role=role, representative=representative, proxy_model=model, proxy=proxies[model]
+            )
+            entry["score"] = w  # the proxy alone ranks; the mean benchmark score breaks ties
+            entries.append(entry)
+            continue
         if representative is not None or not plan.representatives:
             source = model if (representative is None or scope == "all") else representative
             w = weight(source)
@@ -412,6 +440,7 @@ def coarse_recall(
     average_model = float(np.mean(means)) if means else 1.0
     for model in plan.new_models:
         w = weight(model)
+        score = w if scope == "every" else average_model * w
         entries.append(
             {
                 "model_id": model,
@@ -423,14 +452,16 @@ def coarse_recall(
                 "representative": None,
                 "proxy_model": model,
                 "proxy": proxies[model],
-                "score": average_model * w,
+                "score": score,
             }
         )
 
-    # Best first; NaN scores last; ties keep the input order (matrix rows, then new models).
-    def sort_key(i: int) -> tuple[bool, float, int]:
-        score = entries[i]["score"]
-        return (math.isnan(score), 0.0 if math.isnan(score) else -score, i)
+    # Best first; NaN scores last; ties keep the input order (matrix rows, then new models), except
+    # that with scope="every" the better mean benchmark score goes first.
+    def sort_key(i: int) -> tuple[bool, float, float, int]:
+        score, mean = entries[i]["score"], entries[i]["mean_score"]
+        tie = -mean if scope == "every" and not math.isnan(mean) else 0.0
+        return (math.isnan(score), 0.0 if math.isnan(score) else -score, tie, i)
 
     order = sorted(range(len(entries)), key=sort_key)
     ranking = [RecallEntry(rank=rank, **entries[i]) for rank, i in enumerate(order, start=1)]
@@ -500,7 +531,7 @@ def recall_for_target(
     top_k: int = DEFAULT_TOP_K,
     proxy: str = "logme",
     sample_size: int = 1000,
-    scope: RecallScope = "representatives",
+    scope: RecallScope = DEFAULT_SCOPE,
     threshold: float | str = DEFAULT_THRESHOLD,
     k_largest: int = DEFAULT_K_LARGEST,
     proxy_scores: Mapping[str, float] | None = None,

@@ -308,3 +308,24 @@ def test_all_scope_reproduces_the_released_top15(
     assert len(needed) == n_representatives
     cheap = coarse_recall(performance, {m: leep[m] for m in needed}, threshold=threshold)
     assert len(cheap.models) == 15
+
+
+def test_every_scope_ranks_each_model_by_its_own_proxy() -> None:
+    result = recall(scope="every")
+    # D -0.1 > C -0.2 > A -0.5 > B -1.0 > E -3.0: the proxy alone, the singleton E by its own.
+    assert result.models == ["D", "C", "A", "B", "E"]
+    assert result.scores == pytest.approx([math.exp(PROXY[m]) for m in result.models])
+    by_model = {entry.model_id: entry for entry in result.entries}
+    assert (
+        by_model["E"].role == "singleton" and by_model["E"].proxy == -3.0 and by_model["E"].proxy_model == "E"
+    )
+    assert by_model["D"].role == "member" and by_model["D"].proxy_model == "D"
+    assert models_needing_proxy(TOY, 0.15, scope="every") == ["A", "B", "C", "D", "E"]
+    # Equal proxies: the better mean benchmark score first (A 0.7 before B 0.6, whatever the row order).
+    tied = coarse_recall(TOY.loc[["B", "A"]], {"A": -0.5, "B": -0.5}, threshold=0.15, scope="every")
+    assert tied.models == ["A", "B"]
+    # A model without results is ranked by its proxy on the same scale.
+    with_new = coarse_recall(TOY, {**PROXY, "N": -0.15}, threshold=0.15, scope="every")
+    assert with_new.models[:3] == ["D", "N", "C"] and with_new.new_models == ["N"]
+    with pytest.raises(ValueError, match="no proxy score"):
+        coarse_recall(TOY, {"A": -0.5, "C": -0.2}, threshold=0.15, scope="every")

@@ -343,6 +343,7 @@ def selection_config(args: argparse.Namespace) -> Any:
         text_columns=getattr(args, "text_column", None),
         label_column=getattr(args, "label_column", None),
         schedule=args.schedule,
+        margin=args.margin,
         keep_checkpoints=args.keep_checkpoints,
         output_dir=str(Path(args.output) / "run"),
         study=args.study,
@@ -593,13 +594,26 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def margin_value(text: str) -> float | str:
+    """``--margin``: ``auto`` or a non-negative number."""
+    if text == "auto":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a number, not {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"the margin must be 'auto' or a number >= 0, not {text}")
+    return value
+
+
 def add_selection_options(parser: argparse.ArgumentParser) -> None:
     """Options of the fine-selection phase (``select`` and ``demo``)."""
     add_training_options(parser)
     parser.add_argument(
         "--candidates",
         type=int,
-        default=8,
+        default=4,
         help="how many recalled models to fine-select (default %(default)s)",
     )
     parser.add_argument(
@@ -607,6 +621,13 @@ def add_selection_options(parser: argparse.ArgumentParser) -> None:
         choices=["sync", "async"],
         default="sync",
         help="sync: successive halving rounds (default); async: one after another, halted by the callback",
+    )
+    parser.add_argument(
+        "--margin",
+        type=margin_value,
+        default="auto",
+        help="drop a predicted low performer only when its predicted final score plus this is below a "
+        "better-scoring rival's; auto (default): its trend predictor's held-out error at that epoch",
     )
     parser.add_argument(
         "--keep-checkpoints", action="store_true", help="keep the checkpoints of dropped candidates"
@@ -667,9 +688,10 @@ def add_target_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--scope",
-        default="representatives",
-        choices=["representatives", "all"],
-        help="proxies for cluster representatives only (default) or every clustered model (the paper's code)",
+        default="every",
+        choices=["every", "representatives", "all"],
+        help="every (default): every model ranked by its own proxy; representatives: the paper's rule, "
+        "one proxy per cluster (cheapest for large repositories); all: the paper's released code",
     )
 
 
@@ -893,8 +915,8 @@ def build_parser() -> argparse.ArgumentParser:
         # The small zoo leaves 5 benchmark datasets beside the target: with k_largest=5 no two models
         # would be comparable (they must share more than k datasets), so the demo clusters on 4.
         k_largest=4,
-        sample_size=500,
-        scope="representatives",
+        sample_size=256,
+        scope="every",
         split=None,
     )
     return parser

@@ -146,3 +146,36 @@ def test_halving_round_drops_the_worse_half_and_predicted_low_performers() -> No
     drops = halving_round(alive, score, predicted, epoch=1)
     assert set(drops) == {"b", "c", "d"} and drops["b"].startswith("predicted low performer")
     assert halving_round(["a"], score, predicted, epoch=2) == {}
+
+
+def test_halving_round_margins_spare_a_late_bloomer() -> None:
+    from hfselect.selection import halving_round
+
+    # Epoch 1 of a 4-class task: the late bloomer l is still at chance, e scored a little higher and
+    # is predicted a little higher. Both are in the better half.
+    alive = ["e", "l", "x", "y"]
+    score = {"e": 0.33, "l": 0.25, "x": 0.25, "y": 0.24}
+    predicted = {"e": 0.71, "l": 0.64, "x": 0.40, "y": 0.30}
+    assert set(halving_round(alive, score, predicted, epoch=1)) == {"l", "x", "y"}  # the paper's rule
+    # With a margin of the predictor's typical error (0.1 here), 0.64 + 0.1 is not below 0.71: kept.
+    drops = halving_round(alive, score, predicted, epoch=1, margin={"e": 0.1, "l": 0.1, "x": 0.1, "y": 0.1})
+    assert set(drops) == {"x", "y"}
+    # A margin that is too small does not save it; an unknown (NaN or missing) one never condemns.
+    drops = halving_round(alive, score, predicted, epoch=1, margin={"l": 0.05})
+    assert drops["l"].startswith("predicted low performer") and "+ margin 0.0500" in drops["l"]
+    assert "l" not in halving_round(alive, score, predicted, epoch=1, margin={"l": float("nan")})
+    assert "l" not in halving_round(alive, score, predicted, epoch=1, margin={})
+
+
+def test_select_options_default_to_hfselects_rule() -> None:
+    import pytest
+
+    from hfselect.cli import build_parser, selection_config
+
+    args = build_parser().parse_args(["select", "some/dataset"])
+    assert args.scope == "every" and args.candidates == 4 and args.margin == "auto"
+    assert selection_config(args).margin == "auto"
+    assert build_parser().parse_args(["select", "d", "--margin", "0.02"]).margin == 0.02
+    for bad in ("wide", "-1"):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["select", "d", "--margin", bad])

@@ -16,6 +16,7 @@ repository and decides; the decision is broadcast so every process stops togethe
 from __future__ import annotations
 
 import logging
+import math
 import time
 from typing import Any
 
@@ -41,7 +42,10 @@ class ConvergenceTrendCallback(TrainerCallback):
         greater_is_better: whether higher ``metric`` is better. For a lower-is-better metric the
             benchmark trends (scores in [0, 1]) do not apply, so the prediction is the current value.
         min_epochs: never stop before this many epochs.
-        margin: how far below the best prediction a run must be predicted to be stopped.
+        margin: how far below the best prediction a run must be predicted to be stopped; ``"auto"``:
+            the model's predictor's held-out error at that epoch
+            (:meth:`~hfselect.trend.TrendPredictor.holdout_error`), never stopping on the rivals'
+            rule when that error is unknown.
         min_final_score: also stop a run predicted to end below this score.
         predictor: ``"headroom"`` (default), ``"kmeans"`` (the paper's) or ``"current"``.
         push_to_hub: a Hub repo id: at the end of training the study's report card (curves,
@@ -57,7 +61,7 @@ class ConvergenceTrendCallback(TrainerCallback):
         metric: str = "eval_accuracy",
         greater_is_better: bool = True,
         min_epochs: float = 1,
-        margin: float = 0.0,
+        margin: float | str = 0.0,
         min_final_score: float | None = None,
         predictor: str = DEFAULT_PREDICTOR,
         push_to_hub: str | None = None,
@@ -69,6 +73,8 @@ class ConvergenceTrendCallback(TrainerCallback):
         self.metric = metric
         self.greater_is_better = greater_is_better
         self.min_epochs = min_epochs
+        if isinstance(margin, str) and margin != "auto":
+            raise ValueError(f"margin must be a number or 'auto', not {margin!r}")
         self.margin = margin
         self.min_final_score = min_final_score
         self.predictor_name = predictor if greater_is_better else "current"
@@ -197,11 +203,12 @@ class ConvergenceTrendCallback(TrainerCallback):
                 )
             else:
                 rival = self.study.best_predicted_among_better(self.model_id, epoch, score)
-                if rival is not None and predicted < rival[1] - self.margin:
+                margin = self.margin_at(epoch)
+                if rival is not None and not math.isnan(margin) and predicted < rival[1] - margin:
                     reason = (
                         f"predicted final {predicted:.4f} is below {rival[1]:.4f}, the predicted final of "
                         f"{rival[0]} which scored higher at epoch {epoch:g}"
-                        + (f", minus margin {self.margin:g}" if self.margin else "")
+                        + (f", minus margin {margin:.4g}" if margin else "")
                     )
         record = {
             "epoch": epoch,
@@ -237,6 +244,14 @@ class ConvergenceTrendCallback(TrainerCallback):
                 Trial(self.model_id, RUNNING, epochs_trained=epoch, predicted_final=predicted)
             )
         return [reason is not None, reason]
+
+    def margin_at(self, epoch: float) -> float:
+        """The margin in force at ``epoch`` (``"auto"`` resolved; NaN: unknown)."""
+        if self.margin != "auto":
+            return float(self.margin)
+        if self.predictor is None or not self.greater_is_better:
+            return math.nan
+        return self.predictor.holdout_error(epoch)
 
     def _peers(self, curves: dict[str, list]) -> list[str] | None:
         """The model's cluster-mates, whose curves stand in when its own are few (None: every model)."""

@@ -314,6 +314,12 @@ def print_recall(recall: Any) -> None:
             else "no cluster has several models: weighted by its own proxy",
             "new": "no benchmark results: ranked by its own proxy",
         }[entry.role]
+        if recall.result.scope == "every" and entry.role != "new":
+            why = "ranked by its own proxy" + (
+                f" (benchmarks: cluster {entry.cluster} with {entry.representative})"
+                if entry.representative not in (None, entry.model_id)
+                else ""
+            )
         mean = "-" if entry.mean_score != entry.mean_score else f"{entry.mean_score:.4f}"
         proxy = "-" if entry.proxy is None or entry.proxy != entry.proxy else f"{entry.proxy:.4f}"
         rows.append((entry.rank, entry.model_id, f"{entry.score:.4f}", mean, proxy, why))

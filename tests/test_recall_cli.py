@@ -34,6 +34,9 @@ def test_recall_on_a_hub_dataset_id(hub, tiny_assets: Path, tiny_benchmarks: Pat
     # bert-headless has no trained head: LEEP is replaced by LogME for every model, and the output says so.
     assert report["proxy"] == "logme" and "LogME" in result.stdout.replace("logme", "LogME")
     assert "rank" in result.stdout and "why" in result.stdout
+    assert (
+        report["scope"] == "every" and "ranked by its own proxy" in result.stdout
+    )  # hfselect's default rule
     assert hub.count("GET", r"^/datasets/zoo/topic/resolve/") > 0
 
 

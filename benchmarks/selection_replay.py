@@ -33,6 +33,7 @@ correlation of each proxy with the fine-tuned scores) and the trend predictors' 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import time
@@ -45,10 +46,10 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from hfselect.clustering import ModelClustering
-from hfselect.recall import coarse_recall, models_needing_proxy, proxy_weight
+from hfselect.recall import DEFAULT_SCOPE, coarse_recall, models_needing_proxy, proxy_weight
 from hfselect.repository import ModelRepository
-from hfselect.selection import halving_round, successive_halving_epochs
-from hfselect.trend import PREDICTORS, curves_by_model, evaluate_predictors
+from hfselect.selection import SelectConfig, halving_round, successive_halving_epochs
+from hfselect.trend import DEFAULT_PREDICTOR, PREDICTORS, curves_by_model, evaluate_predictors
 
 PROXIES = ("leep", "nce", "logme", "hscore", "knn")
 HEAD_PROXIES = ("leep", "nce")
@@ -64,6 +65,7 @@ class Zoo:
     proxies: dict[str, dict[str, dict[str, float | None]]]  # proxy -> dataset -> model -> score
     proxy_seconds: dict[str, dict[str, float]]  # dataset -> model -> seconds for its outputs
     epochs: int
+    max_length: int
 
 
 def load_zoo(repository: ModelRepository) -> Zoo:
@@ -73,13 +75,14 @@ def load_zoo(repository: ModelRepository) -> Zoo:
     results = results[results["protocol"] == protocol]
     test = results.pivot(index="model_id", columns="dataset", values="score").dropna()
     epochs = int(results["epochs"].iloc[0])
+    max_length = int(results["max_length"].iloc[0])
     seconds = results.pivot(index="model_id", columns="dataset", values="duration_s") / epochs
     long = repository.curves(protocol=protocol)
     curves = {
         (model, dataset): frame.sort_values("epoch")["score"].tolist()
         for (model, dataset), frame in long.groupby(["model_id", "dataset"])
     }
-    return Zoo(test, curves, seconds.loc[test.index, test.columns], {}, {}, epochs)
+    return Zoo(test, curves, seconds.loc[test.index, test.columns], {}, {}, epochs, max_length)
 
 
 def compute_proxies(zoo: Zoo, zoo_dir: Path, cache: Path, sample_size: int) -> None:
@@ -88,7 +91,8 @@ def compute_proxies(zoo: Zoo, zoo_dir: Path, cache: Path, sample_size: int) -> N
     from hfselect.proxy import compute_model_outputs, load_model_for_outputs, run_proxy
 
     stored = json.loads(cache.read_text()) if cache.exists() else {}
-    key = f"sample={sample_size}"
+    # The proxies see the inputs fine-tuning saw: the same truncation.
+    key = f"sample={sample_size},max_length={zoo.max_length}"
     table = stored.setdefault(key, {"scores": {}, "seconds": {}})
     for dataset in zoo.test.columns:
         if dataset in table["seconds"] and set(zoo.test.index) <= set(table["seconds"][dataset]):
@@ -100,7 +104,7 @@ def compute_proxies(zoo: Zoo, zoo_dir: Path, cache: Path, sample_size: int) -> N
         for model in zoo.test.index:
             started = time.perf_counter()
             loaded = load_model_for_outputs(str(zoo_dir / "models" / model))
-            outputs = compute_model_outputs(loaded, sample, columns, max_length=64)
+            outputs = compute_model_outputs(loaded, sample, columns, max_length=zoo.max_length)
             table["seconds"].setdefault(dataset, {})[model] = time.perf_counter() - started
             for proxy in PROXIES:
                 value = None
@@ -127,9 +131,18 @@ def proxy_cost(zoo: Zoo, target: str, models: list[str]) -> float:
 
 
 def replay_halving(
-    zoo: Zoo, target: str, candidates: list[str], predictor: str | None, benchmarks: list[str]
+    zoo: Zoo,
+    target: str,
+    candidates: list[str],
+    predictor: str | None,
+    benchmarks: list[str],
+    margin: float | str = 0.0,
 ) -> tuple[str, int]:
-    """Synchronous halving over recorded curves; ``predictor=None`` is plain successive halving."""
+    """Synchronous halving over recorded curves; ``predictor=None`` is plain successive halving.
+
+    ``margin`` as ``SelectConfig.margin``: a number, or ``"auto"`` for each candidate's predictor's
+    held-out error at that epoch.
+    """
     budget = zoo.epochs
     fitted = {}
     if predictor is not None:
@@ -147,7 +160,12 @@ def replay_halving(
         spent += len(alive)
         score = {m: zoo.curves[(m, target)][epoch - 1] for m in alive}
         predicted = {m: fitted[m].predict(score[m], epoch) for m in alive} if fitted else dict(score)
-        drops = halving_round(alive, score, predicted, epoch, low_performers=predictor is not None)
+        slack: float | dict[str, float] = (
+            {m: fitted[m].holdout_error(epoch) for m in alive} if margin == "auto" and fitted else 0.0
+        )
+        if margin != "auto":
+            slack = float(margin)
+        drops = halving_round(alive, score, predicted, epoch, slack, low_performers=predictor is not None)
         alive = [m for m in alive if m not in drops]
     if len(alive) > 1:  # the budget ran out first: the best final validation score wins
         alive = [max(alive, key=lambda m: zoo.curves[(m, target)][-1])]
@@ -182,12 +200,29 @@ def run_target(zoo: Zoo, target: str, candidates: int, proxy: str) -> dict[str, 
     selected, cost = replay_halving(zoo, target, list(recall.models), "kmeans", benchmarks)
     rows["two_phase_paper"] = {"selected": selected, "cost": cost + proxy_cost(zoo, target, needed)}
 
-    needed = models_needing_proxy(performance, 0.09, 5, "representatives")
-    recall = coarse_recall(
-        performance, scores, candidates, 0.09, 5, "representatives", proxy_transform=proxy_weight(used)
-    )
-    selected, cost = replay_halving(zoo, target, list(recall.models), "headroom", benchmarks)
-    rows["hfselect"] = {"selected": selected, "cost": cost + proxy_cost(zoo, target, needed)}
+    def hfselect(k: int, scope: str = DEFAULT_SCOPE, margin: float | str = SelectConfig.margin) -> dict:
+        needed = models_needing_proxy(performance, 0.09, 5, scope)
+        recall = coarse_recall(performance, scores, k, 0.09, 5, scope, proxy_transform=proxy_weight(used))
+        selected, cost = replay_halving(
+            zoo, target, list(recall.models), DEFAULT_PREDICTOR, benchmarks, margin
+        )
+        return {
+            "selected": selected,
+            "cost": cost + proxy_cost(zoo, target, needed),
+            "candidates": list(recall.models),
+            "finetune_epochs": cost,  # without the proxies: what issue 5 compares with brute force
+            "candidates_brute_force_epochs": len(recall.models) * budget,
+            "regret_vs_candidates": float(
+                zoo.test.loc[list(recall.models), target].max() - zoo.test.loc[selected, target]
+            ),
+        }
+
+    rows["hfselect"] = hfselect(candidates)
+    # What each choice contributes: the paper's recall rule, the paper's margin, other recall sizes.
+    rows["hfselect, scope=representatives"] = hfselect(candidates, scope="representatives")
+    rows["hfselect, margin=0"] = hfselect(candidates, margin=0.0)
+    for k in (candidates - 1, candidates + 2, candidates + 4):
+        rows[f"hfselect, K={k}"] = hfselect(k)
 
     best = zoo.test[target].max()
     for row in rows.values():
@@ -199,14 +234,14 @@ def run_target(zoo: Zoo, target: str, candidates: int, proxy: str) -> dict[str, 
 def recall_quality(zoo: Zoo) -> pd.DataFrame:
     """Leave-one-dataset-out top-K recall (K = 3, 5, 8) and Spearman correlation, per proxy."""
     rows = []
-    for proxy in PROXIES:
+    for proxy, scope in itertools.product(PROXIES, ("every", "representatives")):
         for k in (3, 5, 8):
             hits, regrets, correlations = [], [], []
             for target in zoo.test.columns:
                 performance = zoo.test[[d for d in zoo.test.columns if d != target]]
                 used, scores = proxy_scores(zoo, proxy, target)
                 recall = coarse_recall(
-                    performance, scores, k, 0.09, 5, "representatives", proxy_transform=proxy_weight(used)
+                    performance, scores, k, 0.09, 5, scope, proxy_transform=proxy_weight(used)
                 )
                 truth = zoo.test[target]
                 regrets.append(float(truth.max() - truth[list(recall.models)].max()))
@@ -219,6 +254,7 @@ def recall_quality(zoo: Zoo) -> pd.DataFrame:
             rows.append(
                 {
                     "proxy": proxy,
+                    "scope": scope,
                     "K": k,
                     "hit_rate": float(np.mean(hits)),
                     "mean_regret": float(np.mean(regrets)),
@@ -236,8 +272,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repository", required=True, help="the benchmarked zoo repository (see above)")
     parser.add_argument("--zoo", required=True, help="the zoo folder the repository was benchmarked from")
     parser.add_argument("--cache", help="proxy cache JSON (default: beside the repository)")
-    parser.add_argument("--sample-size", type=int, default=500, help="target examples the proxies see")
-    parser.add_argument("--candidates", type=int, default=8, help="hfselect's recall size (select's default)")
+    parser.add_argument(
+        "--sample-size",
+        type=int,
+        default=256,
+        help="target examples the proxies see (half a zoo training split)",
+    )
+    parser.add_argument("--candidates", type=int, default=4, help="hfselect's recall size (select's default)")
     parser.add_argument(
         "--proxy", default="logme", choices=PROXIES, help="hfselect's proxy (select's default)"
     )
@@ -274,15 +315,25 @@ def main(argv: list[str] | None = None) -> int:
         f"{clustering.n_clusters_} clusters at 0.09 ({sum(len(c) > 1 for c in clustering.clusters_)} of several)"
     )
     print(
-        f"{'method':20} {'epochs':>8} {'vs brute':>9} {'vs SH':>7} {'mean regret':>12} {'max regret':>11} {'hit rate':>9}"
+        f"{'method':32} {'epochs':>8} {'vs brute':>9} {'vs SH':>7} {'mean regret':>12} {'max regret':>11} {'hit rate':>9}"
     )
     for method, row in summary.items():
         print(
-            f"{method:20} {row['cost_epochs']:8.1f} {brute / row['cost_epochs']:8.1f}x {halving / row['cost_epochs']:6.1f}x "
+            f"{method:32} {row['cost_epochs']:8.1f} {brute / row['cost_epochs']:8.1f}x {halving / row['cost_epochs']:6.1f}x "
             f"{row['mean_regret']:12.4f} {row['max_regret']:11.4f} {row['hit_rate']:9.2f}"
         )
+    print(f"\nhfselect per target ({args.candidates} candidates; epochs = fine-tuning only):")
+    print(
+        f"{'target':18} {'selected':30} {'regret':>7} {'vs best candidate':>18} {'epochs':>7} {'brute force':>12}"
+    )
+    for target, rows in per_target.items():
+        row = rows["hfselect"]
+        print(
+            f"{target:18} {row['selected']:30} {row['regret']:7.4f} {row['regret_vs_candidates']:18.4f} "
+            f"{row['finetune_epochs']:7d} {row['candidates_brute_force_epochs']:12d}"
+        )
     quality = recall_quality(zoo)
-    print("\nrecall quality (leave-one-dataset-out, scope=representatives):")
+    print("\nrecall quality (leave-one-dataset-out; every = hfselect's rule, representatives = the paper's):")
     print(quality.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print("\ntrend predictors, held-out error of the predicted final validation score:")
     print(trend_error.to_string(index=False, float_format=lambda v: f"{v:.4f}"))

@@ -96,3 +96,35 @@ def test_stages_tiny(tmp_path: Path) -> None:
     assert callback["evaluations"] == len(callback["overhead_s"]) >= 1
     assert callback["overhead_mean_s"] >= 0 and callback["eval_mean_s"] > 0
     assert set(callback["decisions"]) == {"continue"}
+
+
+def test_selection_replay_tiny(tiny_assets: Path, tmp_path: Path) -> None:
+    from hfselect.bench import BenchConfig, run_bench
+    from hfselect.repository import ModelRepository
+
+    repository = tmp_path / "zoo.sqlite"
+    config = BenchConfig(epochs=3, learning_rate=1e-2, batch_size=16, max_length=32)
+    with ModelRepository(repository) as opened:
+        run_bench(
+            opened, [str(tiny_assets / "models")], [str(tiny_assets / "datasets")], config, progress=False
+        )
+    out = tmp_path / "replay.json"
+    replay = _load("selection_replay")
+    argv = ["--repository", str(repository), "--zoo", str(tiny_assets), "--sample-size", "32"]
+    assert replay.main([*argv, "--candidates", "2", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["zoo"] == {"models": 3, "datasets": 2, "epochs": 3}
+    summary = report["summary"]
+    assert {"brute_force", "proxy_top1", "successive_halving", "two_phase_paper", "hfselect"} <= set(summary)
+    assert summary["brute_force"]["cost_epochs"] == 9  # 3 models x 3 epochs
+    for row in summary.values():
+        assert row["cost_epochs"] > 0 and 0 <= row["mean_regret"] <= row["max_regret"] <= 1
+    for rows in report["per_target"].values():
+        ours = rows["hfselect"]
+        assert len(ours["candidates"]) == 2 and ours["selected"] in ours["candidates"]
+        assert ours["finetune_epochs"] <= ours["candidates_brute_force_epochs"] == 6
+        assert ours["cost"] > ours["finetune_epochs"]  # the proxies are counted too
+    # The proxies are cached: a second run computes none.
+    cache = repository.with_suffix(".proxies.json")
+    before = cache.read_text()
+    assert replay.main(argv) == 0 and cache.read_text() == before

@@ -8,12 +8,12 @@ act on (unreachable Hub, offline mode, bad token, missing repo). Messages never 
 
 from __future__ import annotations
 
+import importlib
 import random
 import time
 from collections.abc import Callable
 from typing import TypeVar
 
-import httpx2
 from huggingface_hub import constants
 from huggingface_hub.errors import (
     EntryNotFoundError,
@@ -29,6 +29,22 @@ from hfselect.errors import HubError
 T = TypeVar("T")
 
 RETRY_STATUS_CODES = frozenset({429, 500, 502, 503, 504})
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    # huggingface_hub 2 talks HTTP through httpx2, version 1 through httpx: whichever is installed
+    # raises the connection failures, so catch the transport errors of both.
+    errors: list[type[BaseException]] = [ConnectionError, TimeoutError]
+    for client in ("httpx2", "httpx"):
+        try:
+            errors.append(importlib.import_module(client).TransportError)
+        except (ImportError, AttributeError):
+            continue
+    return tuple(errors)
+
+
+TRANSPORT_ERRORS = _transport_errors()
+"""Exceptions meaning "no answer came" (refused, dropped, timed out), whatever HTTP client is in use."""
 
 
 def status_code(error: BaseException) -> int | None:
@@ -49,8 +65,7 @@ def _chain(error: BaseException) -> list[BaseException]:
 def is_network_error(error: BaseException) -> bool:
     """True when ``error`` (or what caused it) is a connection failure rather than an answer."""
     return any(
-        isinstance(link, (httpx2.TransportError, ConnectionError, TimeoutError))
-        and not isinstance(link, OfflineModeIsEnabled)
+        isinstance(link, TRANSPORT_ERRORS) and not isinstance(link, OfflineModeIsEnabled)
         for link in _chain(error)
     )
 

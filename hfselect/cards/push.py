@@ -16,7 +16,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import httpx2
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, get_token
 from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError
 
@@ -28,7 +27,7 @@ from hfselect.cards.report import (
     write_report_folder,
 )
 from hfselect.errors import HfSelectError, HubError
-from hfselect.hub import describe_hub_error, status_code
+from hfselect.hub import TRANSPORT_ERRORS, describe_hub_error, status_code
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +143,7 @@ def push_files(
             create_pr=create_pr,
             token=token,
         )
-    except (HfHubHTTPError, LocalTokenNotFoundError, ValueError, OSError, httpx2.TransportError) as error:
+    except (HfHubHTTPError, LocalTokenNotFoundError, ValueError, OSError, *TRANSPORT_ERRORS) as error:
         raise write_error(error, repo_id, repo_type=repo_type, token=token) from error
     result = info.pr_url if create_pr and info.pr_url else str(info.repo_url)
     logger.info("pushed %d file(s) to %s", len(files), result)

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-import httpx2
 import pandas as pd
 from huggingface_hub import DatasetCard, DatasetCardData, HfApi, snapshot_download
 from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
@@ -30,7 +29,7 @@ from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 from hfselect.cards.push import push_files
 from hfselect.cards.report import MISSING, PAPER_URL
 from hfselect.errors import HubError, RepositoryError
-from hfselect.hub import hub_error, is_network_error, is_transient
+from hfselect.hub import TRANSPORT_ERRORS, hub_error, is_network_error, is_transient
 from hfselect.repository import TABLES, ModelRepository
 
 logger = logging.getLogger(__name__)
@@ -291,7 +290,7 @@ def pull_repository(
                 token=token,
             )
         )
-    except (HfHubHTTPError, OfflineModeIsEnabled, OSError, ValueError, httpx2.TransportError) as error:
+    except (HfHubHTTPError, OfflineModeIsEnabled, OSError, ValueError, *TRANSPORT_ERRORS) as error:
         raise hub_error(error, what=f"the dataset {repo_id}") from error
     tables = folder / DATA_DIR if any((folder / DATA_DIR).glob("*.parquet")) else folder
     if not any(tables.glob("*.parquet")):

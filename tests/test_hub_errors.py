@@ -1,0 +1,34 @@
+"""hfselect.hub: which failures are retried, under whichever HTTP client huggingface_hub uses."""
+
+from __future__ import annotations
+
+import pytest
+from huggingface_hub.errors import OfflineModeIsEnabled, RepositoryNotFoundError
+
+from hfselect.hub import TRANSPORT_ERRORS, is_network_error, is_transient
+
+
+def test_transport_errors_cover_the_installed_client() -> None:
+    import huggingface_hub
+
+    client = "httpx2" if int(huggingface_hub.__version__.split(".")[0]) >= 2 else "httpx"
+    module = pytest.importorskip(client)
+    assert module.TransportError in TRANSPORT_ERRORS
+    refused = module.ConnectError("connection refused")
+    assert is_network_error(refused) and is_transient(refused)
+    # Wrapped by the caller: the cause still counts.
+    try:
+        try:
+            raise refused
+        except module.ConnectError as error:
+            raise RuntimeError("download failed") from error
+    except RuntimeError as wrapped:
+        assert is_network_error(wrapped)
+
+
+def test_answers_and_offline_mode_are_not_network_failures() -> None:
+    offline = OfflineModeIsEnabled("offline")
+    assert not is_network_error(offline) and not is_transient(offline)
+    missing = RepositoryNotFoundError.__new__(RepositoryNotFoundError)  # a 404 answer, without a response
+    assert not is_transient(missing)
+    assert is_network_error(TimeoutError()) and is_transient(ConnectionResetError())

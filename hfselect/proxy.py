@@ -879,9 +879,13 @@ def _release(accelerator: Any, own: bool, *objects: Any) -> None:
         if isinstance(kept, list):
             kept[:] = [item for item in kept if not any(item is obj for obj in objects)]
     if own and accelerator.device.type != "cpu":
-        from accelerate.utils import clear_device_cache
+        import torch
 
-        clear_device_cache()  # hand the freed blocks back to the device before the next model
+        # Hand the freed blocks back to the device before the next model (torch.cuda.empty_cache,
+        # or the same function of another backend: mps, xpu, npu).
+        empty_cache = getattr(getattr(torch, accelerator.device.type, None), "empty_cache", None)
+        if callable(empty_cache):
+            empty_cache()
 
 
 def _run_one_at_a_time(

@@ -17,7 +17,9 @@ SCRIPT = Path(__file__).with_name("trainer_with_callback.py")
 def train(
     model: Path, dataset: Path, repository: Path, study: str, lr: float, epochs: int, out: Path, *extra: str
 ):
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    # The checkout first, then whatever the environment already puts on the path.
+    path = [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(part for part in path if part)}
     subprocess.run(
         [
             sys.executable,

@@ -431,10 +431,11 @@ def test_features_are_masked_mean_of_last_hidden_state(zoo):
     outputs = compute_model_outputs(loaded, sample, columns, batch_size=5)
     tokenizer = loaded.processor
     for i, text in enumerate(sample["text"]):
-        encoded = tokenizer(text, return_tensors="pt")
+        # Accelerate may have moved the model to an accelerator: the reference runs where it is.
+        encoded = tokenizer(text, return_tensors="pt").to(loaded.model.device)
         with torch.no_grad():
             hidden = loaded.model(**encoded).last_hidden_state[0]
-        np.testing.assert_allclose(outputs.features[i], hidden.mean(dim=0).numpy(), atol=1e-5)
+        np.testing.assert_allclose(outputs.features[i], hidden.mean(dim=0).cpu().numpy(), atol=1e-5)
 
 
 def test_head_named_in_config_but_missing_weights_is_not_used(zoo, tmp_path):

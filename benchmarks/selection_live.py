@@ -32,8 +32,12 @@ from hfselect.repository import ModelRepository
 from hfselect.selection import FineSelection, SelectConfig
 
 
-def without_target(source: str, target: str, directory: Path) -> Path:
-    """A copy of the repository with every row of the target dataset removed."""
+def without_target(source: str, target: str, directory: Path, zoo: Path) -> Path:
+    """A copy of the repository with every row of the target dataset removed.
+
+    Its models are located in ``zoo``, where they are now: the repository may have been
+    benchmarked from a zoo folder elsewhere (on another machine).
+    """
     copy = directory / "repository.sqlite"
     with sqlite3.connect(source) as connection:
         connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -41,6 +45,12 @@ def without_target(source: str, target: str, directory: Path) -> Path:
     with sqlite3.connect(copy) as connection:
         for table in ("curves", "results"):
             connection.execute(f"DELETE FROM {table} WHERE dataset = ?", (target,))
+        for (model,) in connection.execute("SELECT model_id FROM models").fetchall():
+            folder = zoo / "models" / model
+            if folder.is_dir():
+                connection.execute(
+                    "UPDATE models SET location = ? WHERE model_id = ?", (str(folder.resolve()), model)
+                )
     return copy
 
 
@@ -68,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     for target in args.targets:
         target_path = str(zoo / "datasets" / target)
         with tempfile.TemporaryDirectory() as scratch:
-            repository_path = without_target(args.repository, target, Path(scratch))
+            repository_path = without_target(args.repository, target, Path(scratch), zoo)
             config = SelectConfig(
                 epochs=args.epochs,
                 learning_rate=args.learning_rate,

@@ -88,22 +88,37 @@ class TrendPredictor:
         """The predicted final score of a run that has ``score`` after ``epoch`` epochs."""
         return float(score)
 
+    def holdout_errors(self, epoch: float, groups: Sequence[object] | None = None) -> list[float]:
+        """Leave-one-out errors after ``epoch`` epochs, one per curve that goes on after ``epoch``.
+
+        A predictor of the same kind, fitted on the other curves (of more than one epoch), predicts
+        the held-out curve's final score from its score at ``epoch``: the absolute error. With
+        ``groups`` (one label per curve, e.g. its dataset), every curve of the held-out curve's
+        group is left out with it.
+        """
+        errors = []
+        for index, held_out in enumerate(self.curves):
+            if len(held_out.scores) <= epoch:
+                continue
+            rest = [
+                curve
+                for other, curve in enumerate(self.curves)
+                if other != index
+                and (groups is None or groups[other] != groups[index])
+                and len(curve.scores) > 1
+            ]
+            refitted = self._refit(rest)
+            errors.append(abs(refitted.predict(held_out.at(epoch), epoch) - held_out.final))
+        return errors
+
     def holdout_error(self, epoch: float) -> float:
         """How far off this predictor typically is after ``epoch`` epochs: NaN when that is unknown.
 
-        Leave one curve out: a predictor of the same kind, fitted on the other curves, predicts
-        the held-out curve's final score from its score at ``epoch``; the mean absolute error over
-        the curves that go on after ``epoch``. Fewer than two such curves give NaN. Cached per epoch.
+        The mean of :meth:`holdout_errors`; fewer than two of them give NaN. Cached per epoch.
         """
         cache = self.__dict__.setdefault("_holdout_errors", {})
         if epoch not in cache:
-            errors = []
-            for index, held_out in enumerate(self.curves):
-                if len(held_out.scores) <= epoch:
-                    continue
-                rest = self.curves[:index] + self.curves[index + 1 :]
-                refitted = self._refit(rest)
-                errors.append(abs(refitted.predict(held_out.at(epoch), epoch) - held_out.final))
+            errors = self.holdout_errors(epoch)
             cache[epoch] = float(np.mean(errors)) if len(errors) >= 2 else math.nan
         return cache[epoch]
 
@@ -221,19 +236,16 @@ def evaluate_predictors(
         key: Curve(tuple(float(v) for v in frame.sort_values("epoch")["score"]))
         for key, frame in curves.groupby(keys, sort=True)
     }
+    by_model: dict[str, list[tuple[str, Curve]]] = {}
+    for key, curve in per_pair.items():
+        by_model.setdefault(key[0], []).append((key[1], curve))
     for name in names:
         for epoch in epochs:
             errors = []
-            for key, held_out in per_pair.items():
-                if len(held_out.scores) <= epoch:
-                    continue
-                others = [
-                    curve
-                    for other, curve in per_pair.items()
-                    if other[0] == key[0] and other[1] != key[1] and len(curve.scores) > 1
-                ]
-                predictor = PREDICTORS[name](others)
-                errors.append(abs(predictor.predict(held_out.at(epoch), epoch) - held_out.final))
+            for pairs in by_model.values():
+                datasets = [dataset for dataset, _ in pairs]
+                predictor = PREDICTORS[name]([curve for _, curve in pairs])
+                errors += predictor.holdout_errors(epoch, groups=datasets)
             rows.append(
                 {
                     "predictor": name,

@@ -49,7 +49,7 @@ from hfselect.clustering import ModelClustering
 from hfselect.recall import DEFAULT_SCOPE, coarse_recall, models_needing_proxy, proxy_weight
 from hfselect.repository import ModelRepository
 from hfselect.selection import SelectConfig, halving_round, successive_halving_epochs
-from hfselect.trend import DEFAULT_PREDICTOR, PREDICTORS, curves_by_model, evaluate_predictors
+from hfselect.trend import DEFAULT_PREDICTOR, PREDICTORS, curves_by_model, evaluate_predictors, resolve_margin
 
 PROXIES = ("leep", "nce", "logme", "hscore", "knn")
 HEAD_PROXIES = ("leep", "nce")
@@ -160,11 +160,7 @@ def replay_halving(
         spent += len(alive)
         score = {m: zoo.curves[(m, target)][epoch - 1] for m in alive}
         predicted = {m: fitted[m].predict(score[m], epoch) for m in alive} if fitted else dict(score)
-        slack: float | dict[str, float] = (
-            {m: fitted[m].holdout_error(epoch) for m in alive} if margin == "auto" and fitted else 0.0
-        )
-        if margin != "auto":
-            slack = float(margin)
+        slack = {m: resolve_margin(margin, fitted.get(m), epoch) for m in alive}
         drops = halving_round(alive, score, predicted, epoch, slack, low_performers=predictor is not None)
         alive = [m for m in alive if m not in drops]
     if len(alive) > 1:  # the budget ran out first: the best final validation score wins

@@ -38,7 +38,7 @@ from hfselect.data import ClassificationData
 from hfselect.models import model_key
 from hfselect.repository import ModelRepository
 from hfselect.study import COMPLETED, RUNNING, STOPPED, Study, Trial
-from hfselect.trend import DEFAULT_PREDICTOR, TrendPredictor, curves_by_model, make_predictor
+from hfselect.trend import DEFAULT_PREDICTOR, TrendPredictor, curves_by_model, make_predictor, resolve_margin
 
 logger = logging.getLogger(__name__)
 
@@ -235,12 +235,12 @@ class FineSelection:
             self._predictors[model_id] = make_predictor(self.config.predictor, model_id, curves)
         return self._predictors[model_id]
 
-    def margins(self, alive: Sequence[str], epoch: int) -> float | dict[str, float]:
-        """The low-performer margin at ``epoch``: the configured number, or with ``"auto"`` each
-        candidate's predictor's held-out error there (NaN when unknown: never a low performer)."""
-        if self.config.margin != "auto":
-            return float(self.config.margin)
-        return {model_id: self.predictor(model_id).holdout_error(epoch) for model_id in alive}
+    def margins(self, alive: Sequence[str], epoch: int) -> dict[str, float]:
+        """Each candidate's low-performer margin at ``epoch`` (see :func:`hfselect.trend.resolve_margin`)."""
+        return {
+            model_id: resolve_margin(self.config.margin, self.predictor(model_id), epoch)
+            for model_id in alive
+        }
 
     def _scores(self, model_id: str) -> dict[int, float]:
         curves = self.study.curves()

@@ -197,6 +197,17 @@ PREDICTORS: dict[str, type[TrendPredictor]] = {
 }
 
 
+def resolve_margin(margin: float | str, predictor: TrendPredictor | None, epoch: float) -> float:
+    """A low-performer margin as a number: ``"auto"`` is ``predictor``'s held-out error at ``epoch``.
+
+    NaN means unknown (``"auto"`` without a predictor, or too few curves): such a run is never
+    called a low performer.
+    """
+    if margin != "auto":
+        return float(margin)
+    return predictor.holdout_error(epoch) if predictor is not None else math.nan
+
+
 def make_predictor(
     name: str,
     model_id: str | None,

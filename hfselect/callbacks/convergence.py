@@ -24,7 +24,7 @@ from transformers import TrainerCallback, TrainerControl, TrainerState, Training
 
 from hfselect.repository import ModelRepository
 from hfselect.study import COMPLETED, RUNNING, STOPPED, Study, Trial
-from hfselect.trend import DEFAULT_PREDICTOR, TrendPredictor, curves_by_model, make_predictor
+from hfselect.trend import DEFAULT_PREDICTOR, TrendPredictor, curves_by_model, make_predictor, resolve_margin
 
 logger = logging.getLogger(__name__)
 
@@ -247,11 +247,8 @@ class ConvergenceTrendCallback(TrainerCallback):
 
     def margin_at(self, epoch: float) -> float:
         """The margin in force at ``epoch`` (``"auto"`` resolved; NaN: unknown)."""
-        if self.margin != "auto":
-            return float(self.margin)
-        if self.predictor is None or not self.greater_is_better:
-            return math.nan
-        return self.predictor.holdout_error(epoch)
+        # A lower-is-better metric has no trend (see greater_is_better): no error to go by.
+        return resolve_margin(self.margin, self.predictor if self.greater_is_better else None, epoch)
 
     def _peers(self, curves: dict[str, list]) -> list[str] | None:
         """The model's cluster-mates, whose curves stand in when its own are few (None: every model)."""

@@ -400,26 +400,13 @@ def coarse_recall(
             "has_results": True,
         }
         representative = plan.representatives.get(cluster_id)
-        if scope == "every":
-            w = weight(model)
-            role = (
-                "singleton"
-                if representative is None
-                else "representative"
-                if model == representative
-                else "member"
-            )
-            entry.update(
-                weight=w, role=role, representative=representative, proxy_model=model, proxy=proxies[model]
-            )
-            entry["score"] = w  # the proxy alone ranks; the mean benchmark score breaks ties
-            entries.append(entry)
-            continue
-        if representative is not None or not plan.representatives:
-            source = model if (representative is None or scope == "all") else representative
+        if scope == "every" or representative is not None or not plan.representatives:
+            # Its own proxy (scope "every" or "all", or a singleton when no cluster has several
+            # models), else its representative's.
+            source = model if (representative is None or scope in ("all", "every")) else representative
             w = weight(source)
             if representative is None:
-                role = "singleton"  # only when no cluster has several models: its own proxy
+                role = "singleton"
             elif model == representative:
                 role = "representative"
             else:
@@ -433,7 +420,8 @@ def coarse_recall(
                 total += _cosine(vectors[row_of[model]], vectors[row_of[other]]) * other_weight
             w = total / len(representative_weights)
             entry.update(weight=w, role="singleton", representative=None, proxy_model=None, proxy=None)
-        entry["score"] = mean * w
+        # With scope "every" the proxy alone ranks (the mean benchmark score breaks ties).
+        entry["score"] = w if scope == "every" else mean * w
         entries.append(entry)
 
     means = [plan.mean_scores[model] for model in plan.scored.index]

@@ -37,7 +37,7 @@ from hfselect.bench import BenchConfig, build_trainer, check_finite_loss, load_d
 from hfselect.data import ClassificationData
 from hfselect.models import model_key
 from hfselect.repository import ModelRepository
-from hfselect.study import COMPLETED, RUNNING, STOPPED, Study, Trial
+from hfselect.study import COMPLETED, RUNNING, STOPPED, Study, Trial, decision_rounds
 from hfselect.trend import DEFAULT_PREDICTOR, TrendPredictor, curves_by_model, make_predictor, resolve_margin
 
 logger = logging.getLogger(__name__)
@@ -393,28 +393,13 @@ class FineSelection:
 
     def _rounds_from_study(self) -> list[dict[str, Any]]:
         """Each epoch's evaluations and decisions, rebuilt from the study (so a resumed run reports them all)."""
-        curves, trials = self.study.curves(), self.study.trials()
-        rounds = []
-        for epoch in sorted({round(e) for e in curves["epoch"]}):
-            decisions = []
-            for row in curves[curves["epoch"].round() == epoch].itertuples():
-                trial = trials.get(row.model_id)
-                stopped_here = (
-                    trial is not None and trial.state == STOPPED and round(trial.epochs_trained or 0) == epoch
-                )
-                decisions.append(
-                    {
-                        "model_id": row.model_id,
-                        "score": float(row.score),
-                        "predicted_final": None
-                        if row.predicted_final != row.predicted_final
-                        else float(row.predicted_final),
-                        "decision": "stop" if stopped_here else "continue",
-                        **({"reason": trial.reason} if stopped_here else {}),
-                    }
-                )
-            rounds.append({"round": epoch, "decisions": decisions})
-        return rounds
+        curves = self.study.curves()
+        return decision_rounds(
+            curves,
+            self.study.trials(),
+            curves["epoch"].map(round),
+            lambda model_id, trial: round(trial.epochs_trained or 0),
+        )
 
     def _run_async(self) -> str:
         from hfselect.callbacks import ConvergenceTrendCallback

@@ -15,7 +15,7 @@ from typing import Any
 from hfselect import __version__
 from hfselect.errors import HfSelectError
 from hfselect.repository import ModelRepository
-from hfselect.study import COMPLETED, STOPPED, Study
+from hfselect.study import COMPLETED, STOPPED, Study, decision_rounds
 
 
 def _halving_epochs(candidates: int, budget: int) -> int:
@@ -87,24 +87,9 @@ def study_report_dict(
     budget_epochs = math.ceil(budget - 1e-9)
     spent = sum(epoch for epoch, _ in last.values())
 
-    rounds = []
-    for epoch in sorted(set(curves["epoch"].round(6))):
-        decisions = []
-        for row in curves[curves["epoch"].round(6) == epoch].itertuples():
-            trial = trials.get(row.model_id)
-            stopped_here = trial is not None and trial.state == STOPPED and last[row.model_id][0] == epoch
-            decisions.append(
-                {
-                    "model_id": row.model_id,
-                    "score": float(row.score),
-                    "predicted_final": None
-                    if row.predicted_final != row.predicted_final
-                    else float(row.predicted_final),
-                    "decision": "stop" if stopped_here else "continue",
-                    **({"reason": trial.reason} if stopped_here else {}),
-                }
-            )
-        rounds.append({"round": float(epoch), "decisions": decisions})
+    rounds = decision_rounds(
+        curves, trials, curves["epoch"].round(6), lambda model_id, trial: last[model_id][0]
+    )
 
     target = info.get("target")  # None for the callback's studies: the card then names the study
     score = last[winner][1]

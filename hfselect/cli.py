@@ -160,19 +160,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     from hfselect.bench import BenchConfig, parse_shard, run_bench
 
-    config = BenchConfig(
-        epochs=args.epochs,
-        learning_rate=args.learning_rate,
-        batch_size=args.batch_size,
-        max_length=args.max_length,
-        train_samples=args.train_samples,
-        eval_samples=args.eval_samples,
-        seed=args.seed,
-        metric=args.metric,
-        allow_pickle=args.allow_pickle,
-        text_columns=args.text_column,
-        label_column=args.label_column,
-    )
+    config = BenchConfig(**training_options(args))
     shard = parse_shard(args.shard)
     with open_repository(args) as repository:
         summary = run_bench(
@@ -332,22 +320,30 @@ def print_recall(recall: Any) -> None:
         print(f"skipped: {model}: {reason}")
 
 
+def training_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The fine-tuning protocol's fields of :class:`~hfselect.bench.BenchConfig` from the training options."""
+    return {
+        "epochs": args.epochs,
+        "learning_rate": args.learning_rate,
+        "batch_size": args.batch_size,
+        "max_length": args.max_length,
+        "train_samples": args.train_samples,
+        "eval_samples": args.eval_samples,
+        "seed": args.seed,
+        "metric": args.metric,
+        "allow_pickle": args.allow_pickle,
+        # demo has no column options: its zoo datasets need none.
+        "text_columns": getattr(args, "text_column", None),
+        "label_column": getattr(args, "label_column", None),
+    }
+
+
 def selection_config(args: argparse.Namespace) -> Any:
     """The :class:`~hfselect.selection.SelectConfig` of ``select``/``demo`` options."""
     from hfselect.selection import SelectConfig
 
     return SelectConfig(
-        epochs=args.epochs,
-        learning_rate=args.learning_rate,
-        batch_size=args.batch_size,
-        max_length=args.max_length,
-        train_samples=args.train_samples,
-        eval_samples=args.eval_samples,
-        seed=args.seed,
-        metric=args.metric,
-        allow_pickle=args.allow_pickle,
-        text_columns=getattr(args, "text_column", None),
-        label_column=getattr(args, "label_column", None),
+        **training_options(args),
         schedule=args.schedule,
         margin=args.margin,
         keep_checkpoints=args.keep_checkpoints,

@@ -26,8 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
 import sys
 import time
 from collections.abc import Sequence
@@ -36,6 +34,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from _shared import machine_info, table
 
 from hfselect.clustering import ModelClustering
 from hfselect.recall import coarse_recall, models_needing_proxy
@@ -79,30 +78,6 @@ METHOD_NOTES = {
 
 
 # -- helpers -----------------------------------------------------------------------------------------
-
-
-def machine_info() -> dict[str, Any]:
-    """CPU count and load average: the numbers here are cheap, but other engineers share the machine."""
-    load = os.getloadavg() if hasattr(os, "getloadavg") else (math.nan,) * 3
-    return {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpu_count": os.cpu_count(),
-        "load_average": [round(value, 2) for value in load],
-    }
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], left: int = 1) -> str:
-    """A plain text table: the first ``left`` columns left-aligned, the others right-aligned."""
-    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-
-    def line(row: Sequence[str]) -> str:
-        return "  ".join(
-            cell.ljust(widths[i]) if i < left else cell.rjust(widths[i]) for i, cell in enumerate(row)
-        ).rstrip()
-
-    return "\n".join([line(cells[0]), line(["-" * w for w in widths]), *(line(r) for r in cells[1:])])
 
 
 def shorten(text: str, width: int) -> str:

@@ -28,7 +28,6 @@ import contextlib
 import json
 import math
 import os
-import platform
 import random
 import statistics
 import sys
@@ -37,6 +36,9 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+import _shared
+from _shared import table
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,31 +53,10 @@ os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 
 
 def machine_info() -> dict[str, Any]:
-    """CPU count, torch threads and load average: the machine is shared, so say how loaded it was."""
+    """The machine (see ``_shared.machine_info``) with torch's version and thread count."""
     import torch
 
-    load = os.getloadavg() if hasattr(os, "getloadavg") else (math.nan,) * 3
-    return {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "load_average": [round(value, 2) for value in load],
-    }
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], left: int = 1) -> str:
-    """A plain text table: the first ``left`` columns left-aligned, the others right-aligned."""
-    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-
-    def line(row: Sequence[str]) -> str:
-        return "  ".join(
-            cell.ljust(widths[i]) if i < left else cell.rjust(widths[i]) for i, cell in enumerate(row)
-        ).rstrip()
-
-    return "\n".join([line(cells[0]), line(["-" * w for w in widths]), *(line(r) for r in cells[1:])])
+    return _shared.machine_info(torch=torch.__version__, torch_threads=torch.get_num_threads())
 
 
 @contextlib.contextmanager

@@ -304,8 +304,25 @@ def expand_dataset_specs(specs: Iterable[str]) -> list[str]:
 # --------------------------------------------------------------------------------------------------
 
 
+class _Inputs:
+    """What a model reads, for anything with ``text_columns`` and ``image_column``."""
+
+    text_columns: list[str]
+    image_column: str | None
+
+    @property
+    def modality(self) -> Literal["text", "image"]:
+        """``"image"`` when there is an image column, else ``"text"``."""
+        return "image" if self.image_column is not None else "text"
+
+    @property
+    def input_columns(self) -> list[str]:
+        """The model's input columns: the image column, or the text columns."""
+        return [self.image_column] if self.image_column is not None else list(self.text_columns)
+
+
 @dataclass
-class ColumnInfo:
+class ColumnInfo(_Inputs):
     """The columns of a classification dataset.
 
     Attributes:
@@ -320,16 +337,6 @@ class ColumnInfo:
     label_column: str
     image_column: str | None = None
     label_names: list[str] | None = None
-
-    @property
-    def modality(self) -> Literal["text", "image"]:
-        """``"image"`` when there is an image column, else ``"text"``."""
-        return "image" if self.image_column is not None else "text"
-
-    @property
-    def input_columns(self) -> list[str]:
-        """The model's input columns: the image column, or the text columns."""
-        return [self.image_column] if self.image_column is not None else list(self.text_columns)
 
 
 def _is_string(feature: Any) -> bool:
@@ -738,7 +745,7 @@ def _rng(seed: int, *stream: int) -> np.random.Generator:
 
 
 @dataclass
-class ClassificationData:
+class ClassificationData(_Inputs):
     """A classification dataset normalised for fine-tuning.
 
     Attributes:
@@ -773,16 +780,6 @@ class ClassificationData:
     def num_labels(self) -> int:
         """The number of classes."""
         return len(self.label_names)
-
-    @property
-    def modality(self) -> Literal["text", "image"]:
-        """``"image"`` when the inputs are images, else ``"text"``."""
-        return "image" if self.image_column is not None else "text"
-
-    @property
-    def input_columns(self) -> list[str]:
-        """The input columns: the image column, or the text columns."""
-        return [self.image_column] if self.image_column is not None else list(self.text_columns)
 
     @property
     def id2label(self) -> dict[int, str]:

@@ -1268,33 +1268,23 @@ def _cached_record(
     repository: ModelRepository, key: _CacheKey, requested: ProxyInfo, fallback: ProxyInfo
 ) -> ProxyRecord | None:
     found, score, seconds = _cache_lookup(repository, key, requested.name)
-    if not found:
-        return None
-    if score is not None:
-        return ProxyRecord(
-            model_id=key.model_id,
-            proxy_requested=requested.name,
-            proxy_used=requested.name,
-            score=float(score),
-            seconds=seconds,
-            cached=True,
-            examples_per_second=None,
-            model_sha=key.model_sha,
-        )
-    # NULL: the requested proxy does not apply to this model (no trained head); try the fallback.
-    found, score, seconds = _cache_lookup(repository, key, fallback.name)
+    used, note = requested.name, None
+    if found and score is None:
+        # NULL: the requested proxy does not apply to this model (no trained head); try the fallback.
+        found, score, seconds = _cache_lookup(repository, key, fallback.name)
+        used, note = fallback.name, _fallback_note(requested.name, fallback.name, None)
     if not found or score is None:
         return None
     return ProxyRecord(
         model_id=key.model_id,
         proxy_requested=requested.name,
-        proxy_used=fallback.name,
+        proxy_used=used,
         score=float(score),
         seconds=seconds,
         cached=True,
         examples_per_second=None,
         model_sha=key.model_sha,
-        note=_fallback_note(requested.name, fallback.name, None),
+        note=note,
     )
 
 

@@ -206,3 +206,15 @@ def tiny_benchmarks(tiny_assets: Path, tmp_path_factory: pytest.TempPathFactory)
     connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     connection.close()
     return path
+
+
+@pytest.fixture
+def offline_unless_local_hub(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Offline mode for a test that uses neither ``hub`` nor ``local_hub``: a stray Hub request fails at once."""
+    import datasets
+    import huggingface_hub.constants
+
+    if not {"hub", "local_hub"} & set(request.fixturenames):
+        monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    datasets.disable_progress_bars()

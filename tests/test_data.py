@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import datasets
-import huggingface_hub.constants
 import pytest
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 from huggingface_hub import HfApi
@@ -28,13 +27,8 @@ from hfselect.errors import DatasetError, HfSelectError
 SENTIMENT = ClassLabel(names=["neg", "pos"])
 
 
-@pytest.fixture(autouse=True)
-def _offline_unless_local_hub(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
-    """Tests that do not use the local Hub run offline: a stray Hub request fails at once."""
-    if not {"hub", "local_hub"} & set(request.fixturenames):
-        monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
-        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    datasets.disable_progress_bars()
+# Tests that do not use the local Hub run offline: a stray Hub request fails at once.
+pytestmark = pytest.mark.usefixtures("offline_unless_local_hub")
 
 
 def _texts(n: int, prefix: str = "t") -> list[str]:

@@ -11,8 +11,6 @@ import json
 import math
 from pathlib import Path
 
-import datasets
-import huggingface_hub.constants
 import numpy as np
 import pytest
 from datasets import ClassLabel, Dataset, Features, Value
@@ -52,13 +50,8 @@ def _one_torch_thread():
     torch.set_num_threads(threads)
 
 
-@pytest.fixture(autouse=True)
-def _offline_unless_local_hub(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
-    """Tests that do not use the local Hub run offline: a stray Hub request fails at once."""
-    if not {"hub", "local_hub"} & set(request.fixturenames):
-        monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
-        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    datasets.disable_progress_bars()
+# Tests that do not use the local Hub run offline: a stray Hub request fails at once.
+pytestmark = pytest.mark.usefixtures("offline_unless_local_hub")
 
 
 # ---------------------------------------------------------------------------------------------

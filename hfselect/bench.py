@@ -20,7 +20,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import datasets
 import numpy as np
@@ -36,6 +36,9 @@ from hfselect.data import (
 from hfselect.errors import HfSelectError
 from hfselect.models import expand_model_specs, load_classifier, load_tokenizer_or_processor, model_key
 from hfselect.repository import ModelRepository, Protocol
+
+if TYPE_CHECKING:
+    from hfselect.distributed import RayResources
 
 logger = logging.getLogger(__name__)
 
@@ -358,6 +361,22 @@ def describe_failure(error: BaseException) -> str:
     return text if isinstance(error, HfSelectError) else f"{type(error).__name__}: {text[:200]}"
 
 
+def attempt_pair(
+    model_spec: str, dataset_spec: str, config: BenchConfig, *, callbacks: Sequence[Any] = ()
+) -> PairResult:
+    """:func:`finetune_pair`, with a failure turned into a :class:`PairResult` holding its reason."""
+    started = time.perf_counter()
+    try:
+        return finetune_pair(model_spec, dataset_spec, config, callbacks=callbacks)
+    except Exception as error:
+        model_id, dataset_name = model_key(model_spec), dataset_key(dataset_spec)
+        result = PairResult(
+            model_id, dataset_name, None, [], time.perf_counter() - started, describe_failure(error)
+        )
+        logger.warning("%s on %s failed: %s", model_id, dataset_name, result.error)
+        return result
+
+
 def run_bench(
     repository: ModelRepository,
     models: Sequence[str],
@@ -366,8 +385,14 @@ def run_bench(
     *,
     shard: tuple[int, int] = (0, 1),
     progress: bool = True,
+    ray_address: str | None = None,
+    ray_resources: RayResources | None = None,
 ) -> BenchSummary:
-    """Benchmark every model on every dataset (this shard's share), recording each pair as it ends."""
+    """Benchmark every model on every dataset (this shard's share), recording each pair as it ends.
+
+    With ``ray_address`` (``"local"``: ``$RAY_ADDRESS`` or a new local Ray; else a cluster
+    address), every pair is a Ray task (see :mod:`hfselect.distributed`) with ``ray_resources``.
+    """
     from accelerate import PartialState
 
     state = PartialState()
@@ -376,6 +401,12 @@ def run_bench(
     jobs = plan_jobs(model_specs, dataset_specs, shard)
     protocol = config.protocol
     metric_function(config.metric)  # fail before any training when the metric cannot be loaded
+    if ray_address is not None:
+        from hfselect.distributed import bench_on_ray
+
+        return bench_on_ray(
+            repository, jobs, config, address=ray_address, resources=ray_resources, progress=progress
+        )
     summary = BenchSummary(planned=len(jobs))
     bar = tqdm(
         total=len(jobs), desc="benchmarking", unit="pair", disable=not progress or not state.is_main_process
@@ -391,18 +422,9 @@ def run_bench(
                 continue
             label = f"{model_id} on {dataset_name}"
             bar.set_postfix_str(label)
-            started = time.perf_counter()
-            try:
-                result = finetune_pair(
-                    model_spec, dataset_spec, config, callbacks=[_EpochProgress(bar, label)]
-                )
-            except Exception as error:
-                result = PairResult(
-                    model_id, dataset_name, None, [], time.perf_counter() - started, describe_failure(error)
-                )
-                logger.warning("%s failed: %s", label, result.error)
+            result = attempt_pair(model_spec, dataset_spec, config, callbacks=[_EpochProgress(bar, label)])
             if state.is_main_process:
-                _record(repository, result, protocol)
+                record_pair_result(repository, result, protocol)
             (summary.failed if result.error else summary.done).append(result)
             bar.update(1)
             state.wait_for_everyone()
@@ -411,7 +433,8 @@ def run_bench(
     return summary
 
 
-def _record(repository: ModelRepository, result: PairResult, protocol: Protocol) -> None:
+def record_pair_result(repository: ModelRepository, result: PairResult, protocol: Protocol) -> None:
+    """Write a pair's outcome (result or failure, with its model and dataset rows) to the repository."""
     if result.dataset_info:
         repository.upsert_dataset(result.dataset, **result.dataset_info)
     if result.model_info and not (repository.get_model(result.model_id) or {}).get("crawled_at"):

@@ -172,6 +172,37 @@ class _StopAtEpoch:
         return Callback()
 
 
+def train_candidate(
+    spec: str,
+    data: ClassificationData,
+    config: BenchConfig,
+    directory: Path,
+    until_epoch: int,
+    callbacks: Sequence[Any] = (),
+) -> list[tuple[int, float]]:
+    """Train a candidate to ``until_epoch`` epochs, checkpointing in ``directory`` and resuming from its latest checkpoint.
+
+    Returns the ``(epoch, validation score)`` of every epoch this run trained.
+    """
+    from transformers.trainer_utils import get_last_checkpoint
+
+    directory.mkdir(parents=True, exist_ok=True)
+    trainer, _ = build_trainer(
+        spec,
+        data,
+        config,
+        output_dir=str(directory),
+        callbacks=[_StopAtEpoch(until_epoch), *callbacks],
+        save_checkpoints=True,
+    )
+    check_finite_loss(trainer.train(resume_from_checkpoint=get_last_checkpoint(str(directory))))
+    return [
+        (round(entry["epoch"]), float(entry["eval_score"]))
+        for entry in trainer.state.log_history
+        if "eval_score" in entry
+    ]
+
+
 class FineSelection:
     """Runs fine selection for one target over given candidates (see the module docstring).
 
@@ -258,28 +289,24 @@ class FineSelection:
 
     def _train(self, model_id: str, until_epoch: int, callbacks: Sequence[Any] = ()) -> None:
         """Train a candidate up to ``until_epoch`` epochs, resuming from its latest checkpoint."""
-        directory = self.checkpoint_dir(model_id)
-        directory.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
-        trainer, _ = build_trainer(
+        epoch_scores = train_candidate(
             self.specs[model_id],
             self.data,
             self.config,
-            output_dir=str(directory),
-            callbacks=[_StopAtEpoch(until_epoch), *callbacks],
-            save_checkpoints=True,
+            self.checkpoint_dir(model_id),
+            until_epoch,
+            callbacks,
         )
-        check_finite_loss(trainer.train(resume_from_checkpoint=self.last_checkpoint(model_id)))
-        epoch_scores = [
-            (round(entry["epoch"]), float(entry["eval_score"]))
-            for entry in trainer.state.log_history
-            if "eval_score" in entry
-        ]
+        self._record_training(model_id, epoch_scores, time.perf_counter() - started)
+
+    def _record_training(self, model_id: str, epoch_scores: list[tuple[int, float]], seconds: float) -> None:
+        """Put a training run's epoch scores, their predictions and the candidate's progress in the study."""
         predictor = self.predictor(model_id)
         for epoch, score in epoch_scores:
             self.study.record_point(model_id, epoch, score, predictor.predict(score, epoch))
         previous = self.study.trials().get(model_id)
-        seconds = ((previous.wall_time_s if previous else None) or 0.0) + time.perf_counter() - started
+        seconds = ((previous.wall_time_s if previous else None) or 0.0) + seconds
         self.reports[model_id].seconds = seconds
         # Keep a decision the callback made during this run (async schedule); record the progress.
         state = previous.state if previous is not None and previous.state == STOPPED else RUNNING
@@ -358,10 +385,7 @@ class FineSelection:
             alive = self._alive()
             if len(alive) <= 1:
                 break
-            for model_id in alive:
-                if self._epochs_done(model_id) < round_number:
-                    self.on_event(f"round {round_number}: training {model_id} to epoch {round_number}")
-                    self._train(model_id, round_number)
+            self._train_round(round_number, alive)
             self._decide_round(round_number, alive)
         alive = self._alive()
         ranked = sorted(alive, key=lambda m: -self._latest_prediction(m))
@@ -372,6 +396,13 @@ class FineSelection:
             self.on_event(f"training the last candidate {winner} to the full budget ({budget} epochs)")
             self._train(winner, budget)
         return winner
+
+    def _train_round(self, round_number: int, alive: list[str]) -> None:
+        """Train every surviving candidate not yet there to epoch ``round_number``, one after another."""
+        for model_id in alive:
+            if self._epochs_done(model_id) < round_number:
+                self.on_event(f"round {round_number}: training {model_id} to epoch {round_number}")
+                self._train(model_id, round_number)
 
     def _latest_prediction(self, model_id: str) -> float:
         curves = self.study.curves()

@@ -164,8 +164,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     shard = parse_shard(args.shard)
     with open_repository(args) as repository:
         summary = run_bench(
-            repository, args.models, args.datasets, config, shard=shard, progress=not args.quiet
-        )
+            repository, args.models, args.datasets, config, shard=shard, progress=not args.quiet,
+            ray_address=args.ray, ray_resources=ray_resources(args),
+        )  # fmt: skip
     if not PartialState().is_main_process:
         return 0
     rows = [
@@ -379,7 +380,15 @@ def run_selection(
     print_recall(recall)
     candidates = [repository.model_location(model) for model in recall.result.models]
     print(f"== fine selection ({config.schedule} successive halving, {config.epochs} epochs budget) ==")
-    selection = FineSelection(repository, target, candidates, config, on_event=print).run()
+    if getattr(args, "ray", None) is not None:  # demo has no --ray
+        from hfselect.distributed import RayFineSelection
+
+        selection = RayFineSelection(
+            repository, target, candidates, config, on_event=print,
+            address=args.ray, resources=ray_resources(args), storage=args.storage,
+        ).run()  # fmt: skip
+    else:
+        selection = FineSelection(repository, target, candidates, config, on_event=print).run()
     rows = [
         (
             c.model_id,
@@ -594,6 +603,42 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--allow-pickle", action="store_true", help="allow loading non-safetensors weights you trust"
     )
+
+
+def add_ray_options(parser: argparse.ArgumentParser, *, storage: bool = False) -> None:
+    """``--ray [ADDRESS]`` and the resources of each Ray task (``bench`` and ``select``)."""
+    parser.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="run every (model, dataset) training as a Ray task on the cluster at ADDRESS (without "
+        "ADDRESS: $RAY_ADDRESS, else a local Ray); needs the extra: pip install 'hfselect[ray]'",
+    )
+    parser.add_argument(
+        "--cpus-per-pair", type=float, default=1.0, help="CPUs each Ray task asks for (default 1)"
+    )
+    parser.add_argument(
+        "--gpus-per-pair",
+        type=float,
+        help="GPUs each Ray task asks for, a fraction allowed (default 1 when the cluster has GPUs, else 0)",
+    )
+    if storage:
+        parser.add_argument(
+            "--storage",
+            metavar="PATH",
+            help="with --ray, the checkpoint folder every Ray worker can read (default: under --output, "
+            "fine on one node)",
+        )
+
+
+def ray_resources(args: argparse.Namespace) -> Any:
+    """The :class:`~hfselect.distributed.RayResources` of ``--cpus-per-pair``/``--gpus-per-pair`` (None without --ray)."""
+    if args.ray is None:
+        return None
+    from hfselect.distributed import RayResources
+
+    return RayResources(cpus=args.cpus_per_pair, gpus=args.gpus_per_pair)
 
 
 def margin_value(text: str) -> float | str:
@@ -843,8 +888,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--shard",
         default="0/1",
         metavar="I/N",
-        help="run every N-th job starting at I (workers sharing one repository; default 0/1)",
+        help="run every N-th job starting at I (for job-array schedulers such as Slurm: workers sharing one "
+        "repository; default 0/1)",
     )
+    add_ray_options(bench)
     bench.set_defaults(handler=cmd_bench)
     cluster = commands.add_parser(
         "cluster",
@@ -893,6 +940,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_target_options(select)
     add_column_options(select)
     add_selection_options(select)
+    add_ray_options(select, storage=True)
     select.set_defaults(handler=cmd_select)
     demo = commands.add_parser(
         "demo",

@@ -209,6 +209,14 @@ def tiny_benchmarks(tiny_assets: Path, tmp_path_factory: pytest.TempPathFactory)
 
 
 @pytest.fixture
+def benchmarked(tiny_benchmarks: Path, tmp_path: Path) -> Path:
+    """A private copy of the benchmarked tiny repository (tests add studies to it)."""
+    copy = tmp_path / "benchmarked.sqlite"
+    copy.write_bytes(tiny_benchmarks.read_bytes())
+    return copy
+
+
+@pytest.fixture
 def offline_unless_local_hub(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """Offline mode for a test that uses neither ``hub`` nor ``local_hub``: a stray Hub request fails at once."""
     import datasets

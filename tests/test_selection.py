@@ -26,14 +26,6 @@ def test_successive_halving_epochs(candidates: int, budget: int, expected: int) 
     assert successive_halving_epochs(candidates, budget) == expected
 
 
-@pytest.fixture
-def benchmarked(tiny_benchmarks: Path, tmp_path: Path) -> Path:
-    """A private copy of the benchmarked tiny repository (tests add studies to it)."""
-    copy = tmp_path / "benchmarked.sqlite"
-    copy.write_bytes(tiny_benchmarks.read_bytes())
-    return copy
-
-
 def test_sync_selection_drops_half_each_round_and_saves_the_winner(
     tiny_assets: Path, benchmarked: Path, tmp_path: Path
 ) -> None:

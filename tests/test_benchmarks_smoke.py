@@ -132,3 +132,15 @@ def test_selection_replay_tiny(tiny_assets: Path, tmp_path: Path) -> None:
     cache = repository.with_suffix(".proxies.json")
     before = cache.read_text()
     assert replay.main(argv) == 0 and cache.read_text() == before
+
+
+def test_ray_bench_tiny(tiny_assets: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("ray")
+    out = tmp_path / "ray_bench.json"
+    arguments = ["--zoo", str(tiny_assets), "--models", "1", "--epochs", "1", "--workers", "1"]
+    assert _load("ray_bench").main([*arguments, "--json", str(out)]) == 0
+    assert "overhead per pair" in capsys.readouterr().out
+    report = json.loads(out.read_text())
+    assert report["pairs"] == 2 and [run["workers"] for run in report["runs"]] == ["sequential", 1]
+    assert report["runs"][1]["same_results_as_sequential"] is True
+    assert all(run["failed"] == 0 and run["wall_s"] > 0 for run in report["runs"])

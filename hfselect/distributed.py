@@ -104,7 +104,7 @@ def describe_task_failure(error: BaseException, retries: int) -> str:
     cause = getattr(error, "cause", None)
     if cause is not None:  # the task's own exception, raised in the worker
         return f"{type(cause).__name__}: {' '.join(str(cause).split())[:200]}"
-    return f"the Ray worker died (retried {retries} times): {type(error).__name__}: {text[:200]}"
+    return f"the Ray worker died on all {retries + 1} attempts: {type(error).__name__}: {text[:200]}"
 
 
 def _cancel(ray: ModuleType, refs: Sequence[Any]) -> None:

@@ -106,7 +106,7 @@ def test_a_killed_worker_loses_nothing(ray_cluster: Any, tiny_assets: Path, tmp_
         assert marker.exists()
         assert sorted(result.model_id for result in summary.done) == ["bert-a", "bert-headless"]
         [failed] = summary.failed
-        assert failed.model_id == "distil-b" and "worker died (retried 1 times)" in failed.error
+        assert failed.model_id == "distil-b" and "worker died on all 2 attempts" in failed.error
         stored = repository.results(status=None).set_index("model_id")
         assert stored.loc["bert-a", "status"] == "ok" and len(repository.curves(model_id="bert-a")) == 2
         assert (

@@ -35,7 +35,7 @@ CONFIG = BenchConfig(epochs=2, learning_rate=1e-2, batch_size=16, max_length=32)
 def ray_cluster() -> Iterator[Any]:
     """A local Ray with 2 CPUs for the module (workers inherit the test environment)."""
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, log_to_driver=False)  # a new Ray, even if one runs
     yield ray
     ray.shutdown()
 
@@ -116,6 +116,26 @@ def test_a_killed_worker_loses_nothing(ray_cluster: Any, tiny_assets: Path, tmp_
         rerun = bench_on_ray(repository, jobs, CONFIG, progress=False)
         assert rerun.skipped == 2 and [result.model_id for result in rerun.done] == ["distil-b"]
         assert (repository.results(status=None)["status"] == "ok").all()
+
+
+def test_a_node_downloads_a_hub_model_once(
+    ray_cluster: Any, local_hub: Any, tiny_assets: Path, tmp_path: Path
+) -> None:
+    """Two tasks on this node train the same Hub model at once: its weights are fetched once (the Hub cache)."""
+    local_hub.add_model("ray-once/bert-a", tiny_assets / "models" / "bert-a")
+    for name in ("sentiment", "topic"):
+        local_hub.add_dataset(f"ray-once/{name}", tiny_assets / "datasets" / name)
+    with ModelRepository(tmp_path / "repo.sqlite") as repository:
+        summary = run_bench(
+            repository,
+            ["ray-once/bert-a"],
+            ["ray-once/sentiment", "ray-once/topic"],
+            CONFIG,
+            progress=False,
+            ray_address="local",
+        )
+    assert len(summary.done) == 2, summary.failed
+    assert local_hub.count("GET", r"ray-once/bert-a/resolve/[^/]+/model\.safetensors") == 1
 
 
 def test_ctrl_c_cancels_the_tasks_and_keeps_every_finished_pair(

@@ -2,16 +2,18 @@
 
 Usage::
 
-    nice python benchmarks/ray_bench.py --json ray_bench.json [--zoo DIR] [--models N]
+    nice python benchmarks/ray_bench.py --json ray_bench.json [--zoo DIR] [--models N] [--rounds R]
 
 Every run fine-tunes the same (model, dataset) pairs under README's bench protocol (4 epochs,
 learning rate 3e-3) into its own fresh repository: sequentially in this process with one torch
-thread, then through a local Ray started with 1 CPU and with 2 CPUs (one task, one thread, per
-CPU). The datasets are loaded once before the first timed run, so no run pays the cold cache. It
-reports each wall time, the speed-up, whether every result and learning curve equals the
-sequential run's, Ray's start-up, the round trip of an empty task, and the overhead per pair of
-the 1-worker run against the sequential one. The machine is shared: the load average is printed
-before and after.
+thread, and through a local Ray started with 1 CPU and with 2 CPUs (one task, one thread, per
+CPU; Ray's workers keep this process's priority instead of Ray's default of 15 lower). The
+datasets are loaded once before the first timed run. Each round runs every setting, the second
+round in reverse order, so a drift in a shared machine's load weighs on every setting alike
+(``--rounds``). It reports each wall time, whether every result and learning curve equals the
+sequential run's of the same round, Ray's start-up, the round trip of an empty task, the mean wall
+time and speed-up of each setting, and Ray's overhead per pair (1 worker against sequential). The
+load average is printed before and after.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import statistics
 import sys
 import tempfile
 import time
@@ -28,6 +32,7 @@ from typing import Any
 from _shared import machine_info, table
 
 from hfselect.bench import BenchConfig, load_data, plan_jobs, run_bench
+from hfselect.cli import quiet_libraries
 from hfselect.data import expand_dataset_specs
 from hfselect.distributed import RayResources, bench_on_ray
 from hfselect.models import expand_model_specs
@@ -61,12 +66,24 @@ def empty_task_round_trip(ray: Any, count: int = 20) -> float:
     return (time.perf_counter() - started) / count
 
 
+def run_sequential(models: list[str], datasets: list[str], config: BenchConfig, path: Path) -> dict[str, Any]:
+    """The sequential bench of ``models`` x ``datasets`` in this process into ``path``; its timing."""
+    started = time.perf_counter()
+    with ModelRepository(path) as repository:
+        summary = run_bench(repository, models, datasets, config, progress=False)
+    return {
+        "setting": "sequential",
+        "wall_s": round(time.perf_counter() - started, 1),
+        "failed": len(summary.failed),
+    }
+
+
 def run_on_ray(jobs: list[tuple[str, str]], config: BenchConfig, workers: int, path: Path) -> dict[str, Any]:
     """Start a local Ray with ``workers`` CPUs, bench ``jobs`` through it into ``path``; the timings."""
     import ray
 
     started = time.perf_counter()
-    ray.init(num_cpus=workers, log_to_driver=False)
+    ray.init(address="local", num_cpus=workers, log_to_driver=False)  # a new Ray, even if one runs
     startup = time.perf_counter() - started
     try:
         round_trip = empty_task_round_trip(ray)
@@ -77,12 +94,41 @@ def run_on_ray(jobs: list[tuple[str, str]], config: BenchConfig, workers: int, p
     finally:
         ray.shutdown()
     return {
+        "setting": f"ray, {workers} worker(s)",
         "workers": workers,
         "wall_s": round(wall, 1),
         "ray_startup_s": round(startup, 1),
         "empty_task_round_trip_ms": round(1000 * round_trip, 1),
         "failed": len(summary.failed),
     }
+
+
+def timed_runs(
+    models: list[str],
+    datasets: list[str],
+    config: BenchConfig,
+    workers: list[int],
+    rounds: int,
+    scratch: Path,
+) -> list[dict[str, Any]]:
+    """Every setting once per round, in forward order then backward (so a drift in the machine's load
+    weighs on every setting alike), each into a fresh repository under ``scratch``."""
+    settings: list[int | None] = [None, *workers]  # None: sequential
+    runs = []
+    for round_number in range(1, rounds + 1):
+        tables = {}
+        for setting in settings if round_number % 2 else settings[::-1]:
+            path = scratch / f"round{round_number}-{setting or 'sequential'}.sqlite"
+            if setting is None:
+                run = run_sequential(models, datasets, config, path)
+            else:
+                run = run_on_ray(plan_jobs(models, datasets), config, setting, path)
+            tables[setting] = results_table(path)
+            runs.append({"round": round_number, **run})
+        for run in runs[-len(settings) :]:
+            if "workers" in run:
+                run["same_results_as_sequential"] = tables[run["workers"]] == tables[None]
+    return runs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,11 +138,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", type=int, help="only the first N zoo models (on every dataset)")
     parser.add_argument("--epochs", type=int, default=4, help="epochs per pair (default: README's 4)")
     parser.add_argument("--workers", default="1,2", help="Ray CPUs (one task each) per run (default 1,2)")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds, alternating the order (default 2)")
     parser.add_argument("--json", metavar="PATH", help="write every number as JSON")
     args = parser.parse_args(argv)
     import torch
 
+    quiet_libraries()  # no per-dataset progress bars
     torch.set_num_threads(1)  # the sequential run as one Ray task with one CPU trains
+    # Ray lowers its workers' priority by 15 by default; keep the sequential run's, to compare like with like.
+    os.environ.setdefault("RAY_worker_niceness", "0")
     zoo = Path(args.zoo) if args.zoo else hfselect_cache() / "zoo-small"
     if not (zoo / "models").is_dir():
         from hfselect.zoo import build_zoo
@@ -108,35 +158,24 @@ def main(argv: list[str] | None = None) -> int:
     jobs = plan_jobs(models, datasets)
     for dataset in datasets:
         load_data(dataset, config)  # warm the datasets cache for every run alike
-    load_before = machine_info(torch_threads=torch.get_num_threads())["load_average"]
-    scratch = Path(tempfile.mkdtemp(prefix="hfselect-ray-bench-"))
-
-    started = time.perf_counter()
-    with ModelRepository(scratch / "sequential.sqlite") as repository:
-        sequential = run_bench(repository, models, datasets, config, progress=False)
-    runs: list[dict[str, Any]] = [
-        {
-            "workers": "sequential",
-            "wall_s": round(time.perf_counter() - started, 1),
-            "failed": len(sequential.failed),
-        }
-    ]
-    expected = results_table(scratch / "sequential.sqlite")
-    for workers in (int(count) for count in args.workers.split(",")):
-        path = scratch / f"ray-{workers}.sqlite"
-        run = run_on_ray(jobs, config, workers, path)
-        run["same_results_as_sequential"] = results_table(path) == expected
-        runs.append(run)
-    sequential_s = runs[0]["wall_s"]
-    for run in runs:
-        run["speedup"] = round(sequential_s / run["wall_s"], 2)
-    one_worker = next((run for run in runs if run["workers"] == 1), None)
-    overhead = (one_worker["wall_s"] - sequential_s) / len(jobs) if one_worker else math.nan
+    load_before = machine_info()["load_average"]
+    workers = [int(count) for count in args.workers.split(",")]
+    with tempfile.TemporaryDirectory(prefix="hfselect-ray-bench-") as scratch:
+        runs = timed_runs(models, datasets, config, workers, args.rounds, Path(scratch))
+    mean_wall = {
+        setting: round(statistics.mean(run["wall_s"] for run in runs if run["setting"] == setting), 1)
+        for setting in dict.fromkeys(run["setting"] for run in runs)
+    }
+    sequential_s = mean_wall["sequential"]
+    one_worker = mean_wall.get("ray, 1 worker(s)")
+    overhead = (one_worker - sequential_s) / len(jobs) if one_worker else math.nan
     report = {
         "machine": machine_info(torch_threads=1, load_average_before=load_before),
         "pairs": len(jobs),
         "protocol": config.protocol.key,
         "runs": runs,
+        "mean_wall_s": mean_wall,
+        "speedup": {setting: round(sequential_s / wall, 2) for setting, wall in mean_wall.items()},
         "overhead_per_pair_s_1_worker": round(overhead, 2),
         "note": "run under nice on a shared 2-core machine; load averages before and after are in machine",
     }
@@ -145,12 +184,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         table(
-            ["run", "wall s", "speed-up", "Ray start-up s", "empty task ms", "same results", "failed"],
+            ["round", "setting", "wall s", "Ray start-up s", "empty task ms", "same results", "failed"],
             [
                 (
-                    f"{run['workers']} worker(s)" if run["workers"] != "sequential" else "sequential",
+                    run["round"],
+                    run["setting"],
                     run["wall_s"],
-                    f"{run['speedup']:.2f}x",
                     run.get("ray_startup_s", "-"),
                     run.get("empty_task_round_trip_ms", "-"),
                     {True: "yes", False: "NO"}.get(run.get("same_results_as_sequential"), "-"),
@@ -158,9 +197,17 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 for run in runs
             ],
+            left=2,
         )
     )
-    print(f"Ray's overhead per pair (1 worker against sequential): {overhead:.2f}s")
+    print()
+    print(
+        table(
+            ["setting", "mean wall s", "speed-up"],
+            [(setting, wall, f"{report['speedup'][setting]:.2f}x") for setting, wall in mean_wall.items()],
+        )
+    )
+    print(f"Ray's overhead per pair (1 worker against sequential, means): {overhead:.2f}s")
     print(f"load average before {load_before}, after {report['machine']['load_average']}")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))

@@ -137,10 +137,25 @@ def test_selection_replay_tiny(tiny_assets: Path, tmp_path: Path) -> None:
 def test_ray_bench_tiny(tiny_assets: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("ray")
     out = tmp_path / "ray_bench.json"
-    arguments = ["--zoo", str(tiny_assets), "--models", "1", "--epochs", "1", "--workers", "1"]
+    arguments = [
+        "--zoo",
+        str(tiny_assets),
+        "--models",
+        "1",
+        "--epochs",
+        "1",
+        "--workers",
+        "1",
+        "--rounds",
+        "1",
+    ]
     assert _load("ray_bench").main([*arguments, "--json", str(out)]) == 0
     assert "overhead per pair" in capsys.readouterr().out
     report = json.loads(out.read_text())
-    assert report["pairs"] == 2 and [run["workers"] for run in report["runs"]] == ["sequential", 1]
+    assert report["pairs"] == 2 and [run["setting"] for run in report["runs"]] == [
+        "sequential",
+        "ray, 1 worker(s)",
+    ]
     assert report["runs"][1]["same_results_as_sequential"] is True
     assert all(run["failed"] == 0 and run["wall_s"] > 0 for run in report["runs"])
+    assert set(report["speedup"]) == {"sequential", "ray, 1 worker(s)"}

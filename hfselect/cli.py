@@ -616,11 +616,16 @@ def add_ray_options(parser: argparse.ArgumentParser, *, storage: bool = False) -
         "ADDRESS: $RAY_ADDRESS, else a local Ray); needs the extra: pip install 'hfselect[ray]'",
     )
     parser.add_argument(
-        "--cpus-per-pair", type=float, default=1.0, help="CPUs each Ray task asks for (default 1)"
+        "--cpus-per-pair",
+        type=float,
+        default=1.0,
+        metavar="N",
+        help="CPUs each Ray task asks for (default 1)",
     )
     parser.add_argument(
         "--gpus-per-pair",
         type=float,
+        metavar="N",
         help="GPUs each Ray task asks for, a fraction allowed (default 1 when the cluster has GPUs, else 0)",
     )
     if storage:

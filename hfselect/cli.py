@@ -98,14 +98,76 @@ def cmd_crawl(args: argparse.Namespace) -> int:
 
 def cmd_repo_info(args: argparse.Namespace) -> int:
     """``hfselect repo info``: row counts of every table."""
+    from hfselect.starters import result_sources
+
     with open_repository(args) as repository:
         counts = repository.counts()
         path, version = repository.path, repository.schema_version
+        sources = result_sources(repository)
     if args.json:
-        print(json.dumps({"path": str(path), "schema_version": version, "counts": counts}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "path": str(path),
+                    "schema_version": version,
+                    "counts": counts,
+                    "results_by_protocol": sources,
+                },
+                indent=2,
+            )
+        )
     else:
         print(f"repository: {path} (schema version {version})")
         print_table(sorted(counts.items(), key=lambda item: list(counts).index(item[0])), ["table", "rows"])
+        print_result_sources(sources)
+    return 0
+
+
+def print_result_sources(sources: Sequence[dict[str, Any]]) -> None:
+    """The results per protocol, with where they come from and whether they have learning curves."""
+    if not sources:
+        return
+    rows = [
+        (
+            s["protocol"],
+            s["results"],
+            s["models"],
+            s["datasets"],
+            ",".join(s["metrics"]),
+            s["curves"],
+            s["source"],
+        )
+        for s in sources
+    ]
+    print_table(rows, ["protocol", "results", "models", "datasets", "metrics", "curves", "source"])
+
+
+def cmd_repo_init(args: argparse.Namespace) -> int:
+    """``hfselect repo init --starter NAME``: fill the repository with a starter's published results."""
+    from hfselect.starters import init_starter
+
+    with open_repository(args) as repository:
+        starter = init_starter(repository, args.starter)
+        path = repository.path
+    results = len(starter.results())
+    print(
+        f"{path}: starter {starter.name}: {len(starter.models)} models (Hub ids) x {len(starter.datasets)} "
+        f"datasets, {results} results under protocol {starter.protocol_key}"
+    )
+    print(f"protocol: {starter.protocol_note}")
+    print(f"source: {starter.source}")
+    print(f"license: {starter.license}")
+    rows = [(d.paper_name, d.hub_id or "-", d.metric, d.note) for d in starter.datasets]
+    print_table(rows, ["paper's dataset", "Hub id", "metric", "note"])
+    unmapped = [d.paper_name for d in starter.datasets if d.unmapped]
+    if unmapped:
+        print(
+            f"{len(unmapped)} dataset(s) map to no single Hub id and keep the paper's name: {', '.join(unmapped)}"
+        )
+    print(
+        f"next: `hfselect cluster --threshold {starter.threshold:g}` (the paper's threshold for this matrix), then "
+        "`hfselect recall <Hub dataset id> --max-download 2GB` (it says how much it downloads first)"
+    )
     return 0
 
 
@@ -752,6 +814,20 @@ def build_parser() -> argparse.ArgumentParser:
     imp = repo_commands.add_parser("import", parents=[common], help="merge exported Parquet tables")
     imp.add_argument("directory", metavar="DIR")
     imp.set_defaults(handler=cmd_repo_import)
+    init = repo_commands.add_parser(
+        "init",
+        parents=[common],
+        help="fill the repository with published benchmark results (a starter)",
+        description=cmd_repo_init.__doc__,
+    )
+    init.add_argument(
+        "--starter",
+        required=True,
+        choices=["paper-nlp", "paper-vision"],
+        help="paper-nlp: 39 Hub NLP models x 21 datasets; paper-vision: 30 vision models x 6 datasets "
+        "(Cui et al., arXiv 2404.00069, MIT)",
+    )
+    init.set_defaults(handler=cmd_repo_init)
     matrix = repo_commands.add_parser(
         "import-matrix",
         parents=[common],

@@ -553,8 +553,8 @@ def recall_for_target(
     fallback = performance.empty
     if fallback and not new_models and not proxy_scores:
         raise HfSelectError(
-            "the model repository is empty: fill it with `hfselect crawl` or `hfselect bench` "
-            "(or `hfselect repo import`) first"
+            "the model repository is empty: start with published results, `hfselect repo init --starter "
+            "paper-nlp` (or paper-vision), or fill it with `hfselect crawl` or `hfselect bench` first"
         )
     notes: list[str] = []
     if fallback:

@@ -333,7 +333,7 @@ def cmd_recall(args: argparse.Namespace) -> int:
             top_k=args.top_k,
             proxy=args.proxy,
             sample_size=args.sample_size,
-            scope=args.scope,
+            scope=proxy_download_scope(repository, args),
             threshold=args.threshold,
             k_largest=args.k_largest,
             proxy_scores=read_proxy_scores(args.proxy_scores) if args.proxy_scores else None,
@@ -348,6 +348,29 @@ def cmd_recall(args: argparse.Namespace) -> int:
         Path(args.json).write_text(json.dumps(recall.to_dict(), indent=2))
         print(f"wrote {args.json}")
     return 0
+
+
+def proxy_download_scope(repository: Any, args: argparse.Namespace) -> str:
+    """Print what the proxies will download from the Hub; return the recall scope that fits ``--max-download``."""
+    if getattr(args, "proxy_scores", None):
+        return args.scope  # precomputed scores: nothing is loaded
+    from hfselect.download_budget import DownloadBudgetError, plan_proxy_downloads
+
+    try:
+        plan = plan_proxy_downloads(
+            repository,
+            scope=args.scope,
+            threshold=args.threshold,
+            k_largest=args.k_largest,
+            max_download=getattr(args, "max_download", None),
+            allow_pickle=args.allow_pickle,
+        )
+    except DownloadBudgetError as error:
+        print("\n".join(error.plan.lines()))
+        raise
+    for line in plan.lines():
+        print(line)
+    return plan.scope
 
 
 def print_recall(recall: Any) -> None:
@@ -429,7 +452,7 @@ def run_selection(
         top_k=args.candidates,
         proxy=args.proxy,
         sample_size=args.sample_size,
-        scope=args.scope,
+        scope=proxy_download_scope(repository, args),
         threshold=args.threshold,
         k_largest=args.k_largest,
         text_columns=config.text_columns,
@@ -658,6 +681,16 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def size_value(text: str) -> int:
+    """``--max-download``: a size such as 2GB or 500MB, in bytes."""
+    from hfselect.download_budget import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def margin_value(text: str) -> float | str:
     """``--margin``: ``auto`` or a non-negative number."""
     if text == "auto":
@@ -739,6 +772,13 @@ def add_target_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--sample-size", type=int, default=1000, help="target examples the proxy sees (default 1000)"
+    )
+    parser.add_argument(
+        "--max-download",
+        type=size_value,
+        metavar="SIZE",
+        help="download at most this much for proxies (e.g. 2GB, 500MB); over it, the paper's "
+        "representatives rule (one proxy per cluster) is used, and said",
     )
     parser.add_argument(
         "--threshold", type=float, default=0.09, help="clustering threshold for recall (default %(default)s)"

@@ -462,6 +462,8 @@ def run_selection(
         progress=not args.quiet,
     )
     print_recall(recall)
+    for note in trend_notes(repository, recall.result.models, config):
+        print(f"note: {note}")
     candidates = [repository.model_location(model) for model in recall.result.models]
     print(f"== fine selection ({config.schedule} successive halving, {config.epochs} epochs budget) ==")
     selection = FineSelection(repository, target, candidates, config, on_event=print).run()
@@ -523,6 +525,14 @@ def run_selection(
         )
         print(f"pushed the report to {url}")
     return report
+
+
+def trend_notes(repository: Any, candidates: Sequence[str], config: Any) -> list[str]:
+    """Which trend prediction applies to candidates without learning curves, and what it does to the margin."""
+    from hfselect.trend import curves_by_model, describe_trend_sources
+
+    curves = curves_by_model(repository.curves())
+    return describe_trend_sources(candidates, curves, predictor=config.predictor, margin=config.margin)
 
 
 def cmd_select(args: argparse.Namespace) -> int:

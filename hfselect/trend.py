@@ -223,11 +223,28 @@ def make_predictor(
     """
     if name not in PREDICTORS:
         raise ValueError(f"unknown trend predictor {name!r}; choose from {', '.join(PREDICTORS)}")
-    own = list(curves.get(model_id, [])) if model_id is not None else []
-    if len(own) < min_curves:
+    sources = curve_sources(model_id, curves, peers=peers, min_curves=min_curves)
+    return PREDICTORS[name]([curve for source in sources for curve in curves[source]])
+
+
+def curve_sources(
+    model_id: str | None,
+    curves: dict[str, list[Curve]],
+    *,
+    peers: Iterable[str] | None = None,
+    min_curves: int = 3,
+) -> dict[str, int]:
+    """Whose curves :func:`make_predictor` fits ``model_id``'s predictor on: model -> number of curves.
+
+    Its own first; with fewer than ``min_curves`` of them, every peer's that has curves. Empty when
+    nobody has curves: the predictor then predicts the current score.
+    """
+    own = len(curves.get(model_id, [])) if model_id is not None else 0
+    sources = {model_id: own} if model_id is not None and own else {}
+    if own < min_curves:
         pool = curves.keys() if peers is None else peers
-        own += [curve for peer in pool if peer != model_id for curve in curves.get(peer, [])]
-    return PREDICTORS[name](own)
+        sources.update({peer: len(curves[peer]) for peer in pool if peer != model_id and curves.get(peer)})
+    return sources
 
 
 def evaluate_predictors(
@@ -266,3 +283,65 @@ def evaluate_predictors(
                 }
             )
     return pd.DataFrame(rows)
+
+
+def describe_trend_sources(
+    candidates: Sequence[str],
+    curves: dict[str, list[Curve]],
+    *,
+    predictor: str = DEFAULT_PREDICTOR,
+    margin: float | str = "auto",
+    min_curves: int = 3,
+) -> list[str]:
+    """Notes on candidates without learning curves of their own (published results, fresh crawls).
+
+    Says which prediction applies to them (the ``predictor`` fitted on the pooled curves of other
+    models, or the current score when no model has curves) and what that does to the low-performer
+    margin. Empty when every candidate has ``min_curves`` curves of its own.
+    """
+    pooled: dict[str, dict[str, int]] = {}
+    current: list[str] = []
+    for model in candidates:
+        sources = curve_sources(model, curves, min_curves=min_curves)
+        if not sources:
+            current.append(model)
+        elif sources.get(model, 0) < min_curves:
+            pooled[model] = sources
+    notes = []
+    if pooled:
+        others = max(len([m for m in sources if m != model]) for model, sources in pooled.items())
+        pooled_curves = max(
+            sum(n for m, n in sources.items() if m != model) for model, sources in pooled.items()
+        )
+        effect = (
+            "the auto margin is that pooled predictor's held-out error: how well other models' trends "
+            "predict, not theirs"
+            if margin == "auto"
+            else f"margin {float(margin):g}"
+        )
+        notes.append(
+            f"{len(pooled)} candidate(s) have fewer than {min_curves} learning curves of their own "
+            f"({', '.join(pooled)}): their final score is predicted by the {predictor} predictor fitted on "
+            f"the pooled curves of {others} other model(s) ({pooled_curves} curves); {effect}"
+        )
+    if current:
+        if margin == "auto":
+            effect = (
+                "the auto margin is unknown for them, so none is dropped as a predicted low performer: each "
+                "round keeps the better half by current score (plain successive halving)"
+            )
+        elif float(margin) == 0:
+            effect = (
+                "with margin 0 every one of them scoring below a better-scoring rival is dropped as a "
+                "predicted low performer after its first epoch"
+            )
+        else:
+            effect = (
+                f"one is dropped as a predicted low performer when its score plus the margin {float(margin):g} "
+                "is below a better-scoring rival's"
+            )
+        notes.append(
+            f"no learning curves in the repository for {len(current)} candidate(s) ({', '.join(current)}) "
+            f"nor for any other model: their predicted final score is their current score; {effect}"
+        )
+    return notes

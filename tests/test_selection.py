@@ -179,3 +179,25 @@ def test_select_options_default_to_hfselects_rule() -> None:
     for bad in ("wide", "-1"):
         with pytest.raises(SystemExit):
             build_parser().parse_args(["select", "d", "--margin", bad])
+
+
+def test_select_with_published_results_only_says_which_prediction_applies(
+    tiny_assets: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hfselect.cli import main
+
+    repository = tmp_path / "published.sqlite"
+    with ModelRepository(repository) as store:
+        for index, name in enumerate(("bert-a", "distil-b", "bert-headless")):
+            store.upsert_model(name, location=str(tiny_assets / "models" / name))
+            # Final scores only, as a starter repository holds: no learning curves anywhere.
+            store.record_results([(name, "published-a", 0.6 + index / 10), (name, "published-b", 0.5)])
+    code = main(
+        ["select", str(tiny_assets / "datasets" / "topic"), "--repository", str(repository), "--candidates", "2",
+         "--output", str(tmp_path / "out"), "--quiet", *TRAINING]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "note: no learning curves in the repository for 2 candidate(s)" in out
+    assert "predicted final score is their current score" in out and "plain successive halving" in out
+    assert "predicted low performer at epoch" not in out and "worse half at epoch 1" in out

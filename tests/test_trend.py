@@ -15,7 +15,9 @@ from hfselect.trend import (
     HeadroomTrendPredictor,
     KMeansTrendPredictor,
     TrendPredictor,
+    curve_sources,
     curves_by_model,
+    describe_trend_sources,
     evaluate_predictors,
     make_predictor,
 )
@@ -66,6 +68,32 @@ def test_make_predictor_pools_peers_when_own_curves_are_few() -> None:
     assert type(make_predictor("current", "fast", curves)) is TrendPredictor
     with pytest.raises(ValueError, match="unknown trend predictor"):
         make_predictor("magic", "fast", curves)
+
+
+def test_curve_sources_say_whose_curves_a_predictor_is_fitted_on() -> None:
+    curves = curves_by_model(long_curves())
+    assert curve_sources("fast", curves) == {"fast": 4}
+    assert curve_sources("published-only", curves) == {"fast": 4, "slow": 4}
+    assert curve_sources("published-only", curves, peers=["slow"]) == {"slow": 4}
+    assert curve_sources("published-only", {}) == {}
+
+
+def test_candidates_without_curves_are_told_which_prediction_applies() -> None:
+    curves = curves_by_model(long_curves())
+    assert describe_trend_sources(["fast", "slow"], curves) == []  # their own curves: nothing to say
+    [pooled] = describe_trend_sources(["fast", "published-only"], curves)
+    assert (
+        "(published-only)" in pooled
+        and "headroom predictor fitted on the pooled curves of 2 other model(s)" in pooled
+    )
+    assert "auto margin is that pooled predictor's held-out error" in pooled
+    # No curves anywhere (a starter repository): the current score, and the margin follows from it.
+    [auto] = describe_trend_sources(["a", "b"], {})
+    assert "predicted final score is their current score" in auto and "plain successive halving" in auto
+    [zero] = describe_trend_sources(["a", "b"], {}, margin=0)
+    assert "scoring below a better-scoring rival is dropped" in zero and "after its first epoch" in zero
+    [some] = describe_trend_sources(["a", "b"], {}, margin=0.05)
+    assert "its score plus the margin 0.05 is below a better-scoring rival's" in some
 
 
 def test_evaluate_predictors_reports_held_out_error() -> None:

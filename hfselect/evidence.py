@@ -8,10 +8,10 @@ returns with ``scope="evidence"`` (hfselect's default).
 The rule, in two sentences
     Each benchmark dataset weighs as much as its scores agree with the target's proxy scores (their
     Spearman correlation over the models that have both; a negative one counts 0), and a model's
-    *evidence* is the weighted mean of its standardized ranks on those datasets. Its recall score is
-    the mean of its standardized proxy rank on the target and its standardized evidence: a model
-    without benchmark results (or when no dataset agrees) keeps its proxy part alone, and a model
-    without a proxy score takes its cluster representative's (else keeps its evidence alone).
+    *evidence* is the weighted mean of its standardized ranks on those datasets. Its recall score
+    is the mean of its standardized proxy rank on the target and its standardized evidence; a model
+    without benchmark results keeps its proxy part alone, one without a proxy score takes its
+    cluster representative's (else keeps its evidence alone).
 
 "Standardized rank" means the values' ranks (ties averaged) shifted and scaled to mean 0 and standard
 deviation 1 among the models that have a value, so LogME's and LEEP's different scales, or one

@@ -344,6 +344,100 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(a.dot(b) / norms)
 
 
+def coarse_recall(
+    performance: pd.DataFrame,
+    proxy_scores: Mapping[str, float] | pd.Series,
+    top_k: int | None = DEFAULT_TOP_K,
+    threshold: float | str = DEFAULT_THRESHOLD,
+    k_largest: int = DEFAULT_K_LARGEST,
+    scope: RecallScope = DEFAULT_SCOPE,
+    *,
+    extra_models: Iterable[str] = (),
+    proxy_transform: Callable[[float], float] = math.exp,
+    clustering: ModelClustering | None = None,
+) -> RecallResult:
+    """Score every model for the target dataset and recall the ``top_k`` best (see the module docs).
+
+    Args:
+        performance: the performance matrix (rows: model ids, columns: benchmark datasets, NaN where
+            a model has no score), e.g. ``ModelRepository.performance_matrix()``.
+        proxy_scores: model id -> proxy score on the target dataset (a mapping or a Series). It must
+            cover :func:`models_needing_proxy`; other entries are ignored, except that a model with
+            no benchmark results listed here is ranked as a new model. NaN counts as missing.
+        top_k: how many models to recall (all when ``None`` or larger than the number of models).
+        threshold: clustering threshold (or ``"silhouette"``), see :class:`ModelClustering`.
+        k_largest: the clustering distance's ``k_largest``.
+        scope: ``"evidence"`` (hfselect's default: each model's own proxy fused with its results on
+            the benchmark datasets that resemble the target, :mod:`hfselect.evidence`),
+            ``"representatives"`` (the paper's rule: proxies of representatives only), ``"all"``
+            (each clustered model's own proxy, as the released code does) or ``"every"`` (every
+            model ranked by its own proxy alone).
+        extra_models: models without benchmark results to rank by their own proxy.
+        proxy_transform: maps a proxy score to a positive weight; ``math.exp`` (the paper's, for
+            LEEP and other log-scale scores) by default.
+        clustering: a fitted :class:`ModelClustering` of the matrix's rows that have scores, reused
+            instead of clustering again (``threshold`` and ``k_largest`` are then ignored).
+
+    Raises:
+        ValueError: a needed proxy score is missing (with ``"evidence"``: only a model without
+            benchmark results needs one), or an argument is invalid.
+    """
+    _check_scope(scope)
+    if top_k is not None and (
+        isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1
+    ):
+        raise ValueError(f"top_k must be a positive integer or None, not {top_k!r}")
+    items = proxy_scores.items() if hasattr(proxy_scores, "items") else dict(proxy_scores).items()
+    proxies: dict[str, float] = {}
+    for model, value in items:
+        if value is not None and not math.isnan(float(value)):  # NaN: a failed proxy, i.e. missing
+            proxies[model] = float(value)
+    extra = list(extra_models)
+    if isinstance(performance, pd.DataFrame):
+        # Models named only in proxy_scores are new models too.
+        extra += [model for model in proxies if model not in performance.index and model not in extra]
+    plan = _plan(performance, threshold, k_largest, extra, clustering)
+
+    # The evidence rule ranks a benchmarked model without a proxy by its cluster's or its own evidence.
+    required = plan.new_models if scope == "evidence" else plan.needing_proxy(scope)
+    missing = [model for model in required if model not in proxies]
+    if missing:
+        shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+        raise ValueError(
+            f"no proxy score for {len(missing)} model(s) the recall needs: {shown} "
+            "(compute proxies for models_needing_proxy(...))"
+        )
+
+    if scope == "evidence":
+        entries = _evidence_entries(plan, proxies)
+    else:
+        entries = _weighted_entries(plan, proxies, scope, proxy_transform)
+
+    # Best first; NaN scores last; ties keep the input order (matrix rows, then new models), except
+    # that with scope="every" the better mean benchmark score goes first.
+    def sort_key(i: int) -> tuple[bool, float, float, int]:
+        score, mean = entries[i]["score"], entries[i]["mean_score"]
+        tie = -mean if scope == "every" and not math.isnan(mean) else 0.0
+        return (math.isnan(score), 0.0 if math.isnan(score) else -score, tie, i)
+
+    order = sorted(range(len(entries)), key=sort_key)
+    ranking = [RecallEntry(rank=rank, **entries[i]) for rank, i in enumerate(order, start=1)]
+    chosen = ranking if top_k is None else ranking[:top_k]
+    return RecallResult(
+        models=[entry.model_id for entry in chosen],
+        scores=[entry.score for entry in chosen],
+        entries=chosen,
+        ranking=ranking,
+        clusters=plan.clusters,
+        representatives=dict(plan.representatives),
+        new_models=list(plan.new_models),
+        scope=scope,
+        top_k=top_k,
+        threshold=plan.threshold,
+        k_largest=plan.k_largest,
+    )
+
+
 def _role(plan: _Plan, model: str, cluster_id: int) -> str:
     representative = plan.representatives.get(cluster_id)
     if representative is None:
@@ -481,100 +575,6 @@ def evidence_source(model: str, parts: FusedScore, has_results: bool) -> str:
     else:  # too few proxy scores to measure resemblance: every dataset weighed the same
         evidence = f"evidence from {parts.evidence_datasets} dataset{plural}, equally weighted"
     return f"{proxy} + {evidence}" if proxy else f"{evidence} (no proxy)"
-
-
-def coarse_recall(
-    performance: pd.DataFrame,
-    proxy_scores: Mapping[str, float] | pd.Series,
-    top_k: int | None = DEFAULT_TOP_K,
-    threshold: float | str = DEFAULT_THRESHOLD,
-    k_largest: int = DEFAULT_K_LARGEST,
-    scope: RecallScope = DEFAULT_SCOPE,
-    *,
-    extra_models: Iterable[str] = (),
-    proxy_transform: Callable[[float], float] = math.exp,
-    clustering: ModelClustering | None = None,
-) -> RecallResult:
-    """Score every model for the target dataset and recall the ``top_k`` best (see the module docs).
-
-    Args:
-        performance: the performance matrix (rows: model ids, columns: benchmark datasets, NaN where
-            a model has no score), e.g. ``ModelRepository.performance_matrix()``.
-        proxy_scores: model id -> proxy score on the target dataset (a mapping or a Series). It must
-            cover :func:`models_needing_proxy`; other entries are ignored, except that a model with
-            no benchmark results listed here is ranked as a new model. NaN counts as missing.
-        top_k: how many models to recall (all when ``None`` or larger than the number of models).
-        threshold: clustering threshold (or ``"silhouette"``), see :class:`ModelClustering`.
-        k_largest: the clustering distance's ``k_largest``.
-        scope: ``"evidence"`` (hfselect's default: each model's own proxy fused with its results on
-            the benchmark datasets that resemble the target, :mod:`hfselect.evidence`),
-            ``"representatives"`` (the paper's rule: proxies of representatives only), ``"all"``
-            (each clustered model's own proxy, as the released code does) or ``"every"`` (every
-            model ranked by its own proxy alone).
-        extra_models: models without benchmark results to rank by their own proxy.
-        proxy_transform: maps a proxy score to a positive weight; ``math.exp`` (the paper's, for
-            LEEP and other log-scale scores) by default.
-        clustering: a fitted :class:`ModelClustering` of the matrix's rows that have scores, reused
-            instead of clustering again (``threshold`` and ``k_largest`` are then ignored).
-
-    Raises:
-        ValueError: a needed proxy score is missing (with ``"evidence"``: only a model without
-            benchmark results needs one), or an argument is invalid.
-    """
-    _check_scope(scope)
-    if top_k is not None and (
-        isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1
-    ):
-        raise ValueError(f"top_k must be a positive integer or None, not {top_k!r}")
-    items = proxy_scores.items() if hasattr(proxy_scores, "items") else dict(proxy_scores).items()
-    proxies: dict[str, float] = {}
-    for model, value in items:
-        if value is not None and not math.isnan(float(value)):  # NaN: a failed proxy, i.e. missing
-            proxies[model] = float(value)
-    extra = list(extra_models)
-    if isinstance(performance, pd.DataFrame):
-        # Models named only in proxy_scores are new models too.
-        extra += [model for model in proxies if model not in performance.index and model not in extra]
-    plan = _plan(performance, threshold, k_largest, extra, clustering)
-
-    # The evidence rule ranks a benchmarked model without a proxy by its cluster's or its own evidence.
-    required = plan.new_models if scope == "evidence" else plan.needing_proxy(scope)
-    missing = [model for model in required if model not in proxies]
-    if missing:
-        shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
-        raise ValueError(
-            f"no proxy score for {len(missing)} model(s) the recall needs: {shown} "
-            "(compute proxies for models_needing_proxy(...))"
-        )
-
-    if scope == "evidence":
-        entries = _evidence_entries(plan, proxies)
-    else:
-        entries = _weighted_entries(plan, proxies, scope, proxy_transform)
-
-    # Best first; NaN scores last; ties keep the input order (matrix rows, then new models), except
-    # that with scope="every" the better mean benchmark score goes first.
-    def sort_key(i: int) -> tuple[bool, float, float, int]:
-        score, mean = entries[i]["score"], entries[i]["mean_score"]
-        tie = -mean if scope == "every" and not math.isnan(mean) else 0.0
-        return (math.isnan(score), 0.0 if math.isnan(score) else -score, tie, i)
-
-    order = sorted(range(len(entries)), key=sort_key)
-    ranking = [RecallEntry(rank=rank, **entries[i]) for rank, i in enumerate(order, start=1)]
-    chosen = ranking if top_k is None else ranking[:top_k]
-    return RecallResult(
-        models=[entry.model_id for entry in chosen],
-        scores=[entry.score for entry in chosen],
-        entries=chosen,
-        ranking=ranking,
-        clusters=plan.clusters,
-        representatives=dict(plan.representatives),
-        new_models=list(plan.new_models),
-        scope=scope,
-        top_k=top_k,
-        threshold=plan.threshold,
-        k_largest=plan.k_largest,
-    )
 
 
 # -- recall for a target dataset: proxies computed for the models that need them --------------------

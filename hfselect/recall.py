@@ -28,8 +28,8 @@ hfselect's default rule: ``scope="evidence"``
     Each model's own proxy score and its benchmark evidence, fused on a scale-free footing
     (:mod:`hfselect.evidence`): each benchmark dataset weighs as much as its scores agree with the
     target's proxy scores (Spearman, floored at 0), a model's evidence is the weighted mean of its
-    standardized ranks on those datasets, and its score is the mean of its standardized proxy rank
-    and its standardized evidence. A model without benchmark results keeps its proxy part alone; a
+    standardized ranks on those datasets, and its score is two thirds its standardized proxy rank
+    plus one third its standardized evidence. A model without benchmark results keeps its proxy part alone; a
     model without a proxy score takes its cluster representative's (else keeps its evidence alone),
     so for a repository of thousands of models the proxies of :func:`models_needing_proxy` with
     ``scope="representatives"`` are enough to rank everyone. ``proxy_transform`` plays no part: any

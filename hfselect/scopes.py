@@ -19,8 +19,8 @@ DEFAULT_SCOPE: RecallScope = "evidence"
 # One sentence per rule: how a model's recall score is computed (the card's recall paragraph).
 RULE_SUMMARIES: dict[str, str] = {
     "evidence": (
-        "A model's recall score is the mean of its standardized proxy rank on the target and its "
-        "benchmark evidence: its standardized ranks on the benchmark datasets, each weighted by how well "
+        "A model's recall score is two thirds its standardized proxy rank on the target plus one third "
+        "its benchmark evidence: its standardized ranks on the benchmark datasets, each weighted by how well "
         "that dataset's scores correlate with the target's proxy scores (a model without benchmark "
         "results keeps its proxy part alone; one without a proxy takes its cluster representative's)."
     ),

@@ -53,7 +53,7 @@ def test_datasets_weigh_by_their_rank_correlation_with_the_proxy() -> None:
     assert dataset_resemblance(MATRIX, {"w": 1.0, "x": 0.0}).tolist() == [1.0, 1.0, 1.0]
 
 
-def test_score_is_the_mean_of_proxy_rank_and_evidence_hand_computed() -> None:
+def test_score_weighs_proxy_rank_two_thirds_and_evidence_one_third() -> None:
     proxies = {"w": -0.4, "x": -0.1, "y": -0.2, "z": -0.3}  # x best by proxy
     scores = fused_scores(MATRIX, proxies, {m: None for m in MATRIX.index}, [])
     proxy_rank = standardized_ranks(pd.Series(proxies))
@@ -62,7 +62,7 @@ def test_score_is_the_mean_of_proxy_rank_and_evidence_hand_computed() -> None:
     raw = (ranks * weights).sum(axis=1) / weights.sum()
     evidence = standardized_ranks(raw)
     for model in MATRIX.index:
-        assert scores[model].score == pytest.approx((proxy_rank[model] + evidence[model]) / 2)
+        assert scores[model].score == pytest.approx((2 * proxy_rank[model] + evidence[model]) / 3)
         assert scores[model].proxy_model == model
         assert scores[model].evidence_datasets == int((weights > 0).sum())
 
@@ -118,10 +118,14 @@ def test_without_a_proxy_a_member_takes_its_representatives_and_a_singleton_its_
 
 
 def test_the_evidence_lifts_a_model_the_noisy_proxy_ranks_second() -> None:
-    # x and w nearly tie on the proxy; w is the best model on the dataset that resembles the target.
-    proxies = {"w": -0.21, "x": -0.2, "y": -0.3, "z": -0.4}
-    assert coarse_recall(MATRIX, proxies, top_k=1, scope="every", threshold=0.0).models == ["x"]
-    assert coarse_recall(MATRIX, proxies, top_k=1, threshold=0.0).models == ["w"]
+    # Eight models; the proxy puts x a hair above w. On the two benchmark datasets, which agree with
+    # the proxy everywhere else, w is the best model and x a middling one.
+    models = ["x", "w", "m3", "m4", "m5", "m6", "m7", "m8"]
+    proxies = {model: -0.1 * i for i, model in enumerate(models)} | {"w": -0.101}
+    near = {"w": 0.95, "m3": 0.9, "m4": 0.85, "m5": 0.8, "x": 0.78, "m6": 0.75, "m7": 0.7, "m8": 0.65}
+    matrix = pd.DataFrame({"near": near, "near2": {model: score - 0.01 for model, score in near.items()}})
+    assert coarse_recall(matrix, proxies, top_k=1, scope="every", threshold=0.0).models == ["x"]
+    assert coarse_recall(matrix, proxies, top_k=1, threshold=0.0).models == ["w"]
 
 
 def test_one_default_rule_everywhere() -> None:

@@ -109,7 +109,7 @@ DEFAULT_TOP_K = 15  # the paper recalls 15 models
 
 @dataclasses.dataclass(frozen=True)
 class RecallEntry:
-    """One ranked model and why it got its score (``score = mean_score * weight``).
+    """One ranked model and why it got its score (``score = mean_score * weight`` under the paper's rules).
 
     Attributes:
         model_id: the model.
@@ -117,7 +117,8 @@ class RecallEntry:
         score: the recall score.
         mean_score: its mean benchmark score (for a new model: the mean over all models).
         weight: the proxy factor: ``proxy_transform(proxy)`` for a clustered or new model, the
-            similarity-weighted mean over the representatives for a singleton.
+            similarity-weighted mean over the representatives for a singleton; with scope
+            ``"evidence"``, the standardized proxy rank used (NaN when the model has none).
         role: ``"representative"``, ``"member"`` (of a multi-model cluster), ``"singleton"`` or
             ``"new"`` (no benchmark results).
         cluster: its cluster id (``None`` for a new model).

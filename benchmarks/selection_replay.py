@@ -17,8 +17,8 @@ benchmark datasets. Strategies are replayed from the recorded curves without ret
 * ``two_phase_paper``: the paper: clustering (0.09) + LEEP recall (its released code's scope, every
   clustered model proxied; LogME for all when a model has no head) of the paper's share of the
   models (15 of 39) + synchronous halving with the k-means trend filter.
-* ``hfselect``: our defaults: recall of ``--candidates`` models with proxies for the cluster
-  representatives only, then halving with the headroom trend predictor.
+* ``hfselect``: our defaults: recall of ``--candidates`` models by the default rule
+  (``DEFAULT_SCOPE``), then halving with the headroom trend predictor.
 
 Cost = fine-tuning epochs, plus the proxies expressed in epoch-equivalents (each model's measured
 proxy time on the target divided by its measured time per fine-tuning epoch on it). Regret = best
@@ -26,7 +26,7 @@ final test score in the repository - final test score of the selected model (sco
 hit rate = how often the selected model is the best. Model outputs for the proxies are computed once
 per (model, target) and cached in ``--cache``; the replay itself takes seconds.
 
-Also printed: recall quality per proxy (hit rate and regret of the top-K for K = 3, 5, 8; Spearman
+Also printed: recall quality per proxy and rule (hit rate and regret of the top-K for K = 1, 3, 5, 8; Spearman
 correlation of each proxy with the fine-tuned scores) and the trend predictors' held-out error.
 """
 
@@ -46,7 +46,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from hfselect.clustering import ModelClustering
-from hfselect.recall import DEFAULT_SCOPE, coarse_recall, models_needing_proxy, proxy_weight
+from hfselect.recall import DEFAULT_SCOPE, SCOPES, coarse_recall, models_needing_proxy, proxy_weight
 from hfselect.repository import ModelRepository
 from hfselect.selection import SelectConfig, halving_round, successive_halving_epochs
 from hfselect.trend import DEFAULT_PREDICTOR, PREDICTORS, curves_by_model, evaluate_predictors, resolve_margin
@@ -216,6 +216,7 @@ def run_target(zoo: Zoo, target: str, candidates: int, proxy: str) -> dict[str, 
     rows["hfselect"] = hfselect(candidates)
     # What each choice contributes: the paper's recall rule, the paper's margin, other recall sizes.
     rows["hfselect, scope=representatives"] = hfselect(candidates, scope="representatives")
+    rows["hfselect, scope=every"] = hfselect(candidates, scope="every")
     rows["hfselect, margin=0"] = hfselect(candidates, margin=0.0)
     for k in (candidates - 1, candidates + 2, candidates + 4):
         rows[f"hfselect, K={k}"] = hfselect(k)
@@ -228,10 +229,10 @@ def run_target(zoo: Zoo, target: str, candidates: int, proxy: str) -> dict[str, 
 
 
 def recall_quality(zoo: Zoo) -> pd.DataFrame:
-    """Leave-one-dataset-out top-K recall (K = 3, 5, 8) and Spearman correlation, per proxy."""
+    """Leave-one-dataset-out top-K recall (K = 1, 3, 5, 8) and Spearman correlation, per proxy and rule."""
     rows = []
-    for proxy, scope in itertools.product(PROXIES, ("every", "representatives")):
-        for k in (3, 5, 8):
+    for proxy, scope in itertools.product(PROXIES, SCOPES):
+        for k in (1, 3, 5, 8):
             hits, regrets, correlations = [], [], []
             for target in zoo.test.columns:
                 performance = zoo.test[[d for d in zoo.test.columns if d != target]]
@@ -329,7 +330,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{row['finetune_epochs']:7d} {row['candidates_brute_force_epochs']:12d}"
         )
     quality = recall_quality(zoo)
-    print("\nrecall quality (leave-one-dataset-out; every = hfselect's rule, representatives = the paper's):")
+    print(
+        f"\nrecall quality (leave-one-dataset-out; {DEFAULT_SCOPE} = hfselect's rule, representatives = the paper's):"
+    )
     print(quality.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print("\ntrend predictors, held-out error of the predicted final validation score:")
     print(trend_error.to_string(index=False, float_format=lambda v: f"{v:.4f}"))

@@ -17,6 +17,7 @@ from typing import Any
 
 from hfselect import __version__
 from hfselect.errors import HfSelectError
+from hfselect.scopes import DEFAULT_SCOPE, SCOPES
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -379,24 +380,13 @@ def print_recall(recall: Any) -> None:
         print(f"note: {note}")
     rows = []
     for entry in recall.result.entries:
-        why = {
-            "representative": "represents its cluster",
-            "member": f"member of cluster {entry.cluster}, represented by {entry.representative}",
-            "singleton": "alone in its cluster: weighted by its similarity to every representative"
-            if entry.proxy_model != entry.model_id
-            else "no cluster has several models: weighted by its own proxy",
-            "new": "no benchmark results: ranked by its own proxy",
-        }[entry.role]
-        if recall.result.scope == "every" and entry.role != "new":
-            why = "ranked by its own proxy" + (
-                f" (benchmarks: cluster {entry.cluster} with {entry.representative})"
-                if entry.representative not in (None, entry.model_id)
-                else ""
-            )
+        why = entry.source or entry.role
         mean = "-" if entry.mean_score != entry.mean_score else f"{entry.mean_score:.4f}"
         proxy = "-" if entry.proxy is None or entry.proxy != entry.proxy else f"{entry.proxy:.4f}"
         rows.append((entry.rank, entry.model_id, f"{entry.score:.4f}", mean, proxy, why))
-    print_table(rows, ["rank", "model", "recall score", "mean benchmark", f"{recall.proxy} used", "why"])
+    print_table(
+        rows, ["rank", "model", "recall score", "mean benchmark", f"{recall.proxy} used", "score from"]
+    )
     print(
         f"{len(recall.result.models)} of {len(recall.result.ranking)} models recalled for {recall.target}; "
         f"{len(recall.proxied_models)} proxy score(s) computed ({recall.proxy}, {recall.proxy_seconds:.1f}s)"
@@ -802,10 +792,11 @@ def add_target_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--scope",
-        default="every",
-        choices=["every", "representatives", "all"],
-        help="every (default): every model ranked by its own proxy; representatives: the paper's rule, "
-        "one proxy per cluster (cheapest for large repositories); all: the paper's released code",
+        default=DEFAULT_SCOPE,
+        choices=list(SCOPES),
+        help="evidence (default): each model's own proxy fused with its results on the benchmark datasets "
+        "that resemble the target; every: own proxy alone; representatives: the paper's rule, one proxy "
+        "per cluster (cheapest for large repositories); all: the paper's released code",
     )
 
 
@@ -1044,7 +1035,7 @@ def build_parser() -> argparse.ArgumentParser:
         # would be comparable (they must share more than k datasets), so the demo clusters on 4.
         k_largest=4,
         sample_size=256,
-        scope="every",
+        scope=DEFAULT_SCOPE,
         split=None,
     )
     return parser

@@ -34,6 +34,7 @@ from hfselect.cards import (
 from hfselect.cards.push import push_files
 from hfselect.errors import HfSelectError, HubError
 from hfselect.repository import TABLES, ModelRepository, Protocol
+from hfselect.scopes import RULE_SUMMARIES
 from hfselect.study import COMPLETED, STOPPED, Study, Trial
 from tests.hub.server import LocalHub
 
@@ -304,6 +305,26 @@ def test_card_shows_every_section() -> None:
     # A local zoo model is named, not linked; a local path never shows.
     assert "`tiny-roberta-topic`" in text and "huggingface.co/tiny-roberta-topic" not in text
     assert HOME not in str(card)
+
+
+def test_card_says_which_rule_ran_and_what_each_score_came_from() -> None:
+    report = make_report()
+    recall = report["recall"]
+    recall["scope"] = "evidence"
+    sources = ["own proxy + evidence from 9 similar datasets", "evidence from 9 similar datasets (no proxy)"]
+    for entry, source in zip(recall["entries"], sources + sources, strict=True):
+        entry["source"] = source
+    text = render_report_card(report, repo_type="dataset").text
+    assert "Rule `evidence`: " + RULE_SUMMARIES["evidence"] in text
+    assert "| score from |" in text and all(source in text for source in sources)
+    assert "represents its cluster" not in text and "similarity to every representative" not in text
+    # A report written before entries carried their source, by hfselect's earlier default rule.
+    recall["scope"] = "every"
+    for entry in recall["entries"]:
+        del entry["source"]
+    text = render_report_card(report, repo_type="dataset").text
+    assert "Rule `every`: " + RULE_SUMMARIES["every"] in text
+    assert "| own proxy |" in text and "alone in its cluster" not in text
 
 
 def test_card_of_a_local_target_names_no_hub_ids_and_no_paths() -> None:

@@ -173,7 +173,7 @@ def test_select_options_default_to_hfselects_rule() -> None:
     from hfselect.cli import build_parser, selection_config
 
     args = build_parser().parse_args(["select", "some/dataset"])
-    assert args.scope == "every" and args.candidates == 4 and args.margin == "auto"
+    assert args.scope == "evidence" and args.candidates == 4 and args.margin == "auto"
     assert selection_config(args).margin == "auto"
     assert build_parser().parse_args(["select", "d", "--margin", "0.02"]).margin == 0.02
     for bad in ("wide", "-1"):

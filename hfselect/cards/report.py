@@ -26,6 +26,7 @@ from typing import Any
 from huggingface_hub import DatasetCard, DatasetCardData, EvalResult, ModelCard, ModelCardData, constants
 
 from hfselect.errors import HfSelectError
+from hfselect.scopes import RULE_SUMMARIES
 
 TEMPLATE_PATH = Path(__file__).with_name("template.md")
 REPORT_JSON = "report.json"
@@ -319,9 +320,17 @@ class SelectionReport:
 # -- the card ----------------------------------------------------------------------------------------
 
 
-def _recall_reason(entry: Mapping[str, Any]) -> str:
-    """Why a model was recalled: the same wording as ``hfselect recall``."""
+def _recall_reason(entry: Mapping[str, Any], scope: str | None) -> str:
+    """What a model's recall score came from: the same wording as ``hfselect recall``.
+
+    Reports written before recall entries carried their ``source`` fall back to the entry's role
+    under the rule that ran.
+    """
+    if entry.get("source"):
+        return str(entry["source"])
     role = entry.get("role")
+    if scope == "every":
+        return "own proxy (no benchmark results)" if role == "new" else "own proxy"
     if role == "representative":
         return "represents its cluster"
     if role == "member":
@@ -543,7 +552,7 @@ def _recall_view(report: SelectionReport) -> dict[str, Any] | None:
                 "score": _fmt(entry.get("score")),
                 "mean": _fmt(entry.get("mean_score")),
                 "proxy": proxy_text,
-                "why": _cell(_recall_reason(entry)),
+                "why": _cell(_recall_reason(entry, recall.get("scope"))),
             }
         )
     recalled = set(recall.get("models") or [])
@@ -574,6 +583,7 @@ def _recall_view(report: SelectionReport) -> dict[str, Any] | None:
         "ranked": len(recall.get("ranking") or []),
         "top_k": recall.get("top_k"),
         "scope": recall.get("scope"),
+        "rule": RULE_SUMMARIES.get(str(recall.get("scope")), ""),
         "threshold": _fmt(recall.get("threshold"), 3) if recall.get("threshold") is not None else None,
         "k_largest": recall.get("k_largest"),
         "rows": rows,

@@ -21,6 +21,7 @@ from hfselect.download_budget import (
 )
 from hfselect.recall import models_needing_proxy, recall_for_target
 from hfselect.repository import ModelRepository
+from hfselect.scopes import DEFAULT_SCOPE
 from hfselect.starters import init_starter, load_starter
 
 MB = 10**6
@@ -217,10 +218,11 @@ def test_recall_cli_on_a_hub_dataset_honours_max_download(
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "proxy downloads: 39 models need a proxy score (scope every), 39 from the Hub" in out
+    # The CLI runs the default rule, which proxies every model as "every" does.
+    assert f"proxy downloads: 39 models need a proxy score (scope {DEFAULT_SCOPE}), 39 from the Hub" in out
     assert f"1 has no safetensors weights and will be skipped: {starter_hub.pickle_only}" in out
     assert "using the paper's representatives rule instead" in out and "8 models" in out
-    assert "represents its cluster" in out and "5 of 39 models recalled for stanfordnlp/imdb" in out
+    assert "representative of cluster" in out and "5 of 39 models recalled for stanfordnlp/imdb" in out
     # Only the representatives' weights came down, each once, into the usual Hub cache.
     assert starter_hub.hub.count("GET", r"/resolve/[0-9a-f]{40}/model\.safetensors$") == 8
     assert cached_blob_bytes(hf_cache, every.needed["every"]) <= budget

@@ -36,6 +36,7 @@ from hfselect.data import (
 from hfselect.errors import HfSelectError
 from hfselect.models import expand_model_specs, load_classifier, load_tokenizer_or_processor, model_key
 from hfselect.repository import ModelRepository, Protocol
+from hfselect.validation import check_int, check_optional_int, check_positive_float
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,10 @@ class BenchConfig:
     allow_pickle: bool = False
     text_columns: list[str] | None = None
     label_column: str | None = None
+
+    def __post_init__(self) -> None:
+        """Reject a protocol that would train nothing or store a wrong result as a finished one."""
+        check_protocol_numbers(self)
 
     @property
     def protocol(self) -> Protocol:
@@ -101,6 +106,17 @@ class BenchSummary:
     skipped: int = 0
     done: list[PairResult] = field(default_factory=list)
     failed: list[PairResult] = field(default_factory=list)
+
+
+def check_protocol_numbers(config: BenchConfig) -> None:
+    """Raise :class:`~hfselect.errors.InvalidValueError` (a ``ValueError``) for an out-of-range number."""
+    check_int("epochs", config.epochs, minimum=1)
+    check_positive_float("learning_rate", config.learning_rate)
+    check_int("batch_size", config.batch_size, minimum=1)
+    check_int("max_length", config.max_length, minimum=1)
+    check_optional_int("train_samples", config.train_samples, minimum=1)
+    check_optional_int("eval_samples", config.eval_samples, minimum=1)
+    check_int("seed", config.seed, minimum=0)
 
 
 def canonical_metric(name: str) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 
 from hfselect import __version__
 from hfselect.errors import HfSelectError
+from hfselect.validation import non_negative_int, positive_float, positive_int, threshold_value
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -188,6 +189,8 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     """``hfselect cluster``: group the repository's models by their benchmark results."""
     from hfselect.clustering import ModelClustering
 
+    if args.n_clusters is not None and args.method != "kmeans":
+        raise HfSelectError("--n-clusters is for --method kmeans; the agglomerative method uses --threshold")
     with open_repository(args) as repository:
         performance = repository.performance_matrix()
     if performance.empty or len(performance) < 2:
@@ -195,9 +198,8 @@ def cmd_cluster(args: argparse.Namespace) -> int:
             "the repository has benchmark results for fewer than 2 models: run `hfselect bench` "
             "or `hfselect repo import-matrix` first"
         )
-    threshold = args.threshold if args.threshold == "silhouette" else float(args.threshold)
     clustering = ModelClustering(
-        threshold=threshold, k_largest=args.k_largest, method=args.method, n_clusters=args.n_clusters
+        threshold=args.threshold, k_largest=args.k_largest, method=args.method, n_clusters=args.n_clusters
     ).fit(performance)
     means = performance.mean(axis=1)
     clusters = []
@@ -568,24 +570,27 @@ def _common() -> argparse.ArgumentParser:
 def add_training_options(parser: argparse.ArgumentParser) -> None:
     """The fine-tuning protocol options shared by ``bench`` and ``select``."""
     parser.add_argument(
-        "--epochs", type=int, default=5, help="training epochs per pair (default: %(default)s)"
+        "--epochs", type=positive_int, default=5, help="training epochs per pair (default: %(default)s)"
     )
     parser.add_argument(
-        "--learning-rate", type=float, default=5e-5, help="peak learning rate (default: %(default)s)"
+        "--learning-rate", type=positive_float, default=5e-5, help="peak learning rate (default: %(default)s)"
     )
     parser.add_argument(
-        "--batch-size", type=int, default=32, help="per-device batch size (default: %(default)s)"
+        "--batch-size", type=positive_int, default=32, help="per-device batch size (default: %(default)s)"
     )
     parser.add_argument(
-        "--max-length", type=int, default=128, help="maximum tokens per example (default: %(default)s)"
+        "--max-length",
+        type=positive_int,
+        default=128,
+        help="maximum tokens per example (default: %(default)s)",
     )
     parser.add_argument(
-        "--train-samples", type=int, help="use a seeded sample of this many training examples"
+        "--train-samples", type=positive_int, help="use a seeded sample of this many training examples"
     )
     parser.add_argument(
-        "--eval-samples", type=int, help="use seeded samples of this many validation/test examples"
+        "--eval-samples", type=positive_int, help="use seeded samples of this many validation/test examples"
     )
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default: %(default)s)")
     parser.add_argument(
         "--metric",
         default="accuracy",
@@ -614,7 +619,7 @@ def add_selection_options(parser: argparse.ArgumentParser) -> None:
     add_training_options(parser)
     parser.add_argument(
         "--candidates",
-        type=int,
+        type=positive_int,
         default=4,
         help="how many recalled models to fine-select (default %(default)s)",
     )
@@ -676,14 +681,17 @@ def add_target_options(parser: argparse.ArgumentParser) -> None:
         "and it needs no classification head; leep/nce fall back to logme for headless models)",
     )
     parser.add_argument(
-        "--sample-size", type=int, default=1000, help="target examples the proxy sees (default 1000)"
+        "--sample-size", type=positive_int, default=1000, help="target examples the proxy sees (default 1000)"
     )
     parser.add_argument(
-        "--threshold", type=float, default=0.09, help="clustering threshold for recall (default %(default)s)"
+        "--threshold",
+        type=threshold_value,
+        default=0.09,
+        help="clustering threshold for recall (default %(default)s; 'silhouette' picks it)",
     )
     parser.add_argument(
         "--k-largest",
-        type=int,
+        type=positive_int,
         default=5,
         help="clustering distance: mean of the k largest score differences; models sharing k or fewer "
         "benchmark datasets are never clustered (default %(default)s)",
@@ -720,7 +728,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     crawl.add_argument("--author", help="only models of this user or organisation")
     crawl.add_argument("--search", help="only models whose id contains this text")
-    crawl.add_argument("--min-downloads", type=int, help="skip models with fewer downloads")
+    crawl.add_argument("--min-downloads", type=non_negative_int, help="skip models with fewer downloads")
     crawl.add_argument("--license", help="only models with this license, e.g. apache-2.0")
     crawl.add_argument(
         "--sort",
@@ -728,7 +736,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["downloads", "likes", "last_modified", "created_at", "trending_score"],
         help="listing order (default: downloads)",
     )
-    crawl.add_argument("--limit", type=int, help="list at most this many models")
+    crawl.add_argument("--limit", type=positive_int, help="list at most this many models")
     crawl.add_argument("--include-gated", action="store_true", help="also store gated models")
     crawl.add_argument(
         "--allow-pickle", action="store_true", help="also store models without safetensors weights"
@@ -814,7 +822,9 @@ def build_parser() -> argparse.ArgumentParser:
     zoo_build.add_argument(
         "--size", choices=["small", "full"], default="small", help="small: tests and demo; full: benchmarks"
     )
-    zoo_build.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    zoo_build.add_argument(
+        "--seed", type=non_negative_int, default=0, help="random seed (default: %(default)s)"
+    )
     zoo_build.set_defaults(handler=cmd_zoo_build)
 
     bench = commands.add_parser(
@@ -854,17 +864,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cluster.add_argument(
         "--threshold",
-        default="0.09",
+        type=threshold_value,
+        default=0.09,
         help="merge clusters while their distance is within this (default 0.09; 'silhouette' picks it)",
     )
     cluster.add_argument(
         "--k-largest",
-        type=int,
+        type=positive_int,
         default=5,
         help="distance = mean of the k largest score differences (default 5)",
     )
     cluster.add_argument("--method", choices=["agglomerative", "kmeans"], default="agglomerative")
-    cluster.add_argument("--n-clusters", type=int, help="number of clusters for --method kmeans")
+    cluster.add_argument("--n-clusters", type=positive_int, help="number of clusters for --method kmeans")
     cluster.add_argument("--json", action="store_true", help="print the clusters as JSON")
     cluster.set_defaults(handler=cmd_cluster)
     recall = commands.add_parser(
@@ -875,7 +886,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_target_options(recall)
     add_column_options(recall)
-    recall.add_argument("--top-k", type=int, default=15, help="how many models to recall (default 15)")
+    recall.add_argument(
+        "--top-k", type=positive_int, default=15, help="how many models to recall (default 15)"
+    )
     recall.add_argument(
         "--proxy-scores", metavar="FILE", help="precomputed proxy scores (CSV model_id,score)"
     )

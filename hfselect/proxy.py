@@ -47,6 +47,7 @@ from hfselect.data import ClassificationData, ColumnInfo, DatasetSpec, dataset_k
 from hfselect.errors import HfSelectError, ModelLoadError
 from hfselect.models import describe_load_error, load_tokenizer_or_processor, local_model_sha, model_key
 from hfselect.repository import ModelRepository, utcnow
+from hfselect.validation import check_int
 
 if TYPE_CHECKING:  # heavy imports, only needed when models actually run
     import torch
@@ -1186,6 +1187,9 @@ def score_models(
         HfSelectError: An unknown proxy or fallback, or the target cannot be loaded
             (:class:`~hfselect.errors.DatasetError`).
     """
+    check_int("sample_size", sample_size, minimum=1)
+    check_int("batch_size", batch_size, minimum=1)
+    check_int("max_length", max_length, minimum=1)
     requested = _proxy(proxy)
     fallback_info = _proxy(fallback)
     if fallback_info.needs_head:

@@ -78,6 +78,7 @@ import numpy as np
 import pandas as pd
 
 from hfselect.clustering import DEFAULT_K_LARGEST, DEFAULT_THRESHOLD, ModelClustering
+from hfselect.validation import check_int, check_optional_int, check_threshold
 
 __all__ = [
     "RecallEntry",
@@ -542,6 +543,12 @@ def recall_for_target(
     from hfselect.errors import HfSelectError
     from hfselect.proxy import score_models
 
+    # Checked before any proxy is computed: a bad top_k must not cost a pass over every model.
+    check_optional_int("top_k", top_k, minimum=1)
+    check_int("sample_size", sample_size, minimum=1)
+    check_int("k_largest", k_largest, minimum=1)
+    check_threshold("threshold", threshold)
+    _check_scope(scope)
     performance = repository.performance_matrix()
     if not performance.empty:
         performance = performance.dropna(how="all")

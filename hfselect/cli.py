@@ -554,16 +554,24 @@ def cmd_report_render(args: argparse.Namespace) -> int:
 # -- parser -----------------------------------------------------------------------------------
 
 
-def _common() -> argparse.ArgumentParser:
+def _common(*, defaults: bool = True) -> argparse.ArgumentParser:
+    """The options every (sub)command takes.
+
+    Subcommands get them without defaults (``defaults=False``): a subparser's default would
+    overwrite a value given before the subcommand (``hfselect --repository X repo info``).
+    """
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--repository",
         metavar="PATH",
-        default=None,
+        default=None if defaults else argparse.SUPPRESS,
         help="the model repository file (default: $HFSELECT_REPOSITORY or ~/.cache/hfselect/repository.sqlite)",
     )
-    common.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
-    common.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    flag_default = False if defaults else argparse.SUPPRESS
+    common.add_argument("--quiet", "-q", action="store_true", default=flag_default, help="no progress bars")
+    common.add_argument(
+        "--debug", action="store_true", default=flag_default, help="show tracebacks and debug logs"
+    )
     return common
 
 
@@ -707,11 +715,11 @@ def add_target_options(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The full ``hfselect`` argument parser."""
-    common = _common()
+    common = _common(defaults=False)
     parser = argparse.ArgumentParser(
         prog="hfselect",
         description="Find the best pretrained Hugging Face Hub model for your dataset, fast.",
-        parents=[common],
+        parents=[_common()],
     )
     parser.add_argument("--version", action="version", version=f"hfselect {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -979,11 +979,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.debug:
         quiet_libraries()
     try:
-        return args.handler(args)
+        status = args.handler(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler below
+        return status
     except HfSelectError as error:
         if args.debug:
             raise
         print(f"hfselect: error: {error}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # The reader went away (``hfselect cluster --json | head``). As Python's documentation
+        # recommends, point stdout at devnull so the interpreter's final flush does not fail too.
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
         return 1
     except KeyboardInterrupt:
         print("hfselect: interrupted; everything finished so far is saved", file=sys.stderr)

@@ -49,11 +49,15 @@ def repository_path(args: argparse.Namespace) -> str | None:
     return resolve_repository_path(str(args.repository))
 
 
-def open_repository(args: argparse.Namespace) -> Any:
-    """Open the repository named by ``--repository`` (or the default); imported lazily to keep --help fast."""
+def open_repository(args: argparse.Namespace, *, create: bool = True) -> Any:
+    """Open the repository named by ``--repository`` (or the default); imported lazily to keep --help fast.
+
+    Commands that only read (or need a filled repository) pass ``create=False``: a mistyped path is
+    then an error, not a new empty repository.
+    """
     from hfselect.repository import ModelRepository
 
-    return ModelRepository(repository_path(args))
+    return ModelRepository(repository_path(args), create=create)
 
 
 # -- commands ---------------------------------------------------------------------------------
@@ -99,7 +103,7 @@ def cmd_crawl(args: argparse.Namespace) -> int:
 
 def cmd_repo_info(args: argparse.Namespace) -> int:
     """``hfselect repo info``: row counts of every table."""
-    with open_repository(args) as repository:
+    with open_repository(args, create=False) as repository:
         counts = repository.counts()
         path, version = repository.path, repository.schema_version
     if args.json:
@@ -112,7 +116,7 @@ def cmd_repo_info(args: argparse.Namespace) -> int:
 
 def cmd_repo_export(args: argparse.Namespace) -> int:
     """``hfselect repo export DIR``: one Parquet file per table."""
-    with open_repository(args) as repository:
+    with open_repository(args, create=False) as repository:
         written = repository.export_parquet(args.directory)
         counts = repository.counts()
     print_table([(str(path), counts[name]) for name, path in written.items()], ["file", "rows"])
@@ -191,7 +195,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 
     if args.n_clusters is not None and args.method != "kmeans":
         raise HfSelectError("--n-clusters is for --method kmeans; the agglomerative method uses --threshold")
-    with open_repository(args) as repository:
+    with open_repository(args, create=False) as repository:
         performance = repository.performance_matrix()
     if performance.empty or len(performance) < 2:
         raise HfSelectError(
@@ -266,7 +270,7 @@ def cmd_recall(args: argparse.Namespace) -> int:
     """``hfselect recall DATASET``: rank the repository's models for a target dataset from a few proxy scores."""
     from hfselect.recall import recall_for_target
 
-    with open_repository(args) as repository:
+    with open_repository(args, create=False) as repository:
         recall = recall_for_target(
             repository,
             target_spec(args),
@@ -444,7 +448,7 @@ def run_selection(
 
 def cmd_select(args: argparse.Namespace) -> int:
     """``hfselect select DATASET``: coarse recall, then fine selection by successive halving with convergence trends."""
-    with open_repository(args) as repository:
+    with open_repository(args, create=False) as repository:
         run_selection(repository, target_spec(args), args)
     return 0
 
@@ -514,7 +518,7 @@ def cmd_repo_push(args: argparse.Namespace) -> int:
     """``hfselect repo push REPO_ID``: publish the repository as a Hub dataset of Parquet tables."""
     from hfselect.cards import push_repository
 
-    with open_repository(args) as repository:
+    with open_repository(args, create=False) as repository:
         url = push_repository(repository, args.repo_id, private=args.private, create_pr=args.create_pr)
     print(f"pushed the repository to {url}")
     return 0

@@ -28,3 +28,7 @@ class ModelLoadError(HfSelectError):
 
 class InvalidValueError(HfSelectError, ValueError):
     """An option has a value outside its range (e.g. ``epochs=0``); a ``ValueError`` for API callers."""
+
+
+class RepositoryReadOnlyError(RepositoryError):
+    """The model repository file (or its folder) cannot be written."""

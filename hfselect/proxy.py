@@ -44,7 +44,7 @@ import pyarrow as pa
 from tqdm.auto import tqdm
 
 from hfselect.data import ClassificationData, ColumnInfo, DatasetSpec, dataset_key, load_target_sample
-from hfselect.errors import HfSelectError, ModelLoadError
+from hfselect.errors import HfSelectError, ModelLoadError, RepositoryReadOnlyError
 from hfselect.models import describe_load_error, load_tokenizer_or_processor, local_model_sha, model_key
 from hfselect.repository import ModelRepository, utcnow
 from hfselect.validation import check_int
@@ -962,6 +962,8 @@ class ProxyRun:
         seed: The sampling seed.
         records: One record per scored model, in the order given.
         failures: ``model_id -> reason`` (one line) for each model that could not be scored.
+        cache_error: Why computed scores could not be cached (a read-only repository), or None.
+            The scores are still returned; the cache is not tried again in this run.
     """
 
     dataset: str
@@ -972,6 +974,7 @@ class ProxyRun:
     seed: int
     records: list[ProxyRecord] = field(default_factory=list)
     failures: dict[str, str] = field(default_factory=dict)
+    cache_error: str | None = None
 
     def scores(self, proxy: str | None = None) -> dict[str, float]:
         """``model_id -> score``; only records whose ``proxy_used`` is ``proxy`` when given.
@@ -1082,6 +1085,26 @@ def _cache_lookup(repository: ModelRepository, key: _CacheKey, proxy: str) -> tu
     if not rows:
         return False, None, None
     return True, rows[0]["score"], rows[0]["seconds"]
+
+
+def _cache_store_all(
+    repository: ModelRepository,
+    key: _CacheKey,
+    dataset: str,
+    stores: list[tuple[str, float | None, float | None]],
+) -> str | None:
+    """Cache a model's computed scores; return why they could not be (a read-only repository), else None.
+
+    A proxy score is worth printing even when it cannot be kept, so a read-only store is not a
+    failure of the model.
+    """
+    try:
+        for proxy, score, seconds in stores:
+            _cache_store(repository, key, dataset, proxy, score, seconds)
+    except RepositoryReadOnlyError as error:
+        logger.debug("proxy scores not cached: %s", error)
+        return str(error)
+    return None
 
 
 def _cache_store(
@@ -1249,9 +1272,8 @@ def score_models(
                     revision=revision,
                     accelerator=accelerator,
                 )
-                if is_main:
-                    for stored_proxy, score, seconds in stores:
-                        _cache_store(repository, key, dataset, stored_proxy, score, seconds)
+                if is_main and run.cache_error is None:
+                    run.cache_error = _cache_store_all(repository, key, dataset, stores)
         except Exception as error:
             reason = _one_line(error)
             run.failures[model_id] = reason

@@ -593,6 +593,9 @@ def recall_for_target(
             text_columns=text_columns, label_column=label_column, split=split,
             allow_pickle=allow_pickle, progress=progress,
         )  # fmt: skip
+        cache_note = f"proxy scores were computed but not cached: {run.cache_error}"
+        if run.cache_error and cache_note not in notes:
+            notes.append(cache_note)
         mixed = {record.proxy_used for record in run.records} - {used_proxy}
         if mixed:
             # Headless models cannot give LEEP/NCE; scores on two scales cannot be ranked together.

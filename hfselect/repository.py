@@ -25,7 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-from hfselect.errors import RepositoryError
+from hfselect.errors import RepositoryError, RepositoryReadOnlyError
 
 ENV_REPOSITORY = "HFSELECT_REPOSITORY"
 
@@ -254,14 +254,21 @@ class ModelRepository:
     Args:
         path: the SQLite file; created with its folder when missing. ``None`` uses
             :func:`default_repository_path`.
+        create: with ``False``, a missing file is an error instead of a new empty repository
+            (for commands that only read: a mistyped path must not look like an empty store).
 
     Each instance holds one connection; it may be shared between threads (calls are serialised)
     and any number of processes may open the same file.
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, create: bool = True) -> None:
         self.path = Path(path).expanduser() if path is not None else default_repository_path()
         self._lock = threading.RLock()
+        if not create and not self.path.is_file():
+            raise RepositoryError(
+                f"there is no repository at {self.path}: check the path, or fill a new one with "
+                "`hfselect crawl`, `hfselect bench` or `hfselect repo import`"
+            )
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._connection = sqlite3.connect(
@@ -278,10 +285,16 @@ class ModelRepository:
             self._migrate()
         except sqlite3.DatabaseError as error:
             self._connection.close()
-            raise RepositoryError(
-                f"{self.path} is not a usable hfselect repository ({error}); "
-                "pass another file with --repository"
-            ) from error
+            translated = self._sqlite_error(error)
+            if not isinstance(translated, RepositoryReadOnlyError):
+                translated = RepositoryError(
+                    f"{self.path} is not a usable hfselect repository ({error}); "
+                    "pass another file with --repository"
+                )
+            raise translated from error
+        except RepositoryError:  # already one line (a newer schema, a read-only file, ...)
+            self._connection.close()
+            raise
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -303,15 +316,49 @@ class ModelRepository:
         ``BEGIN IMMEDIATE`` makes a second writer wait in ``busy_timeout`` instead of failing
         later with "database is locked" when it tries to upgrade a read lock.
         """
-        with self._lock:
+        with self._lock, self._translated_errors():
             self._execute_with_retry("BEGIN IMMEDIATE")
             try:
                 yield self._connection
             except BaseException:
-                self._connection.execute("ROLLBACK")
+                # SQLite has already rolled back after some errors (a corrupt page, a full disk).
+                if self._connection.in_transaction:
+                    self._connection.execute("ROLLBACK")
                 raise
             else:
                 self._connection.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def _translated_errors(self) -> Iterator[None]:
+        """Turn SQLite's errors about the file itself (read-only, damaged) into one-line repository errors.
+
+        Other errors pass through: a constraint error's caller knows which row caused it, and a
+        mistake in hfselect's own SQL must stay a traceback, not pose as a broken file.
+        """
+        try:
+            yield
+        except sqlite3.DatabaseError as error:
+            translated = self._sqlite_error(error)
+            if translated is None:
+                raise
+            raise translated from error
+
+    def _sqlite_error(self, error: sqlite3.DatabaseError) -> RepositoryError | None:
+        """The repository error that says what an SQLite error means for the user, if it is about the file."""
+        text = str(error)
+        if "readonly" in text or "read-only" in text:
+            return RepositoryReadOnlyError(
+                f"the repository {self.path} is read-only ({text}): make the file and its folder "
+                "writable, or pass a writable copy with --repository"
+            )
+        if "malformed" in text or "not a database" in text:
+            return RepositoryError(
+                f"the repository {self.path} is damaged ({text}): restore it from a copy or an export "
+                "(`hfselect repo import`), or pass another file with --repository"
+            )
+        if any(cause in text for cause in ("disk I/O error", "disk is full", "unable to open")):
+            return RepositoryError(f"cannot use the repository {self.path}: {text}")
+        return None
 
     def _execute_with_retry(self, sql: str) -> None:
         # busy_timeout covers nearly every wait; WAL checkpoints can still report SQLITE_BUSY
@@ -355,7 +402,7 @@ class ModelRepository:
 
     def query(self, sql: str, parameters: Sequence[Any] | Mapping[str, Any] = ()) -> list[sqlite3.Row]:
         """Run a read-only SQL query and return its rows."""
-        with self._lock:
+        with self._lock, self._translated_errors():
             return self._connection.execute(sql, parameters).fetchall()
 
     # -- models ---------------------------------------------------------------------------------
@@ -628,7 +675,7 @@ class ModelRepository:
     # -- helpers --------------------------------------------------------------------------------
 
     def _frame(self, sql: str, parameters: Sequence[Any] = ()) -> pd.DataFrame:
-        with self._lock:
+        with self._lock, self._translated_errors():
             cursor = self._connection.execute(sql, parameters)
             columns = [description[0] for description in cursor.description]
             return pd.DataFrame(cursor.fetchall(), columns=columns)

@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import sqlite3
 import threading
@@ -611,6 +612,10 @@ class ModelRepository:
         Rows are matched by primary key; an imported row replaces the stored one with the same key
         (for ``models``, only when it was crawled at least as recently). Tables absent from the
         folder are left alone. Returns the number of rows read per table.
+
+        The snapshot is imported in one transaction: when a file cannot be read, lacks a required
+        column or holds a row the store refuses (e.g. a result whose model is in neither the
+        snapshot nor the store), nothing of it is imported and the error names the file and row.
         """
         source = Path(directory)
         if not source.is_dir():
@@ -618,19 +623,32 @@ class ModelRepository:
         found = [name for name in TABLES if (source / f"{name}.parquet").exists()]
         if not found:
             raise RepositoryError(f"{source} holds none of the tables {', '.join(TABLES)} as .parquet files")
-        frames = {name: pd.read_parquet(source / f"{name}.parquet") for name in found}
+        frames = {name: _read_table_file(source / f"{name}.parquet") for name in found}
         imported: dict[str, int] = {}
         with self.transaction() as connection:
             for name, frame in frames.items():
+                path = source / f"{name}.parquet"
                 columns = _table_columns(connection, name)
+                missing = sorted(_required_columns(connection, name) - set(frame.columns))
+                if missing:
+                    raise RepositoryError(
+                        f"{path} lacks the column(s) {', '.join(missing)}, which the {name} table "
+                        "requires; nothing was imported"
+                    )
                 frame = frame[[column for column in frame.columns if column in columns]]
                 keys = _primary_key(connection, name)
                 records = [_to_sql_values(record) for record in frame.to_dict(orient="records")]
-                for record in records:
-                    if name == "models":
-                        _upsert_model_if_newer(connection, record)
-                    else:
-                        _upsert(connection, name, record, keys)
+                for row, record in enumerate(records, start=1):
+                    try:
+                        if name == "models":
+                            _upsert_model_if_newer(connection, record)
+                        else:
+                            _upsert(connection, name, record, keys)
+                    except sqlite3.IntegrityError as error:
+                        raise RepositoryError(
+                            f"{path} row {row}: {_describe_refused_row(connection, name, record, error)}; "
+                            "nothing was imported"
+                        ) from error
                 imported[name] = len(records)
         return imported
 
@@ -665,12 +683,7 @@ class ModelRepository:
         missing = {"model_id", "dataset", "score"} - set(frame.columns)
         if missing:
             raise RepositoryError(f"{csv_path} lacks the column(s) {', '.join(sorted(missing))}")
-        rows = [
-            (str(r.model_id), str(r.dataset), float(r.score))
-            for r in frame.itertuples()
-            if r.score == r.score
-        ]
-        return self.record_results(rows, Protocol(metric=metric))
+        return self.record_results(_csv_results(frame, csv_path), Protocol(metric=metric))
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -712,6 +725,69 @@ def parse_matrix(
         except ValueError as error:
             raise RepositoryError(f"{matrix_path} line {line_number}: {error}") from error
     return matrix
+
+
+def _csv_results(frame: pd.DataFrame, csv_path: str | os.PathLike[str]) -> list[tuple[str, str, float]]:
+    """``(model_id, dataset, score)`` rows of a results CSV; an empty score is skipped.
+
+    A score that is not a finite number, or a row without a model id or dataset, is an error naming
+    the line (the header is line 1), so that nothing of a broken file is stored.
+    """
+    rows = []
+    for index, (model_id, dataset, score) in enumerate(
+        zip(frame["model_id"], frame["dataset"], frame["score"], strict=True)
+    ):
+        line = f"{csv_path} line {index + 2}"
+        if pd.isna(score) or (isinstance(score, str) and not score.strip()):
+            continue
+        if pd.isna(model_id) or pd.isna(dataset) or not str(model_id).strip() or not str(dataset).strip():
+            raise RepositoryError(f"{line}: the model_id and dataset must not be empty")
+        number = float(pd.to_numeric(score, errors="coerce"))  # NaN for text such as "abc"
+        if not math.isfinite(number):
+            raise RepositoryError(f"{line}: the score {score!r} is not a finite number")
+        rows.append((str(model_id), str(dataset), number))
+    return rows
+
+
+def _read_table_file(path: Path) -> pd.DataFrame:
+    """One exported table; a file that is not readable Parquet is a one-line error naming it."""
+    import pyarrow
+
+    try:
+        return pd.read_parquet(path)
+    except (OSError, ValueError, pyarrow.ArrowException) as error:
+        reason = " ".join(str(error).split())[:200] or type(error).__name__
+        raise RepositoryError(
+            f"cannot read {path} as a Parquet table ({reason}); nothing was imported"
+        ) from error
+
+
+def _required_columns(connection: sqlite3.Connection, table: str) -> set[str]:
+    """The columns a row of ``table`` must give: primary-key and NOT NULL columns without a default."""
+    # PRAGMA table_info rows: (cid, name, type, notnull, default, pk)
+    return {
+        row[1]
+        for row in connection.execute(f"PRAGMA table_info({table})")
+        if (row[5] or row[3]) and row[4] is None
+    }
+
+
+def _describe_refused_row(
+    connection: sqlite3.Connection, table: str, record: Mapping[str, Any], error: sqlite3.IntegrityError
+) -> str:
+    """Why SQLite refused an imported row, naming the reference it lacks when a foreign key failed."""
+    for reference in connection.execute(f"PRAGMA foreign_key_list({table})"):
+        parent, column, parent_column = reference[2], reference[3], reference[4]
+        value = record.get(column)
+        found = connection.execute(
+            f"SELECT 1 FROM {parent} WHERE {parent_column} = ? LIMIT 1", (value,)
+        ).fetchone()
+        if value is not None and found is None:
+            return (
+                f"{column} {value!r} is in neither the snapshot's {parent}.parquet nor the repository "
+                f"({error})"
+            )
+    return str(error)
 
 
 def _where(**equal: Any) -> tuple[str, list[Any]]:

@@ -1,4 +1,4 @@
-"""A damaged, read-only, missing or mistyped repository: one line, nothing lost.
+"""A damaged, read-only, missing or mistyped repository, and broken files to import: one line, nothing lost.
 
 Each command-line case checks the exit status, the one line printed (no traceback) and that the
 repository holds the same rows before and after the failed command.
@@ -13,9 +13,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from tests.bad_input import run_cli, table_rows
+from hfselect.errors import RepositoryError
+from hfselect.repository import ModelRepository
+from tests.bad_input import run_cli, run_failing, table_rows
 
 # -- the repository file ---------------------------------------------------------------------
 
@@ -111,3 +114,92 @@ def test_recall_on_a_read_only_repository_prints_the_recall_and_says_so_once(
     assert output.count("read-only") == 1, output
     assert "not cached" in output
     assert table_rows(path) == before
+
+
+# -- importing results and snapshots -------------------------------------------------------
+
+
+def test_import_csv_with_a_non_numeric_score_names_the_file_and_line(
+    filled: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    csv = tmp_path / "results.csv"
+    csv.write_text("model_id,dataset,score\nnew/a,data-0,0.5\nnew/b,data-0,abc\n")
+    status, line = run_failing(["repo", "import-csv", str(csv)], capsys, filled)
+    assert status == 1
+    assert f"{csv} line 3: the score 'abc' is not a finite number" in line
+
+
+def test_import_csv_with_an_empty_model_id_names_the_line(filled: Path, tmp_path: Path) -> None:
+    csv = tmp_path / "results.csv"
+    csv.write_text("model_id,dataset,score\n,data-0,0.5\n")
+    with ModelRepository(filled) as repository, pytest.raises(RepositoryError, match="line 2"):
+        repository.import_csv(csv)
+
+
+@pytest.fixture
+def snapshot(filled: Path, tmp_path: Path) -> Path:
+    """An export of a repository holding one model and one result that ``filled`` lacks."""
+    source = tmp_path / "source.sqlite"
+    with ModelRepository(source) as repository:
+        repository.record_results([("new/model", "new-data", 0.7)])
+        repository.export_parquet(tmp_path / "snapshot")
+    return tmp_path / "snapshot"
+
+
+def break_results(snapshot: Path, how: str) -> None:
+    path = snapshot / "results.parquet"
+    if how == "garbage":
+        path.write_bytes(b"this is not a parquet file at all")
+    elif how == "truncated":
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    elif how == "missing foreign key":
+        frame = pd.read_parquet(path)
+        frame.loc[len(frame)] = {**frame.iloc[0].to_dict(), "model_id": "ghost/model"}
+        frame.to_parquet(path, index=False)
+    elif how == "missing column":
+        pd.read_parquet(path).drop(columns=["protocol"]).to_parquet(path, index=False)
+
+
+@pytest.mark.parametrize(
+    ("how", "message"),
+    [
+        ("garbage", "as a Parquet table"),
+        ("truncated", "as a Parquet table"),
+        ("missing foreign key", "row 2: model_id 'ghost/model' is in neither the snapshot's models.parquet"),
+        ("missing column", "lacks the column(s) protocol, which the results table requires"),
+    ],
+)
+def test_a_broken_snapshot_names_the_file_and_imports_nothing(
+    how: str, message: str, filled: Path, snapshot: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    break_results(snapshot, how)
+    status, line = run_failing(["repo", "import", str(snapshot)], capsys, filled)
+    assert status == 1
+    assert str(snapshot / "results.parquet") in line and message in line
+    assert "nothing was imported" in line
+    # models.parquet was fine, but nothing of a failing snapshot is kept: the new model is absent.
+    with ModelRepository(filled) as repository:
+        assert repository.get_model("new/model") is None
+
+
+def test_a_good_snapshot_still_imports(
+    filled: Path, snapshot: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, _ = run_cli(["repo", "import", str(snapshot), "--repository", str(filled)], capsys)
+    assert status == 0
+    with ModelRepository(filled) as repository:
+        assert repository.get_model("new/model") is not None
+
+
+def test_a_column_with_a_default_may_be_absent_from_a_snapshot(filled: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "old-snapshot"
+    folder.mkdir()
+    # proxy_scores.model_sha (part of the key, default '') came after some exports were written.
+    pd.DataFrame(
+        {"model_id": ["org/a"], "dataset": ["t"], "dataset_fingerprint": ["fp"], "proxy": ["logme"],
+         "sample_size": [100], "seed": [0], "score": [0.5]}
+    ).to_parquet(folder / "proxy_scores.parquet", index=False)  # fmt: skip
+    with ModelRepository(filled) as repository:
+        assert repository.import_parquet(folder) == {"proxy_scores": 1}
+        assert repository.query("SELECT model_sha FROM proxy_scores")[0][0] == ""

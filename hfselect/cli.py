@@ -338,6 +338,7 @@ def training_options(args: argparse.Namespace) -> dict[str, Any]:
         "seed": args.seed,
         "metric": args.metric,
         "allow_pickle": args.allow_pickle,
+        "allow_hub_metric_code": args.allow_hub_metric_code,
         # demo has no column options: its zoo datasets need none.
         "text_columns": getattr(args, "text_column", None),
         "label_column": getattr(args, "label_column", None),
@@ -606,7 +607,12 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--metric",
         default="accuracy",
-        help="accuracy, f1 (macro), mcc, or an evaluate metric name or local script (default: %(default)s)",
+        help="accuracy, f1 (macro), mcc, or a local evaluate metric script (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--allow-hub-metric-code",
+        action="store_true",
+        help="let --metric NAME download an evaluate metric's code from the Hub and run it",
     )
     parser.add_argument(
         "--allow-pickle", action="store_true", help="allow loading non-safetensors weights you trust"

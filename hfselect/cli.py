@@ -117,7 +117,7 @@ def cmd_repo_info(args: argparse.Namespace) -> int:
 def cmd_repo_export(args: argparse.Namespace) -> int:
     """``hfselect repo export DIR``: one Parquet file per table."""
     with open_repository(args, create=False) as repository:
-        written = repository.export_parquet(args.directory)
+        written = repository.export_parquet(args.directory, include_local_paths=args.include_local_paths)
         counts = repository.counts()
     print_table([(str(path), counts[name]) for name, path in written.items()], ["file", "rows"])
     return 0
@@ -520,7 +520,13 @@ def cmd_repo_push(args: argparse.Namespace) -> int:
     from hfselect.cards import push_repository
 
     with open_repository(args, create=False) as repository:
-        url = push_repository(repository, args.repo_id, private=args.private, create_pr=args.create_pr)
+        url = push_repository(
+            repository,
+            args.repo_id,
+            private=args.private,
+            create_pr=args.create_pr,
+            include_local_paths=args.include_local_paths,
+        )
     print(f"pushed the repository to {url}")
     return 0
 
@@ -678,6 +684,15 @@ def add_hub_push_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_local_paths_option(parser: argparse.ArgumentParser) -> None:
+    """``--include-local-paths`` for the commands that write the repository's tables to share them."""
+    parser.add_argument(
+        "--include-local-paths",
+        action="store_true",
+        help="keep local paths (local models' folders, local targets) in the tables; left out by default",
+    )
+
+
 def add_column_options(parser: argparse.ArgumentParser) -> None:
     """Column overrides for datasets whose text or label column cannot be inferred."""
     parser.add_argument("--text-column", action="append", help="text column(s) of the datasets (repeatable)")
@@ -774,6 +789,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.set_defaults(handler=cmd_repo_info)
     export = repo_commands.add_parser("export", parents=[common], help="write one Parquet file per table")
     export.add_argument("directory", metavar="DIR")
+    add_local_paths_option(export)
     export.set_defaults(handler=cmd_repo_export)
     imp = repo_commands.add_parser("import", parents=[common], help="merge exported Parquet tables")
     imp.add_argument("directory", metavar="DIR")
@@ -804,6 +820,7 @@ def build_parser() -> argparse.ArgumentParser:
     push = repo_commands.add_parser("push", parents=[common], help="publish the repository as a Hub dataset")
     push.add_argument("repo_id", metavar="REPO_ID")
     add_hub_push_options(push)
+    add_local_paths_option(push)
     push.set_defaults(handler=cmd_repo_push)
     pull = repo_commands.add_parser("pull", parents=[common], help="merge a repository snapshot from the Hub")
     pull.add_argument("repo_id", metavar="REPO_ID")

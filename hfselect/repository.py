@@ -591,13 +591,21 @@ class ModelRepository:
             raise RepositoryError(f"no table named {name!r}; tables: {', '.join(TABLES)}")
         return self._frame(f"SELECT * FROM {name}")
 
-    def export_parquet(self, directory: str | os.PathLike[str]) -> dict[str, Path]:
-        """Write one Parquet file per table (``models.parquet``, ``results.parquet``, ...) into ``directory``."""
+    def export_parquet(
+        self, directory: str | os.PathLike[str], *, include_local_paths: bool = False
+    ) -> dict[str, Path]:
+        """Write one Parquet file per table (``models.parquet``, ``results.parquet``, ...) into ``directory``.
+
+        Exports are made to be shared, so local paths (where a local model's folder is, a local
+        target's path) are left out unless ``include_local_paths`` (see :mod:`hfselect.local_paths`).
+        """
+        from hfselect.local_paths import public_table
+
         target = Path(directory)
         target.mkdir(parents=True, exist_ok=True)
         written = {}
         for name in TABLES:
-            frame = self.table(name)
+            frame = self.table(name) if include_local_paths else public_table(name, self.table(name))
             path = target / f"{name}.parquet"
             # Write to a temporary name first: an interrupted export never leaves half a table.
             partial = path.with_suffix(".parquet.partial")

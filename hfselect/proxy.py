@@ -45,7 +45,13 @@ from tqdm.auto import tqdm
 
 from hfselect.data import ClassificationData, ColumnInfo, DatasetSpec, dataset_key, load_target_sample
 from hfselect.errors import HfSelectError, ModelLoadError, RepositoryReadOnlyError
-from hfselect.models import describe_load_error, load_tokenizer_or_processor, local_model_sha, model_key
+from hfselect.models import (
+    describe_load_error,
+    load_tokenizer_or_processor,
+    local_model_sha,
+    model_key,
+    warn_if_custom_code_ignored,
+)
 from hfselect.repository import ModelRepository, utcnow
 from hfselect.validation import check_int
 
@@ -610,6 +616,7 @@ def load_model_for_outputs(
         raise ModelLoadError(
             f"cannot load model {model_spec}: {describe_load_error(error, allow_pickle)}"
         ) from error
+    warn_if_custom_code_ignored(model_spec, config)
     architectures = list(getattr(config, "architectures", None) or [])
     head_named = any(name.endswith(_HEAD_SUFFIXES[modality]) for name in architectures) and (
         len(getattr(config, "id2label", None) or {}) >= 2

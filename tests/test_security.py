@@ -1,7 +1,9 @@
-"""No code from the Hub runs unasked, no local path is published unasked."""
+"""No code from the Hub runs unasked, no local path is published unasked, ignored custom code is said."""
 
 from __future__ import annotations
 
+import json
+import logging
 from pathlib import Path
 
 import pandas as pd
@@ -83,3 +85,23 @@ def test_importing_a_public_export_keeps_the_local_locations(with_local_paths: P
         repository.export_parquet(tmp_path / "public")
         repository.import_parquet(tmp_path / "public")
         assert repository.get_model("bert-a")["location"] == "/home/alice/zoo/models/bert-a"
+
+
+def test_custom_code_in_a_built_in_model_type_is_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from hfselect.models import load_classifier
+    from tests.assets import make_model
+
+    folder = make_model(tmp_path / "shipped-custom", "bert")
+    plain = make_model(tmp_path / "plain", "bert")
+    config = json.loads((folder / "config.json").read_text())
+    config["auto_map"] = {"AutoModelForSequenceClassification": "modeling_custom.CustomModel"}
+    (folder / "config.json").write_text(json.dumps(config))
+    with caplog.at_level(logging.WARNING, logger="hfselect.models"):
+        model = load_classifier(str(plain), num_labels=2)
+        assert not caplog.records
+        model = load_classifier(str(folder), num_labels=2)
+    assert type(model).__name__ == "BertForSequenceClassification"  # the built-in class; no custom code ran
+    warnings = [record.getMessage() for record in caplog.records]
+    assert len(warnings) == 1 and str(folder) in warnings[0] and "custom code" in warnings[0]

@@ -20,6 +20,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import datasets
@@ -36,6 +37,7 @@ from hfselect.data import (
 from hfselect.errors import HfSelectError
 from hfselect.models import expand_model_specs, load_classifier, load_tokenizer_or_processor, model_key
 from hfselect.repository import ModelRepository, Protocol
+from hfselect.validation import check_int, check_optional_int, check_positive_float
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +65,13 @@ class BenchConfig:
     allow_pickle: bool = False
     text_columns: list[str] | None = None
     label_column: str | None = None
+    # evaluate.load(NAME) downloads a metric script from the Hub and runs it: only when asked.
+    allow_hub_metric_code: bool = False
+
+    def __post_init__(self) -> None:
+        """Reject a protocol that would train nothing or store a wrong result, and unrequested Hub code."""
+        check_protocol_numbers(self)
+        check_metric_allowed(self.metric, allow_hub_code=self.allow_hub_metric_code)
 
     @property
     def protocol(self) -> Protocol:
@@ -103,19 +112,47 @@ class BenchSummary:
     failed: list[PairResult] = field(default_factory=list)
 
 
+def check_protocol_numbers(config: BenchConfig) -> None:
+    """Raise :class:`~hfselect.errors.InvalidValueError` (a ``ValueError``) for an out-of-range number."""
+    check_int("epochs", config.epochs, minimum=1)
+    check_positive_float("learning_rate", config.learning_rate)
+    check_int("batch_size", config.batch_size, minimum=1)
+    check_int("max_length", config.max_length, minimum=1)
+    check_optional_int("train_samples", config.train_samples, minimum=1)
+    check_optional_int("eval_samples", config.eval_samples, minimum=1)
+    check_int("seed", config.seed, minimum=0)
+
+
 def canonical_metric(name: str) -> str:
     """The stored name of a metric (``f1`` means macro-F1, ``mcc`` Matthews correlation)."""
     return METRIC_ALIASES.get(name, name)
 
 
-def metric_function(name: str) -> Callable[[np.ndarray, np.ndarray], float]:
+def check_metric_allowed(name: str, *, allow_hub_code: bool = False) -> None:
+    """Refuse a metric whose code would come from the Hub, unless ``allow_hub_code``.
+
+    Built-in metrics and local metric scripts (an existing file or folder) are always allowed;
+    any other name makes ``evaluate.load`` download the metric's Python code and run it.
+    """
+    if allow_hub_code or canonical_metric(name) in BUILTIN_METRICS or Path(name).expanduser().exists():
+        return
+    raise HfSelectError(
+        f"--metric {name} is neither built in ({', '.join(BUILTIN_METRICS)}; f1 and mcc for short) nor a "
+        "local metric script: evaluate would download its code from the Hub and run it. Pass "
+        "--allow-hub-metric-code (allow_hub_metric_code=True) if you trust that code"
+    )
+
+
+def metric_function(name: str, *, allow_hub_code: bool = False) -> Callable[[np.ndarray, np.ndarray], float]:
     """``f(predictions, references) -> score`` for a built-in metric or a loadable ``evaluate`` metric.
 
     The built-in ones are computed with scikit-learn because ``evaluate.load`` fetches metric code
-    from the Hub at run time; other names (or a local metric script) go through ``evaluate``.
+    from the Hub at run time; a local metric script goes through ``evaluate``, and so does any other
+    name, but only with ``allow_hub_code`` (see :func:`check_metric_allowed`).
     """
     from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
+    check_metric_allowed(name, allow_hub_code=allow_hub_code)
     name = canonical_metric(name)
     if name == "accuracy":
         return lambda predictions, references: float(accuracy_score(references, predictions))
@@ -219,7 +256,7 @@ def build_trainer(
         id2label=dict(enumerate(data.label_names)),
         allow_pickle=config.allow_pickle,
     )
-    score = metric_function(config.metric)
+    score = metric_function(config.metric, allow_hub_code=config.allow_hub_metric_code)
 
     def compute_metrics(prediction: Any) -> dict[str, float]:
         logits = (
@@ -311,7 +348,6 @@ def finetune_pair(
 def describe_model(spec: str, model: Any) -> dict[str, Any]:
     """Repository fields of a benchmarked model, from its loaded config (and folder, when local)."""
     import json
-    from pathlib import Path
 
     from hfselect.crawler import config_fields
     from hfselect.models import local_model_sha
@@ -375,7 +411,8 @@ def run_bench(
     dataset_specs = expand_dataset_specs(datasets)
     jobs = plan_jobs(model_specs, dataset_specs, shard)
     protocol = config.protocol
-    metric_function(config.metric)  # fail before any training when the metric cannot be loaded
+    # Fail before any training when the metric cannot be loaded.
+    metric_function(config.metric, allow_hub_code=config.allow_hub_metric_code)
     summary = BenchSummary(planned=len(jobs))
     bar = tqdm(
         total=len(jobs), desc="benchmarking", unit="pair", disable=not progress or not state.is_main_process

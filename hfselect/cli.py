@@ -18,6 +18,7 @@ from typing import Any
 from hfselect import __version__
 from hfselect.errors import HfSelectError
 from hfselect.scopes import DEFAULT_SCOPE, SCOPES
+from hfselect.validation import non_negative_int, positive_float, positive_int, threshold_value
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -49,11 +50,15 @@ def repository_path(args: argparse.Namespace) -> str | None:
     return resolve_repository_path(str(args.repository))
 
 
-def open_repository(args: argparse.Namespace) -> Any:
-    """Open the repository named by ``--repository`` (or the default); imported lazily to keep --help fast."""
+def open_repository(args: argparse.Namespace, *, create: bool = True) -> Any:
+    """Open the repository named by ``--repository`` (or the default); imported lazily to keep --help fast.
+
+    Commands that only read (or need a filled repository) pass ``create=False``: a mistyped path is
+    then an error, not a new empty repository.
+    """
     from hfselect.repository import ModelRepository
 
-    return ModelRepository(repository_path(args))
+    return ModelRepository(repository_path(args), create=create)
 
 
 # -- commands ---------------------------------------------------------------------------------
@@ -101,7 +106,7 @@ def cmd_repo_info(args: argparse.Namespace) -> int:
     """``hfselect repo info``: row counts of every table."""
     from hfselect.starters import result_sources
 
-    with open_repository(args) as repository:
+    with open_repository(args, create=False) as repository:
         counts = repository.counts()
         path, version = repository.path, repository.schema_version
         sources = result_sources(repository)
@@ -174,8 +179,8 @@ def cmd_repo_init(args: argparse.Namespace) -> int:
 
 def cmd_repo_export(args: argparse.Namespace) -> int:
     """``hfselect repo export DIR``: one Parquet file per table."""
-    with open_repository(args) as repository:
-        written = repository.export_parquet(args.directory)
+    with open_repository(args, create=False) as repository:
+        written = repository.export_parquet(args.directory, include_local_paths=args.include_local_paths)
         counts = repository.counts()
     print_table([(str(path), counts[name]) for name, path in written.items()], ["file", "rows"])
     return 0
@@ -251,16 +256,17 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     """``hfselect cluster``: group the repository's models by their benchmark results."""
     from hfselect.clustering import ModelClustering
 
-    with open_repository(args) as repository:
+    if args.n_clusters is not None and args.method != "kmeans":
+        raise HfSelectError("--n-clusters is for --method kmeans; the agglomerative method uses --threshold")
+    with open_repository(args, create=False) as repository:
         performance = repository.performance_matrix()
     if performance.empty or len(performance) < 2:
         raise HfSelectError(
             "the repository has benchmark results for fewer than 2 models: run `hfselect bench` "
             "or `hfselect repo import-matrix` first"
         )
-    threshold = args.threshold if args.threshold == "silhouette" else float(args.threshold)
     clustering = ModelClustering(
-        threshold=threshold, k_largest=args.k_largest, method=args.method, n_clusters=args.n_clusters
+        threshold=args.threshold, k_largest=args.k_largest, method=args.method, n_clusters=args.n_clusters
     ).fit(performance)
     means = performance.mean(axis=1)
     clusters = []
@@ -327,7 +333,7 @@ def cmd_recall(args: argparse.Namespace) -> int:
     """``hfselect recall DATASET``: rank the repository's models for a target dataset from a few proxy scores."""
     from hfselect.recall import recall_for_target
 
-    with open_repository(args) as repository:
+    with open_repository(args, create=False) as repository:
         recall = recall_for_target(
             repository,
             target_spec(args),
@@ -407,6 +413,7 @@ def training_options(args: argparse.Namespace) -> dict[str, Any]:
         "seed": args.seed,
         "metric": args.metric,
         "allow_pickle": args.allow_pickle,
+        "allow_hub_metric_code": args.allow_hub_metric_code,
         # demo has no column options: its zoo datasets need none.
         "text_columns": getattr(args, "text_column", None),
         "label_column": getattr(args, "label_column", None),
@@ -527,7 +534,7 @@ def trend_notes(repository: Any, candidates: Sequence[str], config: Any) -> list
 
 def cmd_select(args: argparse.Namespace) -> int:
     """``hfselect select DATASET``: coarse recall, then fine selection by successive halving with convergence trends."""
-    with open_repository(args) as repository:
+    with open_repository(args, create=False) as repository:
         run_selection(repository, target_spec(args), args)
     return 0
 
@@ -597,8 +604,14 @@ def cmd_repo_push(args: argparse.Namespace) -> int:
     """``hfselect repo push REPO_ID``: publish the repository as a Hub dataset of Parquet tables."""
     from hfselect.cards import push_repository
 
-    with open_repository(args) as repository:
-        url = push_repository(repository, args.repo_id, private=args.private, create_pr=args.create_pr)
+    with open_repository(args, create=False) as repository:
+        url = push_repository(
+            repository,
+            args.repo_id,
+            private=args.private,
+            create_pr=args.create_pr,
+            include_local_paths=args.include_local_paths,
+        )
     print(f"pushed the repository to {url}")
     return 0
 
@@ -637,44 +650,60 @@ def cmd_report_render(args: argparse.Namespace) -> int:
 # -- parser -----------------------------------------------------------------------------------
 
 
-def _common() -> argparse.ArgumentParser:
+def _common(*, defaults: bool = True) -> argparse.ArgumentParser:
+    """The options every (sub)command takes.
+
+    Subcommands get them without defaults (``defaults=False``): a subparser's default would
+    overwrite a value given before the subcommand (``hfselect --repository X repo info``).
+    """
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--repository",
         metavar="PATH",
-        default=None,
+        default=None if defaults else argparse.SUPPRESS,
         help="the model repository file (default: $HFSELECT_REPOSITORY or ~/.cache/hfselect/repository.sqlite)",
     )
-    common.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
-    common.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    flag_default = False if defaults else argparse.SUPPRESS
+    common.add_argument("--quiet", "-q", action="store_true", default=flag_default, help="no progress bars")
+    common.add_argument(
+        "--debug", action="store_true", default=flag_default, help="show tracebacks and debug logs"
+    )
     return common
 
 
 def add_training_options(parser: argparse.ArgumentParser) -> None:
     """The fine-tuning protocol options shared by ``bench`` and ``select``."""
     parser.add_argument(
-        "--epochs", type=int, default=5, help="training epochs per pair (default: %(default)s)"
+        "--epochs", type=positive_int, default=5, help="training epochs per pair (default: %(default)s)"
     )
     parser.add_argument(
-        "--learning-rate", type=float, default=5e-5, help="peak learning rate (default: %(default)s)"
+        "--learning-rate", type=positive_float, default=5e-5, help="peak learning rate (default: %(default)s)"
     )
     parser.add_argument(
-        "--batch-size", type=int, default=32, help="per-device batch size (default: %(default)s)"
+        "--batch-size", type=positive_int, default=32, help="per-device batch size (default: %(default)s)"
     )
     parser.add_argument(
-        "--max-length", type=int, default=128, help="maximum tokens per example (default: %(default)s)"
+        "--max-length",
+        type=positive_int,
+        default=128,
+        help="maximum tokens per example (default: %(default)s)",
     )
     parser.add_argument(
-        "--train-samples", type=int, help="use a seeded sample of this many training examples"
+        "--train-samples", type=positive_int, help="use a seeded sample of this many training examples"
     )
     parser.add_argument(
-        "--eval-samples", type=int, help="use seeded samples of this many validation/test examples"
+        "--eval-samples", type=positive_int, help="use seeded samples of this many validation/test examples"
     )
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default: %(default)s)")
     parser.add_argument(
         "--metric",
         default="accuracy",
-        help="accuracy, f1 (macro), mcc, or an evaluate metric name or local script (default: %(default)s)",
+        help="accuracy, f1 (macro), mcc, or a local evaluate metric script (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--allow-hub-metric-code",
+        action="store_true",
+        help="let --metric NAME download an evaluate metric's code from the Hub and run it",
     )
     parser.add_argument(
         "--allow-pickle", action="store_true", help="allow loading non-safetensors weights you trust"
@@ -709,7 +738,7 @@ def add_selection_options(parser: argparse.ArgumentParser) -> None:
     add_training_options(parser)
     parser.add_argument(
         "--candidates",
-        type=int,
+        type=positive_int,
         default=4,
         help="how many recalled models to fine-select (default %(default)s)",
     )
@@ -750,6 +779,15 @@ def add_hub_push_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_local_paths_option(parser: argparse.ArgumentParser) -> None:
+    """``--include-local-paths`` for the commands that write the repository's tables to share them."""
+    parser.add_argument(
+        "--include-local-paths",
+        action="store_true",
+        help="keep local paths (local models' folders, local targets) in the tables; left out by default",
+    )
+
+
 def add_column_options(parser: argparse.ArgumentParser) -> None:
     """Column overrides for datasets whose text or label column cannot be inferred."""
     parser.add_argument("--text-column", action="append", help="text column(s) of the datasets (repeatable)")
@@ -771,7 +809,7 @@ def add_target_options(parser: argparse.ArgumentParser) -> None:
         "and it needs no classification head; leep/nce fall back to logme for headless models)",
     )
     parser.add_argument(
-        "--sample-size", type=int, default=1000, help="target examples the proxy sees (default 1000)"
+        "--sample-size", type=positive_int, default=1000, help="target examples the proxy sees (default 1000)"
     )
     parser.add_argument(
         "--max-download",
@@ -781,11 +819,14 @@ def add_target_options(parser: argparse.ArgumentParser) -> None:
         "representatives rule (one proxy per cluster) is used, and said",
     )
     parser.add_argument(
-        "--threshold", type=float, default=0.09, help="clustering threshold for recall (default %(default)s)"
+        "--threshold",
+        type=threshold_value,
+        default=0.09,
+        help="clustering threshold for recall (default %(default)s; 'silhouette' picks it)",
     )
     parser.add_argument(
         "--k-largest",
-        type=int,
+        type=positive_int,
         default=5,
         help="clustering distance: mean of the k largest score differences; models sharing k or fewer "
         "benchmark datasets are never clustered (default %(default)s)",
@@ -802,11 +843,11 @@ def add_target_options(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The full ``hfselect`` argument parser."""
-    common = _common()
+    common = _common(defaults=False)
     parser = argparse.ArgumentParser(
         prog="hfselect",
         description="Find the best pretrained Hugging Face Hub model for your dataset, fast.",
-        parents=[common],
+        parents=[_common()],
     )
     parser.add_argument("--version", action="version", version=f"hfselect {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -823,7 +864,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     crawl.add_argument("--author", help="only models of this user or organisation")
     crawl.add_argument("--search", help="only models whose id contains this text")
-    crawl.add_argument("--min-downloads", type=int, help="skip models with fewer downloads")
+    crawl.add_argument("--min-downloads", type=non_negative_int, help="skip models with fewer downloads")
     crawl.add_argument("--license", help="only models with this license, e.g. apache-2.0")
     crawl.add_argument(
         "--sort",
@@ -831,7 +872,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["downloads", "likes", "last_modified", "created_at", "trending_score"],
         help="listing order (default: downloads)",
     )
-    crawl.add_argument("--limit", type=int, help="list at most this many models")
+    crawl.add_argument("--limit", type=positive_int, help="list at most this many models")
     crawl.add_argument("--include-gated", action="store_true", help="also store gated models")
     crawl.add_argument(
         "--allow-pickle", action="store_true", help="also store models without safetensors weights"
@@ -851,6 +892,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.set_defaults(handler=cmd_repo_info)
     export = repo_commands.add_parser("export", parents=[common], help="write one Parquet file per table")
     export.add_argument("directory", metavar="DIR")
+    add_local_paths_option(export)
     export.set_defaults(handler=cmd_repo_export)
     imp = repo_commands.add_parser("import", parents=[common], help="merge exported Parquet tables")
     imp.add_argument("directory", metavar="DIR")
@@ -895,6 +937,7 @@ def build_parser() -> argparse.ArgumentParser:
     push = repo_commands.add_parser("push", parents=[common], help="publish the repository as a Hub dataset")
     push.add_argument("repo_id", metavar="REPO_ID")
     add_hub_push_options(push)
+    add_local_paths_option(push)
     push.set_defaults(handler=cmd_repo_push)
     pull = repo_commands.add_parser("pull", parents=[common], help="merge a repository snapshot from the Hub")
     pull.add_argument("repo_id", metavar="REPO_ID")
@@ -931,7 +974,9 @@ def build_parser() -> argparse.ArgumentParser:
     zoo_build.add_argument(
         "--size", choices=["small", "full"], default="small", help="small: tests and demo; full: benchmarks"
     )
-    zoo_build.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    zoo_build.add_argument(
+        "--seed", type=non_negative_int, default=0, help="random seed (default: %(default)s)"
+    )
     zoo_build.set_defaults(handler=cmd_zoo_build)
 
     bench = commands.add_parser(
@@ -971,17 +1016,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cluster.add_argument(
         "--threshold",
-        default="0.09",
+        type=threshold_value,
+        default=0.09,
         help="merge clusters while their distance is within this (default 0.09; 'silhouette' picks it)",
     )
     cluster.add_argument(
         "--k-largest",
-        type=int,
+        type=positive_int,
         default=5,
         help="distance = mean of the k largest score differences (default 5)",
     )
     cluster.add_argument("--method", choices=["agglomerative", "kmeans"], default="agglomerative")
-    cluster.add_argument("--n-clusters", type=int, help="number of clusters for --method kmeans")
+    cluster.add_argument("--n-clusters", type=positive_int, help="number of clusters for --method kmeans")
     cluster.add_argument("--json", action="store_true", help="print the clusters as JSON")
     cluster.set_defaults(handler=cmd_cluster)
     recall = commands.add_parser(
@@ -992,7 +1038,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_target_options(recall)
     add_column_options(recall)
-    recall.add_argument("--top-k", type=int, default=15, help="how many models to recall (default 15)")
+    recall.add_argument(
+        "--top-k", type=positive_int, default=15, help="how many models to recall (default 15)"
+    )
     recall.add_argument(
         "--proxy-scores", metavar="FILE", help="precomputed proxy scores (CSV model_id,score)"
     )
@@ -1075,11 +1123,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.debug:
         quiet_libraries()
     try:
-        return args.handler(args)
+        status = args.handler(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler below
+        return status
     except HfSelectError as error:
         if args.debug:
             raise
         print(f"hfselect: error: {error}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # The reader went away (``hfselect cluster --json | head``). As Python's documentation
+        # recommends, point stdout at devnull so the interpreter's final flush does not fail too.
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
         return 1
     except KeyboardInterrupt:
         print("hfselect: interrupted; everything finished so far is saved", file=sys.stderr)

@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from hfselect.errors import ModelLoadError
+
+logger = logging.getLogger(__name__)
+
+# Models already warned about in this process (fine selection loads a candidate once per round).
+_WARNED_CUSTOM_CODE: set[str] = set()
 
 
 def is_model_folder(path: Path) -> bool:
@@ -62,6 +68,26 @@ def local_model_sha(folder: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
+def warn_if_custom_code_ignored(spec: str, config: Any) -> bool:
+    """Warn (once per model) when a config names custom code that hfselect loads as a built-in class.
+
+    A ``config.json`` with ``auto_map`` ships its own model classes. hfselect never runs them
+    (``trust_remote_code=False``): when ``model_type`` is a built-in one, transformers loads the
+    built-in class instead, which may not be the model its author shipped. Returns whether it warned.
+    """
+    auto_map = getattr(config, "auto_map", None)
+    if not auto_map or spec in _WARNED_CUSTOM_CODE:
+        return False
+    _WARNED_CUSTOM_CODE.add(spec)
+    logger.warning(
+        "%s ships custom code (auto_map in config.json) that hfselect does not run; it is loaded as the "
+        "built-in %r model instead, which may not be the model its author intended",
+        spec,
+        getattr(config, "model_type", None),
+    )
+    return True
+
+
 def load_classifier(
     spec: str,
     *,
@@ -81,6 +107,7 @@ def load_classifier(
     label_names = id2label or {index: f"LABEL_{index}" for index in range(num_labels)}
     try:
         config = AutoConfig.from_pretrained(spec, trust_remote_code=False, token=token)
+        warn_if_custom_code_ignored(spec, config)
         config.num_labels = num_labels
         config.id2label = dict(label_names)
         config.label2id = {name: index for index, name in label_names.items()}

@@ -44,9 +44,16 @@ import pyarrow as pa
 from tqdm.auto import tqdm
 
 from hfselect.data import ClassificationData, ColumnInfo, DatasetSpec, dataset_key, load_target_sample
-from hfselect.errors import HfSelectError, ModelLoadError
-from hfselect.models import describe_load_error, load_tokenizer_or_processor, local_model_sha, model_key
+from hfselect.errors import HfSelectError, ModelLoadError, RepositoryReadOnlyError
+from hfselect.models import (
+    describe_load_error,
+    load_tokenizer_or_processor,
+    local_model_sha,
+    model_key,
+    warn_if_custom_code_ignored,
+)
 from hfselect.repository import ModelRepository, utcnow
+from hfselect.validation import check_int
 
 if TYPE_CHECKING:  # heavy imports, only needed when models actually run
     import torch
@@ -609,6 +616,7 @@ def load_model_for_outputs(
         raise ModelLoadError(
             f"cannot load model {model_spec}: {describe_load_error(error, allow_pickle)}"
         ) from error
+    warn_if_custom_code_ignored(model_spec, config)
     architectures = list(getattr(config, "architectures", None) or [])
     head_named = any(name.endswith(_HEAD_SUFFIXES[modality]) for name in architectures) and (
         len(getattr(config, "id2label", None) or {}) >= 2
@@ -961,6 +969,8 @@ class ProxyRun:
         seed: The sampling seed.
         records: One record per scored model, in the order given.
         failures: ``model_id -> reason`` (one line) for each model that could not be scored.
+        cache_error: Why computed scores could not be cached (a read-only repository), or None.
+            The scores are still returned; the cache is not tried again in this run.
     """
 
     dataset: str
@@ -971,6 +981,7 @@ class ProxyRun:
     seed: int
     records: list[ProxyRecord] = field(default_factory=list)
     failures: dict[str, str] = field(default_factory=dict)
+    cache_error: str | None = None
 
     def scores(self, proxy: str | None = None) -> dict[str, float]:
         """``model_id -> score``; only records whose ``proxy_used`` is ``proxy`` when given.
@@ -1083,6 +1094,26 @@ def _cache_lookup(repository: ModelRepository, key: _CacheKey, proxy: str) -> tu
     return True, rows[0]["score"], rows[0]["seconds"]
 
 
+def _cache_store_all(
+    repository: ModelRepository,
+    key: _CacheKey,
+    dataset: str,
+    stores: list[tuple[str, float | None, float | None]],
+) -> str | None:
+    """Cache a model's computed scores; return why they could not be (a read-only repository), else None.
+
+    A proxy score is worth printing even when it cannot be kept, so a read-only store is not a
+    failure of the model.
+    """
+    try:
+        for proxy, score, seconds in stores:
+            _cache_store(repository, key, dataset, proxy, score, seconds)
+    except RepositoryReadOnlyError as error:
+        logger.debug("proxy scores not cached: %s", error)
+        return str(error)
+    return None
+
+
 def _cache_store(
     repository: ModelRepository,
     key: _CacheKey,
@@ -1186,6 +1217,9 @@ def score_models(
         HfSelectError: An unknown proxy or fallback, or the target cannot be loaded
             (:class:`~hfselect.errors.DatasetError`).
     """
+    check_int("sample_size", sample_size, minimum=1)
+    check_int("batch_size", batch_size, minimum=1)
+    check_int("max_length", max_length, minimum=1)
     requested = _proxy(proxy)
     fallback_info = _proxy(fallback)
     if fallback_info.needs_head:
@@ -1245,9 +1279,8 @@ def score_models(
                     revision=revision,
                     accelerator=accelerator,
                 )
-                if is_main:
-                    for stored_proxy, score, seconds in stores:
-                        _cache_store(repository, key, dataset, stored_proxy, score, seconds)
+                if is_main and run.cache_error is None:
+                    run.cache_error = _cache_store_all(repository, key, dataset, stores)
         except Exception as error:
             reason = _one_line(error)
             run.failures[model_id] = reason

@@ -92,6 +92,7 @@ import pandas as pd
 from hfselect.clustering import DEFAULT_K_LARGEST, DEFAULT_THRESHOLD, ModelClustering
 from hfselect.evidence import FusedScore, fused_scores
 from hfselect.scopes import DEFAULT_SCOPE, SCOPES, RecallScope
+from hfselect.validation import check_int, check_optional_int, check_threshold
 
 __all__ = [
     "DEFAULT_SCOPE",
@@ -651,6 +652,12 @@ def recall_for_target(
     from hfselect.errors import HfSelectError
     from hfselect.proxy import score_models
 
+    # Checked before any proxy is computed: a bad top_k must not cost a pass over every model.
+    check_optional_int("top_k", top_k, minimum=1)
+    check_int("sample_size", sample_size, minimum=1)
+    check_int("k_largest", k_largest, minimum=1)
+    check_threshold("threshold", threshold)
+    _check_scope(scope)
     performance = repository.performance_matrix()
     if not performance.empty:
         performance = performance.dropna(how="all")
@@ -695,6 +702,9 @@ def recall_for_target(
             text_columns=text_columns, label_column=label_column, split=split,
             allow_pickle=allow_pickle, progress=progress,
         )  # fmt: skip
+        cache_note = f"proxy scores were computed but not cached: {run.cache_error}"
+        if run.cache_error and cache_note not in notes:
+            notes.append(cache_note)
         mixed = {record.proxy_used for record in run.records} - {used_proxy}
         if mixed:
             # Headless models cannot give LEEP/NCE; scores on two scales cannot be ranked together.

@@ -166,7 +166,9 @@ def test_bad_model_and_dataset_fail_with_one_line_and_the_run_goes_on(
 
 
 def test_unknown_metric_is_refused_before_training(tiny_assets: Path, tmp_path: Path) -> None:
-    config = BenchConfig(epochs=1, metric="no-such-metric-anywhere")
+    # With the opt-in for Hub metric code (without it the config is refused at once): the metric
+    # cannot be fetched, and that is said before any pair is trained.
+    config = BenchConfig(epochs=1, metric="no-such-metric-anywhere", allow_hub_metric_code=True)
     with (
         ModelRepository(tmp_path / "repo.sqlite") as repository,
         pytest.raises(HfSelectError, match="cannot load metric"),

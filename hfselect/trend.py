@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-DEFAULT_PREDICTOR = "headroom"
+DEFAULT_PREDICTOR = "neighbours"
 
 
 @dataclass(frozen=True)

@@ -48,8 +48,9 @@ from scipy.stats import spearmanr
 from hfselect.clustering import ModelClustering
 from hfselect.recall import DEFAULT_SCOPE, SCOPES, coarse_recall, models_needing_proxy, proxy_weight
 from hfselect.repository import ModelRepository
-from hfselect.selection import SelectConfig, halving_round, successive_halving_epochs
-from hfselect.trend import DEFAULT_PREDICTOR, PREDICTORS, curves_by_model, evaluate_predictors, resolve_margin
+from hfselect.selection import SelectConfig, successive_halving_epochs
+from hfselect.selection import replay_halving as replay_curves
+from hfselect.trend import DEFAULT_PREDICTOR, curves_by_model, evaluate_predictors, make_predictor
 
 PROXIES = ("leep", "nce", "logme", "hscore", "knn")
 HEAD_PROXIES = ("leep", "nce")
@@ -137,14 +138,17 @@ def replay_halving(
     predictor: str | None,
     benchmarks: list[str],
     margin: float | str = 0.0,
+    every_epoch: bool = False,
 ) -> tuple[str, int]:
     """Synchronous halving over recorded curves; ``predictor=None`` is plain successive halving.
 
-    ``margin`` as ``SelectConfig.margin``: a number, or ``"auto"`` for each candidate's predictor's
-    held-out error at that epoch.
+    The library's rule (:func:`hfselect.selection.replay_halving`): rounds at its rungs, or after
+    every epoch with ``every_epoch`` (the paper's schedule, and plain successive halving's here).
+    ``margin`` as ``SelectConfig.margin``: a number, or ``"auto"`` for each candidate's
+    predictor's held-out error at that epoch.
     """
     budget = zoo.epochs
-    fitted = {}
+    predictors = None
     if predictor is not None:
         other = {(m, d): c for (m, d), c in zoo.curves.items() if d in benchmarks}
         rows = [
@@ -153,19 +157,15 @@ def replay_halving(
             for e, s in enumerate(curve)
         ]
         by_model = curves_by_model(pd.DataFrame(rows))
-        fitted = {m: PREDICTORS[predictor](by_model.get(m, [])) for m in candidates}
-    alive, spent, epoch = list(candidates), 0, 0
-    while len(alive) > 1 and epoch < budget:
-        epoch += 1
-        spent += len(alive)
-        score = {m: zoo.curves[(m, target)][epoch - 1] for m in alive}
-        predicted = {m: fitted[m].predict(score[m], epoch) for m in alive} if fitted else dict(score)
-        slack = {m: resolve_margin(margin, fitted.get(m), epoch) for m in alive}
-        drops = halving_round(alive, score, predicted, epoch, slack, low_performers=predictor is not None)
-        alive = [m for m in alive if m not in drops]
-    if len(alive) > 1:  # the budget ran out first: the best final validation score wins
-        alive = [max(alive, key=lambda m: zoo.curves[(m, target)][-1])]
-    return alive[0], spent + (budget - epoch)
+        predictors = {m: make_predictor(predictor, m, by_model) for m in candidates}
+    replay = replay_curves(
+        {m: zoo.curves[(m, target)] for m in candidates},
+        budget,
+        predictors=predictors,
+        margin=margin,
+        rungs=list(range(1, budget + 1)) if every_epoch or predictor is None else None,
+    )
+    return replay.selected, sum(replay.epochs.values())
 
 
 def run_target(zoo: Zoo, target: str, candidates: int, proxy: str) -> dict[str, dict[str, Any]]:
@@ -193,7 +193,7 @@ def run_target(zoo: Zoo, target: str, candidates: int, proxy: str) -> dict[str, 
     recall = coarse_recall(
         performance, leep, paper_k, 0.09, 5, "all", proxy_transform=proxy_weight(leep_used)
     )
-    selected, cost = replay_halving(zoo, target, list(recall.models), "kmeans", benchmarks)
+    selected, cost = replay_halving(zoo, target, list(recall.models), "kmeans", benchmarks, every_epoch=True)
     rows["two_phase_paper"] = {"selected": selected, "cost": cost + proxy_cost(zoo, target, needed)}
 
     def hfselect(k: int, scope: str = DEFAULT_SCOPE, margin: float | str = SelectConfig.margin) -> dict:
@@ -288,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     with ModelRepository(args.repository) as repository:
         zoo = load_zoo(repository)
         trend_error = evaluate_predictors(
-            repository.curves(), epochs=(1, 2), names=("kmeans", "headroom", "current")
+            repository.curves(), epochs=(1, 2), names=("kmeans", "headroom", "neighbours", "current")
         )
     cache = Path(args.cache) if args.cache else Path(args.repository).with_suffix(".proxies.json")
     compute_proxies(zoo, Path(args.zoo), cache, args.sample_size)

@@ -178,6 +178,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     print(
         f"{len(summary.done)} pairs done, {summary.skipped} already in the repository, {len(summary.failed)} failed "
         f"(shard {shard[0]}/{shard[1]} of the job list: {summary.planned} pairs)"
+        + (
+            f"; {summary.claimed_elsewhere} being trained by another worker"
+            if summary.claimed_elsewhere
+            else ""
+        )
     )
     for result in summary.failed:
         print(f"failed: {result.model_id} on {result.dataset}: {result.error}")

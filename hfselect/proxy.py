@@ -45,7 +45,13 @@ from tqdm.auto import tqdm
 
 from hfselect.data import ClassificationData, ColumnInfo, DatasetSpec, dataset_key, load_target_sample
 from hfselect.errors import HfSelectError, ModelLoadError
-from hfselect.models import describe_load_error, load_tokenizer_or_processor, local_model_sha, model_key
+from hfselect.models import (
+    describe_load_error,
+    load_tokenizer_or_processor,
+    local_model_sha,
+    looks_like_local_path,
+    model_key,
+)
 from hfselect.repository import ModelRepository, utcnow
 
 if TYPE_CHECKING:  # heavy imports, only needed when models actually run
@@ -1032,7 +1038,7 @@ def resolve_model_sha(model_spec: str, *, token: str | bool | None = None) -> tu
     path = Path(model_spec).expanduser()
     if path.exists():
         return local_model_sha(path), None
-    if model_spec.startswith((".", "/", "~")) or model_spec.count("/") > 1 or "\\" in model_spec:
+    if looks_like_local_path(model_spec):
         # Not a Hub id ("owner/name") but a path: say so rather than ask the Hub.
         raise ModelLoadError(f"model {model_spec}: no such local folder")
     from huggingface_hub import HfApi

@@ -291,3 +291,11 @@ def test_a_live_claim_is_passed_over_and_an_expired_one_taken_over(
 )
 def test_threads_per_worker_share_the_cores(workers: int, cores: int, environ: dict, expected) -> None:
     assert bench.threads_per_worker(workers, cores=cores, environ=environ) == expected
+
+
+def test_a_missing_model_folder_is_named_before_any_training(tmp_path: Path) -> None:
+    from hfselect.errors import ModelLoadError
+
+    with ModelRepository(tmp_path / "repo.sqlite") as repository, pytest.raises(ModelLoadError) as error:
+        run_bench(repository, [str(tmp_path / "no" / "such")], DATASETS, CONFIG, progress=False)
+    assert str(error.value) == f"model {tmp_path}/no/such: the local folder {tmp_path}/no/such does not exist"

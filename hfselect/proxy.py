@@ -1046,7 +1046,11 @@ def resolve_model_sha(model_spec: str, *, token: str | bool | None = None) -> tu
     from hfselect.hub import call_with_retries, describe_hub_error
 
     try:
-        info = call_with_retries(lambda: HfApi().model_info(model_spec, token=token), max_time_s=30.0)
+        info = call_with_retries(
+            lambda: HfApi().model_info(model_spec, token=token),
+            max_time_s=30.0,
+            waiting_for=f"the Hub to describe model {model_spec}",
+        )
     except Exception as error:
         raise ModelLoadError(describe_hub_error(error, what=f"model {model_spec}")) from error
     if not info.sha:

@@ -32,3 +32,26 @@ def test_answers_and_offline_mode_are_not_network_failures() -> None:
     missing = RepositoryNotFoundError.__new__(RepositoryNotFoundError)  # a 404 answer, without a response
     assert not is_transient(missing)
     assert is_network_error(TimeoutError()) and is_transient(ConnectionResetError())
+
+
+def test_a_retried_call_says_once_what_it_waits_for(caplog: pytest.LogCaptureFixture) -> None:
+    from hfselect.hub import call_with_retries
+
+    attempts = []
+
+    def flaky() -> str:
+        attempts.append(1)
+        if len(attempts) < 4:
+            raise ConnectionError("connection refused")
+        return "answer"
+
+    with caplog.at_level("WARNING", logger="hfselect.hub"):
+        answer = call_with_retries(flaky, max_time_s=30, sleep=lambda _: None, waiting_for="model org/name")
+    assert answer == "answer" and len(attempts) == 4
+    lines = [record.getMessage() for record in caplog.records]
+    assert len(lines) == 1 and lines[0].startswith("waiting for model org/name: ")
+    assert "retrying for up to" in lines[0]
+    caplog.clear()
+    attempts.clear()
+    call_with_retries(flaky, max_time_s=30, sleep=lambda _: None)  # nothing asked: silent, as before
+    assert not caplog.records

@@ -384,7 +384,9 @@ def run_selection(
     print_recall(recall)
     candidates = [repository.model_location(model) for model in recall.result.models]
     print(f"== fine selection ({config.schedule} successive halving, {config.epochs} epochs budget) ==")
-    selection = FineSelection(repository, target, candidates, config, on_event=print).run()
+    selection = FineSelection(
+        repository, target, candidates, config, on_event=print, repository_models=len(repository.models())
+    ).run()
     rows = [
         (
             c.model_id,
@@ -404,7 +406,10 @@ def run_selection(
     print(
         f"cost: {selection.epochs_spent} epochs ({selection.wall_time_s:.0f}s) against {selection.brute_force_epochs} "
         f"for brute force ({selection.brute_force_epochs / max(selection.epochs_spent, 1):.1f}x) and "
-        f"{selection.successive_halving_epochs} for plain successive halving over the same candidates"
+        f"{selection.successive_halving_epochs} for plain successive halving over the same candidates; "
+        f"brute force over all {selection.repository_models} repository models: "
+        f"{selection.brute_force_repository_epochs} epochs "
+        f"({selection.brute_force_repository_epochs / max(selection.epochs_spent, 1):.1f}x)"
     )
     from hfselect.cards import environment_versions, repository_snapshot, write_report_folder
 

@@ -179,3 +179,22 @@ def test_select_options_default_to_hfselects_rule() -> None:
     for bad in ("wide", "-1"):
         with pytest.raises(SystemExit):
             build_parser().parse_args(["select", "d", "--margin", bad])
+
+
+def test_a_rerun_reports_the_wall_time_of_the_run_that_did_the_work(
+    tiny_assets: Path, benchmarked: Path, tmp_path: Path
+) -> None:
+    candidates = [str(tiny_assets / "models" / name) for name in ("bert-a", "distil-b")]
+    config = SelectConfig(
+        epochs=2, learning_rate=1e-2, batch_size=16, max_length=32, output_dir=str(tmp_path / "run")
+    )
+    target = str(tiny_assets / "datasets" / "topic")
+    with ModelRepository(benchmarked) as repository:
+        first = FineSelection(repository, target, candidates, config, repository_models=3).run()
+        events: list[str] = []
+        again = FineSelection(repository, target, candidates, config, on_event=events.append).run()
+    assert not any("training" in event for event in events)  # nothing trained again
+    assert first.wall_time_s > 0 and again.wall_time_s == first.wall_time_s
+    seconds = {c.model_id: c.seconds for c in again.candidates}
+    assert seconds == {c.model_id: c.seconds for c in first.candidates} and seconds[again.selected_model] > 0
+    assert first.repository_models == 3 and first.brute_force_repository_epochs == 6

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -931,7 +932,25 @@ def build_parser() -> argparse.ArgumentParser:
         scope="every",
         split=None,
     )
+    plain_descriptions(parser)
     return parser
+
+
+def plain_text(text: str | None) -> str | None:
+    """A docstring as ``--help`` shows it: reST markup (````code````, ``:class:`~a.B```) as plain text."""
+    if not text:
+        return text
+    text = re.sub(r":\w+:`~?([^`]+)`", lambda match: match.group(1).rsplit(".", 1)[-1], text)
+    return text.replace("``", "")
+
+
+def plain_descriptions(parser: argparse.ArgumentParser) -> None:
+    """Rewrite every (sub)command's description with :func:`plain_text` (they come from docstrings)."""
+    parser.description = plain_text(parser.description)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for subparser in set(action.choices.values()):
+                plain_descriptions(subparser)
 
 
 def quiet_libraries() -> None:

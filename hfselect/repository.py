@@ -672,6 +672,43 @@ class ModelRepository:
                 imported[name] = len(records)
         return imported
 
+    def copy_benchmarks(self, source: ModelRepository, *, exclude_datasets: Sequence[str] = ()) -> int:
+        """Copy ``source``'s models, datasets, benchmark results and curves into this store.
+
+        The rows of ``exclude_datasets`` are left out (a held-out target must not be a benchmark);
+        rows already here with the same key are replaced. Returns the number of results copied.
+        """
+        excluded = list(exclude_datasets)
+        marks = ", ".join("?" for _ in excluded)
+        with self._lock:
+            self._connection.execute("ATTACH DATABASE ? AS source", (str(source.path),))
+            try:
+                with self.transaction() as connection:
+                    for table, column in (
+                        ("models", None),
+                        ("datasets", "name"),
+                        ("results", "dataset"),
+                        ("curves", "dataset"),
+                    ):
+                        columns = _table_columns(connection, table) & {
+                            row[1] for row in connection.execute(f"PRAGMA source.table_info({table})")
+                        }
+                        names = ", ".join(sorted(columns))
+                        keys = _primary_key(connection, table)
+                        updates = ", ".join(f"{c} = excluded.{c}" for c in sorted(columns) if c not in keys)
+                        where = f"{column} NOT IN ({marks})" if column and excluded else "true"
+                        connection.execute(
+                            f"INSERT INTO main.{table} ({names}) SELECT {names} FROM source.{table} "
+                            f"WHERE {where} ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}",
+                            excluded if column else [],
+                        )
+                    copied = connection.execute(
+                        f"SELECT COUNT(*) FROM source.results WHERE dataset NOT IN ({marks})", excluded
+                    ).fetchone()[0]
+            finally:
+                self._connection.execute("DETACH DATABASE source")
+        return int(copied)
+
     def import_matrix(
         self,
         matrix_path: str | os.PathLike[str],

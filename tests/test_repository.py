@@ -314,3 +314,21 @@ def test_a_failure_is_not_retried_by_a_concurrent_worker_but_is_by_a_later_run(
     failed_at = repository.query("SELECT created_at FROM results")[0][0]
     assert repository.claim_pair("m", "d", PROTOCOL, "same-run", failed_since=failed_at) == "done"
     assert repository.claim_pair("m", "d", PROTOCOL, "later-run", failed_since="9999") == "claimed"
+
+
+def test_copy_benchmarks_leaves_out_the_held_out_dataset(tmp_path: Path) -> None:
+    with (
+        ModelRepository(tmp_path / "all.sqlite") as source,
+        ModelRepository(tmp_path / "copy.sqlite") as copy,
+    ):
+        for dataset, score in (("kept", 0.8), ("target", 0.9)):
+            source.upsert_dataset(dataset, num_labels=2)
+            source.upsert_model("m", location="/models/m", source="local")
+            source.record_result("m", dataset, score, PROTOCOL, curve=[score - 0.1, score])
+        assert copy.copy_benchmarks(source, exclude_datasets=["target"]) == 1
+        assert copy.copy_benchmarks(source, exclude_datasets=["target"]) == 1  # again: same rows
+        assert list(copy.performance_matrix().columns) == ["kept"]
+        assert set(copy.curves().dataset) == {"kept"} and len(copy.curves()) == 2
+        assert [d["name"] for d in copy.datasets()] == ["kept"]
+        assert copy.get_model("m")["location"] == "/models/m"
+        assert copy.counts()["results"] == 1 and copy.query("PRAGMA database_list")[-1]["name"] == "main"

@@ -8,11 +8,13 @@ act on (unreachable Hub, offline mode, bad token, missing repo). Messages never 
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import random
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from huggingface_hub import constants
@@ -138,6 +140,30 @@ def call_with_retries(
                     max(0.0, deadline - time.monotonic()),
                 )
             sleep(wait)
+
+
+@contextlib.contextmanager
+def notice_if_slow(waiting_for: str, *, after_s: float = 5.0) -> Iterator[None]:
+    """Log one warning if the block is still running after ``after_s`` seconds: what it waits for.
+
+    For calls whose retries happen inside a client library (``datasets.load_dataset``), so that a
+    Hub that does not answer is not waited for in silence.
+    """
+    timer = threading.Timer(
+        after_s,
+        lambda: logger.warning(
+            "still waiting for %s after %g s (the Hub at %s may be unreachable; the client retries)",
+            waiting_for,
+            after_s,
+            constants.ENDPOINT,
+        ),
+    )
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
 
 
 def describe_hub_error(error: BaseException, *, what: str = "the Hub") -> str:

@@ -55,3 +55,24 @@ def test_a_retried_call_says_once_what_it_waits_for(caplog: pytest.LogCaptureFix
     attempts.clear()
     call_with_retries(flaky, max_time_s=30, sleep=lambda _: None)  # nothing asked: silent, as before
     assert not caplog.records
+
+
+def test_a_slow_call_says_what_it_waits_for_and_a_fast_one_says_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import time
+
+    from hfselect.hub import notice_if_slow
+
+    with caplog.at_level("WARNING", logger="hfselect.hub"):
+        with notice_if_slow("the Hub to load dataset org/data", after_s=0.05):
+            pass
+        time.sleep(0.1)
+        assert not caplog.records  # finished in time: cancelled, silent
+        with notice_if_slow("the Hub to load dataset org/data", after_s=0.05):
+            deadline = time.monotonic() + 5.0
+            while not caplog.records and time.monotonic() < deadline:
+                time.sleep(0.01)
+    lines = [record.getMessage() for record in caplog.records]
+    assert len(lines) == 1
+    assert lines[0].startswith("still waiting for the Hub to load dataset org/data after 0.05 s")

@@ -513,18 +513,18 @@ def run_bench(
         return "trained"
 
     try:
-        held = []
+        held: list[tuple[str, str]] = []
         for model_spec, dataset_spec in jobs:
             outcome = attempt(model_spec, dataset_spec)
             if outcome == "held":
                 held.append((model_spec, dataset_spec))
                 continue
-            summary.skipped += outcome == "done"
+            summary.skipped += int(outcome == "done")
             bar.update(1)
         for model_spec, dataset_spec in held:
             outcome = attempt(model_spec, dataset_spec)
-            summary.skipped += outcome == "done"
-            summary.claimed_elsewhere += outcome == "held"
+            summary.skipped += int(outcome == "done")
+            summary.claimed_elsewhere += int(outcome == "held")
             bar.update(1)
     finally:
         bar.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -246,6 +247,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     print(
         f"{len(summary.done)} pairs done, {summary.skipped} already in the repository, {len(summary.failed)} failed "
         f"(shard {shard[0]}/{shard[1]} of the job list: {summary.planned} pairs)"
+        + (
+            f"; {summary.claimed_elsewhere} being trained by another worker"
+            if summary.claimed_elsewhere
+            else ""
+        )
     )
     for result in summary.failed:
         print(f"failed: {result.model_id} on {result.dataset}: {result.error}")
@@ -463,7 +469,9 @@ def run_selection(
         print(f"note: {note}")
     candidates = [repository.model_location(model) for model in recall.result.models]
     print(f"== fine selection ({config.schedule} successive halving, {config.epochs} epochs budget) ==")
-    selection = FineSelection(repository, target, candidates, config, on_event=print).run()
+    selection = FineSelection(
+        repository, target, candidates, config, on_event=print, repository_models=len(repository.models())
+    ).run()
     rows = [
         (
             c.model_id,
@@ -483,7 +491,10 @@ def run_selection(
     print(
         f"cost: {selection.epochs_spent} epochs ({selection.wall_time_s:.0f}s) against {selection.brute_force_epochs} "
         f"for brute force ({selection.brute_force_epochs / max(selection.epochs_spent, 1):.1f}x) and "
-        f"{selection.successive_halving_epochs} for plain successive halving over the same candidates"
+        f"{selection.successive_halving_epochs} for plain successive halving over the same candidates; "
+        f"brute force over all {selection.repository_models} repository models: "
+        f"{selection.brute_force_repository_epochs} epochs "
+        f"({selection.brute_force_repository_epochs / max(selection.epochs_spent, 1):.1f}x)"
     )
     from hfselect.cards import environment_versions, repository_snapshot, write_report_folder
 
@@ -542,13 +553,16 @@ def cmd_select(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     """``hfselect demo``: the whole method, offline, on the built-in zoo.
 
-    Builds (or reuses) the small zoo, benchmarks every zoo model on all zoo datasets but one into
-    the demo's own repository, then runs ``select`` on the held-out dataset.
+    Builds (or reuses) the small zoo, benchmarks every zoo model on every zoo dataset into the
+    demo's repository, holds out the dataset whose benchmark scores differ most between models (or
+    ``--target``), then runs ``select`` on it against a copy of the repository without its results.
     """
     import time
 
     from hfselect.bench import BenchConfig, run_bench
-    from hfselect.repository import hfselect_cache
+    from hfselect.cards.report import SelectionReport, winner_gap
+    from hfselect.demo import largest_spread_dataset, selection_repository_path
+    from hfselect.repository import ModelRepository, hfselect_cache
     from hfselect.zoo import ZooManifest, build_zoo
 
     started = time.perf_counter()
@@ -562,13 +576,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"== zoo: building the {args.size} zoo in {zoo_dir} (once) ==")
         manifest = build_zoo(zoo_dir, args.size, progress=not args.quiet)
     names = [dataset.name for dataset in manifest.datasets]
-    target = args.target or names[-1]
-    if target not in names:
-        raise HfSelectError(f"--target {target!r} is not a zoo dataset; choose from {', '.join(names)}")
-    benchmarks = [str(manifest.dataset_path(name)) for name in names if name != target]
-    demo_repository = (
-        repository_path(args) or hfselect_cache() / "demo" / f"{args.size}-without-{target}.sqlite"
-    )
+    if args.target and args.target not in names:
+        raise HfSelectError(f"--target {args.target!r} is not a zoo dataset; choose from {', '.join(names)}")
+    # $HFSELECT_REPOSITORY is the user's own repository: the demo never writes zoo results into it.
+    benchmarks_path = Path(repository_path(args) or hfselect_cache() / "demo" / f"{args.size}.sqlite")
     config = BenchConfig(
         epochs=args.epochs,
         learning_rate=args.learning_rate,
@@ -576,25 +587,49 @@ def cmd_demo(args: argparse.Namespace) -> int:
         max_length=args.max_length,
         seed=args.seed,
     )
-    from hfselect.repository import ModelRepository
-
-    with ModelRepository(demo_repository) as repository:
+    with ModelRepository(benchmarks_path) as benchmarks:
         print(
-            f"== offline phase: {len(manifest.models)} models x {len(benchmarks)} benchmark datasets "
-            f"(held out: {target}) into {demo_repository} =="
+            f"== offline phase: {len(manifest.models)} models x {len(names)} zoo datasets into {benchmarks_path} =="
         )
         summary = run_bench(
-            repository,
-            [str(Path(manifest.directory) / "models")],
             benchmarks,
+            [str(Path(manifest.directory) / "models")],
+            [str(manifest.dataset_path(name)) for name in names],
             config,
             progress=not args.quiet,
         )
         print(
             f"{len(summary.done)} pairs fine-tuned, {summary.skipped} already done, {len(summary.failed)} failed"
+            + (
+                f", {summary.claimed_elsewhere} being trained by another process"
+                if summary.claimed_elsewhere
+                else ""
+            )
         )
-        report = run_selection(
-            repository, str(manifest.dataset_path(target)), args, exclude_datasets=[target]
+        performance = benchmarks.performance_matrix(protocol=config.protocol.key)
+        target = args.target or largest_spread_dataset(performance[[n for n in names if n in performance]])
+        scores = performance[target].dropna() if target in performance else None
+        print(
+            f"== held out as the target: {target}"
+            + (
+                f" (benchmark scores from {scores.min():.3f} to {scores.max():.3f}: the largest spread)"
+                if scores is not None and not args.target
+                else ""
+            )
+            + " =="
+        )
+        demo_repository = selection_repository_path(benchmarks_path, target)
+        with ModelRepository(demo_repository) as repository:
+            copied = repository.copy_benchmarks(benchmarks, exclude_datasets=[target])
+            print(f"{demo_repository}: {copied} benchmark results, none on {target}")
+            report = run_selection(
+                repository, str(manifest.dataset_path(target)), args, exclude_datasets=[target]
+            )
+    gap = winner_gap(SelectionReport(report).candidates)
+    if gap is not None:
+        print(
+            f"winner {gap['winner']} against the worst recalled candidate {gap['worst']} after epoch "
+            f"{gap['epoch']:g}: {gap['winner_score']:.3f} against {gap['worst_score']:.3f} (gap {gap['gap']:.3f})"
         )
     print(f"demo finished in {time.perf_counter() - started:.0f}s; winner: {report['selected_model']}")
     return 0
@@ -1063,12 +1098,18 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         parents=[common],
         help="the whole method offline on the built-in zoo",
-        description="Build (or reuse) the small offline zoo, benchmark it on all zoo datasets but one, "
-        "then select the best model for the held-out dataset.",
+        description="Build (or reuse) the small offline zoo, benchmark it on every zoo dataset, hold out the "
+        "dataset whose benchmark scores differ most between models (or --target), then select the best model "
+        "for it from a copy of the repository without its results. The repository is --repository "
+        "(default ~/.cache/hfselect/demo/SIZE.sqlite; HFSELECT_REPOSITORY does not apply), and the "
+        "selection's copy lies beside it as SIZE-without-TARGET.sqlite.",
     )
     demo.add_argument("--size", choices=["small", "full"], default="small", help="which zoo (default small)")
     demo.add_argument("--zoo", metavar="DIR", help="zoo folder (default ~/.cache/hfselect/zoo-SIZE)")
-    demo.add_argument("--target", help="the zoo dataset held out as the target (default: the last one)")
+    demo.add_argument(
+        "--target",
+        help="the zoo dataset held out as the target (default: the one whose benchmark scores differ most)",
+    )
     add_selection_options(demo)
     demo.set_defaults(
         handler=cmd_demo,
@@ -1086,7 +1127,25 @@ def build_parser() -> argparse.ArgumentParser:
         scope=DEFAULT_SCOPE,
         split=None,
     )
+    plain_descriptions(parser)
     return parser
+
+
+def plain_text(text: str | None) -> str | None:
+    """A docstring as ``--help`` shows it: reST markup (````code````, ``:class:`~a.B```) as plain text."""
+    if not text:
+        return text
+    text = re.sub(r":\w+:`~?([^`]+)`", lambda match: match.group(1).rsplit(".", 1)[-1], text)
+    return text.replace("``", "")
+
+
+def plain_descriptions(parser: argparse.ArgumentParser) -> None:
+    """Rewrite every (sub)command's description with :func:`plain_text` (they come from docstrings)."""
+    parser.description = plain_text(parser.description)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for subparser in set(action.choices.values()):
+                plain_descriptions(subparser)
 
 
 def quiet_libraries() -> None:

@@ -28,11 +28,22 @@ def is_model_folder(path: Path) -> bool:
     return path.is_dir() and (path / "config.json").is_file()
 
 
+def looks_like_local_path(spec: str) -> bool:
+    """Whether ``spec`` can only be a local path, not a Hub id (``owner/name``): ``/x``, ``./x``, ``~/x``, ``a/b/c``."""
+    return spec.startswith((".", "/", "~")) or spec.count("/") > 1 or "\\" in spec
+
+
 def expand_model_specs(specs: Iterable[str]) -> list[str]:
-    """Hub ids and model folders as given; a folder of model folders becomes each of them (sorted)."""
+    """Hub ids and model folders as given; a folder of model folders becomes each of them (sorted).
+
+    Raises:
+        ModelLoadError: A spec is a path (see :func:`looks_like_local_path`) that does not exist.
+    """
     expanded: list[str] = []
     for spec in specs:
         path = Path(spec).expanduser()
+        if not path.exists() and looks_like_local_path(spec):
+            raise ModelLoadError(f"model {spec}: the local folder {path} does not exist")
         if path.is_dir() and not is_model_folder(path):
             children = sorted(child for child in path.iterdir() if child.is_dir())
             if not children:

@@ -49,6 +49,7 @@ from hfselect.models import (
     describe_load_error,
     load_tokenizer_or_processor,
     local_model_sha,
+    looks_like_local_path,
     model_key,
     warn_if_custom_code_ignored,
 )
@@ -1043,7 +1044,7 @@ def resolve_model_sha(model_spec: str, *, token: str | bool | None = None) -> tu
     path = Path(model_spec).expanduser()
     if path.exists():
         return local_model_sha(path), None
-    if model_spec.startswith((".", "/", "~")) or model_spec.count("/") > 1 or "\\" in model_spec:
+    if looks_like_local_path(model_spec):
         # Not a Hub id ("owner/name") but a path: say so rather than ask the Hub.
         raise ModelLoadError(f"model {model_spec}: no such local folder")
     from huggingface_hub import HfApi
@@ -1051,7 +1052,11 @@ def resolve_model_sha(model_spec: str, *, token: str | bool | None = None) -> tu
     from hfselect.hub import call_with_retries, describe_hub_error
 
     try:
-        info = call_with_retries(lambda: HfApi().model_info(model_spec, token=token), max_time_s=30.0)
+        info = call_with_retries(
+            lambda: HfApi().model_info(model_spec, token=token),
+            max_time_s=30.0,
+            waiting_for=f"the Hub to describe model {model_spec}",
+        )
     except Exception as error:
         raise ModelLoadError(describe_hub_error(error, what=f"model {model_spec}")) from error
     if not info.sha:

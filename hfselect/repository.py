@@ -34,6 +34,10 @@ ENV_REPOSITORY = "HFSELECT_REPOSITORY"
 # hold the write lock for milliseconds, so a minute means something is really wrong.
 BUSY_TIMEOUT_S = 60.0
 
+# How long a pair's claim lasts unless its worker renews it (bench renews it every CLAIM_TTL_S / 4):
+# a crashed worker's pair is free again after this long.
+CLAIM_TTL_S = 600.0
+
 # Columns stored as JSON text in SQLite and exported as JSON strings (Parquet stays flat and the
 # Hub's dataset viewer shows it as is).
 JSON_COLUMNS = {"id2label", "tags", "card_data", "label_names", "config", "details"}
@@ -231,6 +235,20 @@ MIGRATIONS: tuple[str, ...] = (
     # v2: where a model benchmarked from a local folder lives, so recall and select can load it.
     """
     ALTER TABLE models ADD COLUMN location TEXT;
+    """,
+    # v3: claims, so concurrent bench workers never train one pair twice (a claim expires unless
+    # its worker renews it, so a crashed worker's pairs are taken over); a study's total wall time.
+    """
+    CREATE TABLE claims (
+        model_id TEXT NOT NULL,
+        dataset TEXT NOT NULL,
+        protocol TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        claimed_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        PRIMARY KEY (model_id, dataset, protocol)
+    );
+    ALTER TABLE studies ADD COLUMN wall_time_s REAL;
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -552,6 +570,73 @@ class ModelRepository:
             sql += " AND status = 'ok'"
         return {(row[0], row[1]) for row in self.query(sql, (protocol.key,))}
 
+    # -- claims: which worker is training which pair ------------------------------------------
+
+    def claim_pair(
+        self,
+        model_id: str,
+        dataset: str,
+        protocol: Protocol,
+        owner: str,
+        *,
+        ttl_s: float = CLAIM_TTL_S,
+        failed_since: str | None = None,
+        now: float | None = None,
+    ) -> str:
+        """Claim a pair for ``owner`` before training it: ``"claimed"``, ``"done"`` or ``"held"``.
+
+        In one write transaction, so two workers can never both get ``"claimed"``. ``"done"``: the
+        pair already has a finished result under ``protocol``, or a failed one recorded at or after
+        ``failed_since`` (an ISO time such as the worker's start: concurrent workers do not retry
+        each other's failures, a later run does). ``"held"``: another owner holds an unexpired
+        claim. An expired claim (its worker crashed) is taken over. The owner renews its claim
+        (the heartbeat of a long training) by claiming the pair again: ``"claimed"`` while it still
+        holds it. ``now`` is the clock (``time.time()``), for tests.
+        """
+        clock = time.time() if now is None else now
+        with self.transaction() as connection:
+            result = connection.execute(
+                "SELECT status, created_at FROM results WHERE model_id = ? AND dataset = ? AND protocol = ?",
+                (model_id, dataset, protocol.key),
+            ).fetchone()
+            if result is not None and (
+                result["status"] == "ok"
+                or (failed_since is not None and (result["created_at"] or "") >= failed_since)
+            ):
+                return "done"
+            held = connection.execute(
+                "SELECT owner, expires_at FROM claims WHERE model_id = ? AND dataset = ? AND protocol = ?",
+                (model_id, dataset, protocol.key),
+            ).fetchone()
+            if held is not None and held["owner"] != owner and held["expires_at"] > clock:
+                return "held"
+            _upsert(
+                connection,
+                "claims",
+                {
+                    "model_id": model_id,
+                    "dataset": dataset,
+                    "protocol": protocol.key,
+                    "owner": owner,
+                    "claimed_at": clock,
+                    "expires_at": clock + ttl_s,
+                },
+                ("model_id", "dataset", "protocol"),
+            )
+            return "claimed"
+
+    def release_claim(self, model_id: str, dataset: str, protocol: Protocol, owner: str) -> None:
+        """Drop ``owner``'s claim on a pair (after its result is recorded, or when giving up)."""
+        with self.transaction() as connection:
+            connection.execute(
+                "DELETE FROM claims WHERE model_id = ? AND dataset = ? AND protocol = ? AND owner = ?",
+                (model_id, dataset, protocol.key, owner),
+            )
+
+    def claims(self) -> list[dict[str, Any]]:
+        """Every current claim: model_id, dataset, protocol, owner, claimed_at, expires_at."""
+        return [dict(row) for row in self.query("SELECT * FROM claims ORDER BY model_id, dataset, protocol")]
+
     def results(self, *, protocol: str | None = None, status: str | None = "ok") -> pd.DataFrame:
         """Benchmark results as a long DataFrame (one row per model, dataset and protocol)."""
         where, parameters = _where(protocol=protocol, status=status)
@@ -659,6 +744,43 @@ class ModelRepository:
                         ) from error
                 imported[name] = len(records)
         return imported
+
+    def copy_benchmarks(self, source: ModelRepository, *, exclude_datasets: Sequence[str] = ()) -> int:
+        """Copy ``source``'s models, datasets, benchmark results and curves into this store.
+
+        The rows of ``exclude_datasets`` are left out (a held-out target must not be a benchmark);
+        rows already here with the same key are replaced. Returns the number of results copied.
+        """
+        excluded = list(exclude_datasets)
+        marks = ", ".join("?" for _ in excluded)
+        with self._lock:
+            self._connection.execute("ATTACH DATABASE ? AS source", (str(source.path),))
+            try:
+                with self.transaction() as connection:
+                    for table, column in (
+                        ("models", None),
+                        ("datasets", "name"),
+                        ("results", "dataset"),
+                        ("curves", "dataset"),
+                    ):
+                        columns = _table_columns(connection, table) & {
+                            row[1] for row in connection.execute(f"PRAGMA source.table_info({table})")
+                        }
+                        names = ", ".join(sorted(columns))
+                        keys = _primary_key(connection, table)
+                        updates = ", ".join(f"{c} = excluded.{c}" for c in sorted(columns) if c not in keys)
+                        where = f"{column} NOT IN ({marks})" if column and excluded else "true"
+                        connection.execute(
+                            f"INSERT INTO main.{table} ({names}) SELECT {names} FROM source.{table} "
+                            f"WHERE {where} ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}",
+                            excluded if column else [],
+                        )
+                    copied = connection.execute(
+                        f"SELECT COUNT(*) FROM source.results WHERE dataset NOT IN ({marks})", excluded
+                    ).fetchone()[0]
+            finally:
+                self._connection.execute("DETACH DATABASE source")
+        return int(copied)
 
     def import_matrix(
         self,

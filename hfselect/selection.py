@@ -91,6 +91,10 @@ class SelectionResult:
     brute_force_epochs: int
     successive_halving_epochs: int
     wall_time_s: float
+    # Brute force over every model of the repository, not just the recalled candidates: the cost
+    # the recall saves (None when the caller did not say how many models the repository holds).
+    repository_models: int | None = None
+    brute_force_repository_epochs: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly view (what ``report.json`` holds)."""
@@ -258,6 +262,8 @@ class FineSelection:
         candidates: model specs, best recalled first.
         config: the protocol (``epochs`` is the full budget) and selection options.
         on_event: called with a short line for each round and decision (the CLI prints them).
+        repository_models: how many models the candidates were recalled from, for the cost of
+            brute force over all of them.
     """
 
     def __init__(
@@ -268,6 +274,7 @@ class FineSelection:
         config: SelectConfig,
         *,
         on_event: Callable[[str], None] | None = None,
+        repository_models: int | None = None,
     ) -> None:
         if not candidates:
             raise ValueError("fine selection needs at least one candidate")
@@ -276,6 +283,7 @@ class FineSelection:
         self.specs = {model_key(spec): spec for spec in candidates}
         self.config = config
         self.on_event = on_event or (lambda line: logger.info("%s", line))
+        self.repository_models = repository_models
         self.study_name = config.study or default_study_name(target, list(self.specs), config)
         self.study = Study(
             repository,
@@ -424,15 +432,23 @@ class FineSelection:
     # -- schedules ------------------------------------------------------------------------------
 
     def run(self) -> SelectionResult:
-        """Run (or resume) the selection and return its result."""
-        started = time.perf_counter()
-        if self.config.schedule == "async":
-            winner = self._run_async()
-        elif self.config.schedule == "sync":
-            winner = self._run_sync()
-        else:
+        """Run (or resume) the selection and return its result.
+
+        The result's wall time is the study's: the runs that did its work, an interrupted one
+        included. Rerunning a finished study redoes no training and reports the same wall time.
+        """
+        if self.config.schedule not in ("sync", "async"):
             raise ValueError(f"unknown schedule {self.config.schedule!r}: use sync or async")
-        return self._finish(winner, time.perf_counter() - started)
+        finished_before = self.study.info["status"] == COMPLETED and self.study.wall_time_s is not None
+        started = time.perf_counter()
+        try:
+            winner = self._run_async() if self.config.schedule == "async" else self._run_sync()
+            result = self._finish(winner)
+        finally:
+            if not finished_before:
+                self.study.add_wall_time(time.perf_counter() - started)
+        result.wall_time_s = self.study.wall_time_s or 0.0
+        return result
 
     def _alive(self) -> list[str]:
         trials = self.study.trials()
@@ -513,14 +529,22 @@ class FineSelection:
                     shutil.rmtree(self.checkpoint_dir(model_id), ignore_errors=True)
                 self.on_event(f"stopped {model_id}: {callback.stopped_reason}")
             else:
-                self.study.set_trial(Trial(model_id, COMPLETED, epochs_trained=self.config.epochs))
+                trained = self.study.trials().get(model_id)
+                self.study.set_trial(
+                    Trial(
+                        model_id,
+                        COMPLETED,
+                        epochs_trained=self.config.epochs,
+                        wall_time_s=trained.wall_time_s if trained else None,
+                    )
+                )
         finished = [m for m, t in self.study.trials().items() if t.state == COMPLETED and m in self.specs]
         pool = finished or list(self.specs)
         return max(pool, key=lambda m: self._scores(m).get(self.config.epochs, -math.inf))
 
     # -- result ---------------------------------------------------------------------------------
 
-    def _finish(self, winner: str, seconds: float) -> SelectionResult:
+    def _finish(self, winner: str) -> SelectionResult:
         scores = self._scores(winner)
         saved_to, test_score = None, None
         directory = self.checkpoint_dir(winner)
@@ -532,12 +556,14 @@ class FineSelection:
             test_score = float(trainer.evaluate(encoded["test"], metric_key_prefix="test")["test_score"])
             saved_to = str(self.output / "selected-model")
             trainer.save_model(saved_to)
+        previous = self.study.trials().get(winner)
         self.study.set_trial(
             Trial(
                 winner,
                 COMPLETED,
                 epochs_trained=max(scores, default=0),
                 final_score=scores.get(max(scores, default=0)),
+                wall_time_s=previous.wall_time_s if previous else None,  # a rerun reports it again
             )
         )
         self.study.set_status("completed")
@@ -565,5 +591,9 @@ class FineSelection:
             epochs_spent=sum(report.epochs for report in self.reports.values()),
             brute_force_epochs=len(self.specs) * self.config.epochs,
             successive_halving_epochs=successive_halving_epochs(len(self.specs), self.config.epochs),
-            wall_time_s=seconds,
+            wall_time_s=0.0,  # run() sets the study's total
+            repository_models=self.repository_models,
+            brute_force_repository_epochs=None
+            if self.repository_models is None
+            else self.repository_models * self.config.epochs,
         )

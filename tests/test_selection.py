@@ -237,3 +237,22 @@ def test_replay_halving_on_recorded_curves() -> None:
     auto = replay_halving(curves, 4, predictors=predictors, margin="auto", rungs=[1, 2])
     assert auto.selected == "late" and auto.epochs["late"] == 4
     assert replay_halving({"only": [0.5, 0.6]}, 2).epochs == {"only": 2}
+
+
+def test_a_rerun_reports_the_wall_time_of_the_run_that_did_the_work(
+    tiny_assets: Path, benchmarked: Path, tmp_path: Path
+) -> None:
+    candidates = [str(tiny_assets / "models" / name) for name in ("bert-a", "distil-b")]
+    config = SelectConfig(
+        epochs=2, learning_rate=1e-2, batch_size=16, max_length=32, output_dir=str(tmp_path / "run")
+    )
+    target = str(tiny_assets / "datasets" / "topic")
+    with ModelRepository(benchmarked) as repository:
+        first = FineSelection(repository, target, candidates, config, repository_models=3).run()
+        events: list[str] = []
+        again = FineSelection(repository, target, candidates, config, on_event=events.append).run()
+    assert not any("training" in event for event in events)  # nothing trained again
+    assert first.wall_time_s > 0 and again.wall_time_s == first.wall_time_s
+    seconds = {c.model_id: c.seconds for c in again.candidates}
+    assert seconds == {c.model_id: c.seconds for c in first.candidates} and seconds[again.selected_model] > 0
+    assert first.repository_models == 3 and first.brute_force_repository_epochs == 6

@@ -11,8 +11,8 @@ models x 21 datasets, 30 vision models x 6 datasets). This script measures, on t
     dataset in turn is the target, the others form the performance matrix, and the proxy (LEEP in
     the paper) is *simulated* from the target's true scores (see :data:`SIMULATION`). For each K:
     the hit rate (a best model on the target is in the top K) and the regret (best score minus the
-    best score within the top K), for ``scope="representatives"`` and ``scope="all"``, against
-    baselines that use no clustering;
+    best score within the top K), for every ``scope`` (``"evidence"`` also given only the
+    representatives' proxies), against baselines that use no clustering;
 (c) the recall with the released LEEP scores of the paper's two real targets (MultiRC, chest
     X-ray), whose fine-tuned scores are not released: what it recalls and how many proxies it needs.
 
@@ -66,8 +66,23 @@ SIMULATION = (
     "sigma = 0 is deterministic and run once."
 )
 
-METHODS = ("recall:representatives", "recall:all", "mean*proxy", "proxy-only", "mean-only", "random")
+METHODS = (
+    "recall:evidence",
+    "recall:evidence, reps' proxies",
+    "recall:every",
+    "recall:representatives",
+    "recall:all",
+    "mean*proxy",
+    "proxy-only",
+    "mean-only",
+    "random",
+)
 METHOD_NOTES = {
+    "recall:evidence": "coarse_recall, scope='evidence' (hfselect's default: own proxy + benchmark evidence)",
+    "recall:evidence, reps' proxies": (
+        "coarse_recall, scope='evidence' given only the representatives' proxies (the large-repository trick)"
+    ),
+    "recall:every": "coarse_recall, scope='every' (every model's own proxy; ties to the better mean)",
     "recall:representatives": "coarse_recall, scope='representatives' (the paper's rule: one proxy per cluster)",
     "recall:all": "coarse_recall, scope='all' (the released code: every clustered model's own proxy)",
     "mean*proxy": "mean benchmark score x exp(proxy), every model proxied (the rule without clustering)",
@@ -189,6 +204,7 @@ def leave_one_out(
     records: list[dict[str, Any]] = []
     per_target: list[dict[str, Any]] = []
     proxies_needed: dict[str, list[int]] = {"recall:representatives": [], "recall:all": []}
+    proxies_needed["recall:evidence, reps' proxies"] = proxies_needed["recall:representatives"]
     clusters_per_target: list[dict[str, int]] = []
     for t_index, target in enumerate(matrix.columns):
         truth_all = matrix[target]
@@ -202,7 +218,7 @@ def leave_one_out(
         clustering = ModelClustering(threshold=threshold, k_largest=k_largest).fit(performance)
         needed = {
             scope: models_needing_proxy(performance, scope=scope, clustering=clustering)
-            for scope in ("representatives", "all")
+            for scope in ("evidence", "every", "representatives", "all")
         }
         proxies_needed["recall:representatives"].append(len(needed["representatives"]))
         proxies_needed["recall:all"].append(len(needed["all"]))
@@ -234,7 +250,7 @@ def leave_one_out(
                 rng = np.random.default_rng([base_seed, seed, t_index, round(sigma * 1_000_000)])
                 proxy = simulate_proxy(truth, sigma, rng)
                 orders: dict[str, np.ndarray] = {}
-                for scope in ("representatives", "all"):
+                for scope in ("evidence", "every", "representatives", "all"):
                     # Only the proxies the rule asks for are given: coarse_recall raises if it needs more.
                     given = {model: float(proxy[position[model]]) for model in needed[scope]}
                     result = coarse_recall(performance, given, top_k=None, scope=scope, clustering=clustering)
@@ -243,6 +259,14 @@ def leave_one_out(
                         # The best model's role (representative, member, singleton) explains its rank.
                         roles = {entry.model_id: entry.role for entry in result.ranking}
                         target_row["best_model_role"] = roles[models[best_index]]
+                # The evidence rule with the paper's budget: members take their representative's proxy.
+                given = {model: float(proxy[position[model]]) for model in needed["representatives"]}
+                result = coarse_recall(
+                    performance, given, top_k=None, scope="evidence", clustering=clustering
+                )
+                orders["recall:evidence, reps' proxies"] = np.array(
+                    [position[e.model_id] for e in result.ranking]
+                )
                 orders["mean*proxy"] = ranking_order(means * np.exp(proxy))
                 orders["proxy-only"] = ranking_order(proxy)
                 orders["mean-only"] = ranking_order(means)
@@ -296,7 +320,7 @@ def leave_one_out(
         method: {"mean": float(np.mean(v)), "min": int(min(v)), "max": int(max(v))}
         for method, v in proxies_needed.items()
     }
-    needs["mean*proxy"] = needs["proxy-only"] = {
+    needs["recall:evidence"] = needs["recall:every"] = needs["mean*proxy"] = needs["proxy-only"] = {
         "mean": float(np.mean(n_models)),
         "min": min(n_models),
         "max": max(n_models),
@@ -443,7 +467,7 @@ def print_matrix_report(name: str, report: dict[str, Any]) -> None:
     print(table(["sigma", "method", *[f"K={k}" for k in loo["ks"]]], rows, left=2))
 
     print("\n    per target at sigma=0 (exact proxy): rank of the best model (regret at K=5)")
-    methods = ["recall:representatives", "recall:all", "mean*proxy", "mean-only"]
+    methods = ["recall:evidence", "recall:representatives", "recall:all", "mean*proxy", "mean-only"]
     rows = []
     for t in loo["per_target"]:
         rows.append(
@@ -466,6 +490,7 @@ def print_matrix_report(name: str, report: dict[str, Any]) -> None:
                 "best",
                 "clusters",
                 "proxies",
+                "evidence",
                 "reps",
                 "all",
                 "mean*proxy",
@@ -516,7 +541,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--matrices", default="nlp,cv", help="comma-separated: nlp, cv")
     parser.add_argument("--sigmas", type=_floats, default=[0.0, 0.02, 0.05, 0.1], help="proxy noise sizes")
     parser.add_argument("--seeds", type=int, default=20, help="noise draws per target and sigma > 0")
-    parser.add_argument("--ks", type=_ints, default=[3, 5, 8, 15], help="recall sizes K")
+    parser.add_argument("--ks", type=_ints, default=[1, 3, 5, 8, 15], help="recall sizes K")
     parser.add_argument("--seed", type=int, default=0, help="base seed of every draw")
     parser.add_argument(
         "--random-draws", type=int, default=2000, help="Monte Carlo draws of the random baseline"

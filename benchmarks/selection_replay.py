@@ -17,8 +17,8 @@ benchmark datasets. Strategies are replayed from the recorded curves without ret
 * ``two_phase_paper``: the paper: clustering (0.09) + LEEP recall (its released code's scope, every
   clustered model proxied; LogME for all when a model has no head) of the paper's share of the
   models (15 of 39) + synchronous halving with the k-means trend filter.
-* ``hfselect``: our defaults: recall of ``--candidates`` models with proxies for the cluster
-  representatives only, then halving with the headroom trend predictor.
+* ``hfselect``: our defaults: recall of ``--candidates`` models by the default rule
+  (``DEFAULT_SCOPE``), then halving with the headroom trend predictor.
 
 Cost = fine-tuning epochs, plus the proxies expressed in epoch-equivalents (each model's measured
 proxy time on the target divided by its measured time per fine-tuning epoch on it). Regret = best
@@ -26,7 +26,7 @@ final test score in the repository - final test score of the selected model (sco
 hit rate = how often the selected model is the best. Model outputs for the proxies are computed once
 per (model, target) and cached in ``--cache``; the replay itself takes seconds.
 
-Also printed: recall quality per proxy (hit rate and regret of the top-K for K = 3, 5, 8; Spearman
+Also printed: recall quality per proxy and rule (hit rate and regret of the top-K for K = 1, 3, 5, 8; Spearman
 correlation of each proxy with the fine-tuned scores) and the trend predictors' held-out error.
 """
 
@@ -46,10 +46,11 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from hfselect.clustering import ModelClustering
-from hfselect.recall import DEFAULT_SCOPE, coarse_recall, models_needing_proxy, proxy_weight
+from hfselect.recall import DEFAULT_SCOPE, SCOPES, coarse_recall, models_needing_proxy, proxy_weight
 from hfselect.repository import ModelRepository
-from hfselect.selection import SelectConfig, halving_round, successive_halving_epochs
-from hfselect.trend import DEFAULT_PREDICTOR, PREDICTORS, curves_by_model, evaluate_predictors, resolve_margin
+from hfselect.selection import SelectConfig, successive_halving_epochs
+from hfselect.selection import replay_halving as replay_curves
+from hfselect.trend import DEFAULT_PREDICTOR, curves_by_model, evaluate_predictors, make_predictor
 
 PROXIES = ("leep", "nce", "logme", "hscore", "knn")
 HEAD_PROXIES = ("leep", "nce")
@@ -137,14 +138,17 @@ def replay_halving(
     predictor: str | None,
     benchmarks: list[str],
     margin: float | str = 0.0,
+    every_epoch: bool = False,
 ) -> tuple[str, int]:
     """Synchronous halving over recorded curves; ``predictor=None`` is plain successive halving.
 
-    ``margin`` as ``SelectConfig.margin``: a number, or ``"auto"`` for each candidate's predictor's
-    held-out error at that epoch.
+    The library's rule (:func:`hfselect.selection.replay_halving`): rounds at its rungs, or after
+    every epoch with ``every_epoch`` (the paper's schedule, and plain successive halving's here).
+    ``margin`` as ``SelectConfig.margin``: a number, or ``"auto"`` for each candidate's
+    predictor's held-out error at that epoch.
     """
     budget = zoo.epochs
-    fitted = {}
+    predictors = None
     if predictor is not None:
         other = {(m, d): c for (m, d), c in zoo.curves.items() if d in benchmarks}
         rows = [
@@ -153,19 +157,15 @@ def replay_halving(
             for e, s in enumerate(curve)
         ]
         by_model = curves_by_model(pd.DataFrame(rows))
-        fitted = {m: PREDICTORS[predictor](by_model.get(m, [])) for m in candidates}
-    alive, spent, epoch = list(candidates), 0, 0
-    while len(alive) > 1 and epoch < budget:
-        epoch += 1
-        spent += len(alive)
-        score = {m: zoo.curves[(m, target)][epoch - 1] for m in alive}
-        predicted = {m: fitted[m].predict(score[m], epoch) for m in alive} if fitted else dict(score)
-        slack = {m: resolve_margin(margin, fitted.get(m), epoch) for m in alive}
-        drops = halving_round(alive, score, predicted, epoch, slack, low_performers=predictor is not None)
-        alive = [m for m in alive if m not in drops]
-    if len(alive) > 1:  # the budget ran out first: the best final validation score wins
-        alive = [max(alive, key=lambda m: zoo.curves[(m, target)][-1])]
-    return alive[0], spent + (budget - epoch)
+        predictors = {m: make_predictor(predictor, m, by_model) for m in candidates}
+    replay = replay_curves(
+        {m: zoo.curves[(m, target)] for m in candidates},
+        budget,
+        predictors=predictors,
+        margin=margin,
+        rungs=list(range(1, budget + 1)) if every_epoch or predictor is None else None,
+    )
+    return replay.selected, sum(replay.epochs.values())
 
 
 def run_target(zoo: Zoo, target: str, candidates: int, proxy: str) -> dict[str, dict[str, Any]]:
@@ -193,7 +193,7 @@ def run_target(zoo: Zoo, target: str, candidates: int, proxy: str) -> dict[str, 
     recall = coarse_recall(
         performance, leep, paper_k, 0.09, 5, "all", proxy_transform=proxy_weight(leep_used)
     )
-    selected, cost = replay_halving(zoo, target, list(recall.models), "kmeans", benchmarks)
+    selected, cost = replay_halving(zoo, target, list(recall.models), "kmeans", benchmarks, every_epoch=True)
     rows["two_phase_paper"] = {"selected": selected, "cost": cost + proxy_cost(zoo, target, needed)}
 
     def hfselect(k: int, scope: str = DEFAULT_SCOPE, margin: float | str = SelectConfig.margin) -> dict:
@@ -216,6 +216,7 @@ def run_target(zoo: Zoo, target: str, candidates: int, proxy: str) -> dict[str, 
     rows["hfselect"] = hfselect(candidates)
     # What each choice contributes: the paper's recall rule, the paper's margin, other recall sizes.
     rows["hfselect, scope=representatives"] = hfselect(candidates, scope="representatives")
+    rows["hfselect, scope=every"] = hfselect(candidates, scope="every")
     rows["hfselect, margin=0"] = hfselect(candidates, margin=0.0)
     for k in (candidates - 1, candidates + 2, candidates + 4):
         rows[f"hfselect, K={k}"] = hfselect(k)
@@ -228,10 +229,10 @@ def run_target(zoo: Zoo, target: str, candidates: int, proxy: str) -> dict[str, 
 
 
 def recall_quality(zoo: Zoo) -> pd.DataFrame:
-    """Leave-one-dataset-out top-K recall (K = 3, 5, 8) and Spearman correlation, per proxy."""
+    """Leave-one-dataset-out top-K recall (K = 1, 3, 5, 8) and Spearman correlation, per proxy and rule."""
     rows = []
-    for proxy, scope in itertools.product(PROXIES, ("every", "representatives")):
-        for k in (3, 5, 8):
+    for proxy, scope in itertools.product(PROXIES, SCOPES):
+        for k in (1, 3, 5, 8):
             hits, regrets, correlations = [], [], []
             for target in zoo.test.columns:
                 performance = zoo.test[[d for d in zoo.test.columns if d != target]]
@@ -287,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     with ModelRepository(args.repository) as repository:
         zoo = load_zoo(repository)
         trend_error = evaluate_predictors(
-            repository.curves(), epochs=(1, 2), names=("kmeans", "headroom", "current")
+            repository.curves(), epochs=(1, 2), names=("kmeans", "headroom", "neighbours", "current")
         )
     cache = Path(args.cache) if args.cache else Path(args.repository).with_suffix(".proxies.json")
     compute_proxies(zoo, Path(args.zoo), cache, args.sample_size)
@@ -329,7 +330,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{row['finetune_epochs']:7d} {row['candidates_brute_force_epochs']:12d}"
         )
     quality = recall_quality(zoo)
-    print("\nrecall quality (leave-one-dataset-out; every = hfselect's rule, representatives = the paper's):")
+    print(
+        f"\nrecall quality (leave-one-dataset-out; {DEFAULT_SCOPE} = hfselect's rule, representatives = the paper's):"
+    )
     print(quality.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print("\ntrend predictors, held-out error of the predicted final validation score:")
     print(trend_error.to_string(index=False, float_format=lambda v: f"{v:.4f}"))

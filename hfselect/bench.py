@@ -7,19 +7,27 @@ across processes), evaluated on the validation split after every epoch (the lear
 performance matrix that clustering and recall use). Only the main process writes.
 
 Runs are resumable: a pair already recorded under the same :class:`~hfselect.repository.Protocol`
-is skipped, and every pair is written as soon as it finishes. ``shard=(i, n)`` gives worker ``i``
-every ``n``-th job of the sorted job list, so workers sharing one repository file never train the
-same pair twice.
+is skipped, and every pair is written as soon as it finishes. Before training a pair, a worker
+claims it in the repository (a claim renewed while it trains and taken over once it expires), so
+workers sharing one repository file never train the same pair twice, with or without ``--shard``;
+``shard=(i, n)`` gives worker ``i`` every ``n``-th job of the sorted job list, so they do not even
+meet, and sets each worker's torch threads to its share of the machine's cores.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import os
+import socket
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import datasets
@@ -35,7 +43,8 @@ from hfselect.data import (
 )
 from hfselect.errors import HfSelectError
 from hfselect.models import expand_model_specs, load_classifier, load_tokenizer_or_processor, model_key
-from hfselect.repository import ModelRepository, Protocol
+from hfselect.repository import CLAIM_TTL_S, ModelRepository, Protocol, utcnow
+from hfselect.validation import check_int, check_optional_int, check_positive_float
 
 if TYPE_CHECKING:
     from hfselect.distributed import RayResources
@@ -66,6 +75,13 @@ class BenchConfig:
     allow_pickle: bool = False
     text_columns: list[str] | None = None
     label_column: str | None = None
+    # evaluate.load(NAME) downloads a metric script from the Hub and runs it: only when asked.
+    allow_hub_metric_code: bool = False
+
+    def __post_init__(self) -> None:
+        """Reject a protocol that would train nothing or store a wrong result, and unrequested Hub code."""
+        check_protocol_numbers(self)
+        check_metric_allowed(self.metric, allow_hub_code=self.allow_hub_metric_code)
 
     @property
     def protocol(self) -> Protocol:
@@ -102,8 +118,20 @@ class BenchSummary:
 
     planned: int = 0
     skipped: int = 0
+    claimed_elsewhere: int = 0  # pairs another worker was training while this one ran
     done: list[PairResult] = field(default_factory=list)
     failed: list[PairResult] = field(default_factory=list)
+
+
+def check_protocol_numbers(config: BenchConfig) -> None:
+    """Raise :class:`~hfselect.errors.InvalidValueError` (a ``ValueError``) for an out-of-range number."""
+    check_int("epochs", config.epochs, minimum=1)
+    check_positive_float("learning_rate", config.learning_rate)
+    check_int("batch_size", config.batch_size, minimum=1)
+    check_int("max_length", config.max_length, minimum=1)
+    check_optional_int("train_samples", config.train_samples, minimum=1)
+    check_optional_int("eval_samples", config.eval_samples, minimum=1)
+    check_int("seed", config.seed, minimum=0)
 
 
 def canonical_metric(name: str) -> str:
@@ -111,14 +139,31 @@ def canonical_metric(name: str) -> str:
     return METRIC_ALIASES.get(name, name)
 
 
-def metric_function(name: str) -> Callable[[np.ndarray, np.ndarray], float]:
+def check_metric_allowed(name: str, *, allow_hub_code: bool = False) -> None:
+    """Refuse a metric whose code would come from the Hub, unless ``allow_hub_code``.
+
+    Built-in metrics and local metric scripts (an existing file or folder) are always allowed;
+    any other name makes ``evaluate.load`` download the metric's Python code and run it.
+    """
+    if allow_hub_code or canonical_metric(name) in BUILTIN_METRICS or Path(name).expanduser().exists():
+        return
+    raise HfSelectError(
+        f"--metric {name} is neither built in ({', '.join(BUILTIN_METRICS)}; f1 and mcc for short) nor a "
+        "local metric script: evaluate would download its code from the Hub and run it. Pass "
+        "--allow-hub-metric-code (allow_hub_metric_code=True) if you trust that code"
+    )
+
+
+def metric_function(name: str, *, allow_hub_code: bool = False) -> Callable[[np.ndarray, np.ndarray], float]:
     """``f(predictions, references) -> score`` for a built-in metric or a loadable ``evaluate`` metric.
 
     The built-in ones are computed with scikit-learn because ``evaluate.load`` fetches metric code
-    from the Hub at run time; other names (or a local metric script) go through ``evaluate``.
+    from the Hub at run time; a local metric script goes through ``evaluate``, and so does any other
+    name, but only with ``allow_hub_code`` (see :func:`check_metric_allowed`).
     """
     from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
+    check_metric_allowed(name, allow_hub_code=allow_hub_code)
     name = canonical_metric(name)
     if name == "accuracy":
         return lambda predictions, references: float(accuracy_score(references, predictions))
@@ -222,7 +267,7 @@ def build_trainer(
         id2label=dict(enumerate(data.label_names)),
         allow_pickle=config.allow_pickle,
     )
-    score = metric_function(config.metric)
+    score = metric_function(config.metric, allow_hub_code=config.allow_hub_metric_code)
 
     def compute_metrics(prediction: Any) -> dict[str, float]:
         logits = (
@@ -313,12 +358,6 @@ def finetune_pair(
 
 def describe_model(spec: str, model: Any) -> dict[str, Any]:
     """Repository fields of a benchmarked model, from its loaded config (and folder, when local)."""
-    import json
-    from pathlib import Path
-
-    from hfselect.crawler import config_fields
-    from hfselect.models import local_model_sha
-
     config = model.config
     folder = Path(spec).expanduser()
     fields: dict[str, Any] = {
@@ -332,11 +371,30 @@ def describe_model(spec: str, model: Any) -> dict[str, Any]:
     }
     if folder.is_dir():
         # The loaded config carries the target's labels; the source head's labels are on disk.
-        saved = config_fields(json.loads((folder / "config.json").read_text()))
-        fields.update({key: value for key, value in saved.items() if value is not None})
-        fields.update(sha=local_model_sha(folder), source="local", location=str(folder.resolve()))
+        fields.update(local_model_fields(folder))
     elif fields["sha"] is None:
         fields["sha"] = hub_model_sha(spec)
+    return fields
+
+
+def local_model_fields(folder: Path) -> dict[str, Any]:
+    """Repository fields of a local model folder, read from disk without loading the model.
+
+    The folder (``location``) is stored even when its config cannot be read, so that recall and
+    select load the model from its folder instead of looking its name up on the Hub.
+    """
+    import json
+
+    from hfselect.crawler import config_fields
+    from hfselect.models import local_model_sha
+
+    fields: dict[str, Any] = {}
+    try:
+        saved = config_fields(json.loads((folder / "config.json").read_text()))
+        fields.update({key: value for key, value in saved.items() if value is not None})
+    except (OSError, ValueError):
+        logger.debug("cannot read %s/config.json", folder, exc_info=True)
+    fields.update(sha=local_model_sha(folder), source="local", location=str(folder.resolve()))
     return fields
 
 
@@ -361,20 +419,75 @@ def describe_failure(error: BaseException) -> str:
     return text if isinstance(error, HfSelectError) else f"{type(error).__name__}: {text[:200]}"
 
 
-def attempt_pair(
-    model_spec: str, dataset_spec: str, config: BenchConfig, *, callbacks: Sequence[Any] = ()
-) -> PairResult:
-    """:func:`finetune_pair`, with a failure turned into a :class:`PairResult` holding its reason."""
-    started = time.perf_counter()
+def machine_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
     try:
-        return finetune_pair(model_spec, dataset_spec, config, callbacks=callbacks)
-    except Exception as error:
-        model_id, dataset_name = model_key(model_spec), dataset_key(dataset_spec)
-        result = PairResult(
-            model_id, dataset_name, None, [], time.perf_counter() - started, describe_failure(error)
-        )
-        logger.warning("%s on %s failed: %s", model_id, dataset_name, result.error)
-        return result
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def threads_per_worker(
+    workers: int, *, cores: int | None = None, environ: Mapping[str, str] = os.environ
+) -> int | None:
+    """Torch threads for one of ``workers`` processes sharing a machine, or None to leave torch's default.
+
+    Each process would otherwise start one thread per core, and N workers would oversubscribe the
+    machine N times over. ``OMP_NUM_THREADS``, when set, is the user's choice and always wins.
+    """
+    if environ.get("OMP_NUM_THREADS") or workers <= 1:
+        return None
+    return max(1, (cores or machine_cores()) // workers)
+
+
+def worker_name() -> str:
+    """A name for this worker's claims, unique across processes and machines."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@contextlib.contextmanager
+def claim_heartbeat(
+    repository: ModelRepository,
+    model_id: str,
+    dataset: str,
+    protocol: Protocol,
+    owner: str,
+    *,
+    ttl_s: float = CLAIM_TTL_S,
+) -> Iterator[None]:
+    """Renew a pair's claim every ``ttl_s / 4`` while the block runs, then release it.
+
+    A live worker's claim never expires however long its pair trains; a crashed worker's claim
+    expires ``ttl_s`` after its last renewal, and another worker may take the pair over.
+    """
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(ttl_s / 4):
+            try:
+                repository.claim_pair(model_id, dataset, protocol, owner, ttl_s=ttl_s)
+            except Exception:  # a missed renewal only shortens the claim; never kill the training
+                logger.debug("could not renew the claim on %s/%s", model_id, dataset, exc_info=True)
+
+    thread = threading.Thread(target=renew, name="hfselect-claim-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        repository.release_claim(model_id, dataset, protocol, owner)
+
+
+def _on_main_process(state: Any, decide: Callable[[], str]) -> str:
+    """``decide()`` on the main process, broadcast to the others (they must train the same pairs)."""
+    if state.num_processes == 1:
+        return decide()
+    from accelerate.utils import broadcast_object_list
+
+    box = [decide() if state.is_main_process else None]
+    broadcast_object_list(box)
+    return str(box[0])
 
 
 def run_bench(
@@ -390,6 +503,9 @@ def run_bench(
 ) -> BenchSummary:
     """Benchmark every model on every dataset (this shard's share), recording each pair as it ends.
 
+    Each pair is claimed in the repository before it is trained: a pair another worker is training
+    is passed over, then tried once more at the end, in case that worker died and its claim expired.
+    With ``shard=(i, n)`` and ``OMP_NUM_THREADS`` unset, torch uses ``cores // n`` threads.
     With ``ray_address`` (``"local"``: ``$RAY_ADDRESS`` or a new local Ray; else a cluster
     address), every pair is a Ray task (see :mod:`hfselect.distributed`) with ``ray_resources``.
     """
@@ -400,37 +516,100 @@ def run_bench(
     dataset_specs = expand_dataset_specs(datasets)
     jobs = plan_jobs(model_specs, dataset_specs, shard)
     protocol = config.protocol
-    metric_function(config.metric)  # fail before any training when the metric cannot be loaded
+    # Fail before any training when the metric cannot be loaded.
+    metric_function(config.metric, allow_hub_code=config.allow_hub_metric_code)
     if ray_address is not None:
         from hfselect.distributed import bench_on_ray
 
         return bench_on_ray(
             repository, jobs, config, address=ray_address, resources=ray_resources, progress=progress
         )
+    threads = threads_per_worker(shard[1])
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    owner, started_at = worker_name(), utcnow()
     summary = BenchSummary(planned=len(jobs))
     bar = tqdm(
         total=len(jobs), desc="benchmarking", unit="pair", disable=not progress or not state.is_main_process
     )
-    try:
-        for model_spec, dataset_spec in jobs:
-            model_id = model_key(model_spec)
-            dataset_name = dataset_key(dataset_spec)
-            # Checked per job, not once: another worker or an earlier run may have finished it.
-            if (model_id, dataset_name) in repository.completed_pairs(protocol, include_failed=False):
-                summary.skipped += 1
-                bar.update(1)
-                continue
-            label = f"{model_id} on {dataset_name}"
-            bar.set_postfix_str(label)
-            result = attempt_pair(model_spec, dataset_spec, config, callbacks=[_EpochProgress(bar, label)])
+
+    def attempt(model_spec: str, dataset_spec: str) -> str:
+        """Train the pair unless it is done or claimed elsewhere; return "done", "held" or "trained"."""
+        model_id, dataset_name = model_key(model_spec), dataset_key(dataset_spec)
+        # Checked per job, not once: another worker or an earlier run may have finished it.
+        decision = _on_main_process(
+            state,
+            lambda: (
+                "done"
+                if (model_id, dataset_name) in repository.completed_pairs(protocol, include_failed=False)
+                else repository.claim_pair(model_id, dataset_name, protocol, owner, failed_since=started_at)
+            ),
+        )
+        if decision != "claimed":
+            return decision
+        heartbeat = (
+            claim_heartbeat(repository, model_id, dataset_name, protocol, owner)
+            if state.is_main_process
+            else contextlib.nullcontext()
+        )
+        with heartbeat:
+            result = _train_pair(model_spec, dataset_spec, config, bar)
             if state.is_main_process:
                 record_pair_result(repository, result, protocol)
-            (summary.failed if result.error else summary.done).append(result)
+        (summary.failed if result.error else summary.done).append(result)
+        state.wait_for_everyone()
+        return "trained"
+
+    try:
+        held: list[tuple[str, str]] = []
+        for model_spec, dataset_spec in jobs:
+            outcome = attempt(model_spec, dataset_spec)
+            if outcome == "held":
+                held.append((model_spec, dataset_spec))
+                continue
+            summary.skipped += int(outcome == "done")
             bar.update(1)
-            state.wait_for_everyone()
+        for model_spec, dataset_spec in held:
+            outcome = attempt(model_spec, dataset_spec)
+            summary.skipped += int(outcome == "done")
+            summary.claimed_elsewhere += int(outcome == "held")
+            bar.update(1)
     finally:
         bar.close()
     return summary
+
+
+def attempt_pair(
+    model_spec: str, dataset_spec: str, config: BenchConfig, *, callbacks: Sequence[Any] = ()
+) -> PairResult:
+    """:func:`finetune_pair`, with a failure turned into a failed :class:`PairResult` holding its reason."""
+    started = time.perf_counter()
+    try:
+        return finetune_pair(model_spec, dataset_spec, config, callbacks=callbacks)
+    except Exception as error:
+        result = PairResult(
+            model_key(model_spec),
+            dataset_key(dataset_spec),
+            None,
+            [],
+            time.perf_counter() - started,
+            describe_failure(error),
+        )
+        logger.warning("%s on %s failed: %s", result.model_id, result.dataset, result.error)
+        folder = Path(model_spec).expanduser()
+        if folder.is_dir():
+            # Stored with its folder, so a later recall loads it from there, not from the Hub.
+            result.model_info = local_model_fields(folder)
+        return result
+
+
+def _train_pair(model_spec: str, dataset_spec: str, config: BenchConfig, bar: Any) -> PairResult:
+    """:func:`attempt_pair`, showing the pair and its epoch on the progress bar."""
+    label = f"{model_key(model_spec)} on {dataset_key(dataset_spec)}"
+    bar.set_postfix_str(label)
+    return attempt_pair(model_spec, dataset_spec, config, callbacks=[_EpochProgress(bar, label)])
 
 
 def record_pair_result(repository: ModelRepository, result: PairResult, protocol: Protocol) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -17,6 +18,8 @@ from typing import Any
 
 from hfselect import __version__
 from hfselect.errors import HfSelectError
+from hfselect.scopes import DEFAULT_SCOPE, SCOPES
+from hfselect.validation import non_negative_int, positive_float, positive_int, threshold_value
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -48,11 +51,15 @@ def repository_path(args: argparse.Namespace) -> str | None:
     return resolve_repository_path(str(args.repository))
 
 
-def open_repository(args: argparse.Namespace) -> Any:
-    """Open the repository named by ``--repository`` (or the default); imported lazily to keep --help fast."""
+def open_repository(args: argparse.Namespace, *, create: bool = True) -> Any:
+    """Open the repository named by ``--repository`` (or the default); imported lazily to keep --help fast.
+
+    Commands that only read (or need a filled repository) pass ``create=False``: a mistyped path is
+    then an error, not a new empty repository.
+    """
     from hfselect.repository import ModelRepository
 
-    return ModelRepository(repository_path(args))
+    return ModelRepository(repository_path(args), create=create)
 
 
 # -- commands ---------------------------------------------------------------------------------
@@ -98,21 +105,83 @@ def cmd_crawl(args: argparse.Namespace) -> int:
 
 def cmd_repo_info(args: argparse.Namespace) -> int:
     """``hfselect repo info``: row counts of every table."""
-    with open_repository(args) as repository:
+    from hfselect.starters import result_sources
+
+    with open_repository(args, create=False) as repository:
         counts = repository.counts()
         path, version = repository.path, repository.schema_version
+        sources = result_sources(repository)
     if args.json:
-        print(json.dumps({"path": str(path), "schema_version": version, "counts": counts}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "path": str(path),
+                    "schema_version": version,
+                    "counts": counts,
+                    "results_by_protocol": sources,
+                },
+                indent=2,
+            )
+        )
     else:
         print(f"repository: {path} (schema version {version})")
         print_table(sorted(counts.items(), key=lambda item: list(counts).index(item[0])), ["table", "rows"])
+        print_result_sources(sources)
+    return 0
+
+
+def print_result_sources(sources: Sequence[dict[str, Any]]) -> None:
+    """The results per protocol, with where they come from and whether they have learning curves."""
+    if not sources:
+        return
+    rows = [
+        (
+            s["protocol"],
+            s["results"],
+            s["models"],
+            s["datasets"],
+            ",".join(s["metrics"]),
+            s["curves"],
+            s["source"],
+        )
+        for s in sources
+    ]
+    print_table(rows, ["protocol", "results", "models", "datasets", "metrics", "curves", "source"])
+
+
+def cmd_repo_init(args: argparse.Namespace) -> int:
+    """``hfselect repo init --starter NAME``: fill the repository with a starter's published results."""
+    from hfselect.starters import init_starter
+
+    with open_repository(args) as repository:
+        starter = init_starter(repository, args.starter)
+        path = repository.path
+    results = len(starter.results())
+    print(
+        f"{path}: starter {starter.name}: {len(starter.models)} models (Hub ids) x {len(starter.datasets)} "
+        f"datasets, {results} results under protocol {starter.protocol_key}"
+    )
+    print(f"protocol: {starter.protocol_note}")
+    print(f"source: {starter.source}")
+    print(f"license: {starter.license}")
+    rows = [(d.paper_name, d.hub_id or "-", d.metric, d.note) for d in starter.datasets]
+    print_table(rows, ["paper's dataset", "Hub id", "metric", "note"])
+    unmapped = [d.paper_name for d in starter.datasets if d.unmapped]
+    if unmapped:
+        print(
+            f"{len(unmapped)} dataset(s) map to no single Hub id and keep the paper's name: {', '.join(unmapped)}"
+        )
+    print(
+        f"next: `hfselect cluster --threshold {starter.threshold:g}` (the paper's threshold for this matrix), then "
+        "`hfselect recall <Hub dataset id> --max-download 2GB` (it says how much it downloads first)"
+    )
     return 0
 
 
 def cmd_repo_export(args: argparse.Namespace) -> int:
     """``hfselect repo export DIR``: one Parquet file per table."""
-    with open_repository(args) as repository:
-        written = repository.export_parquet(args.directory)
+    with open_repository(args, create=False) as repository:
+        written = repository.export_parquet(args.directory, include_local_paths=args.include_local_paths)
         counts = repository.counts()
     print_table([(str(path), counts[name]) for name, path in written.items()], ["file", "rows"])
     return 0
@@ -179,6 +248,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     print(
         f"{len(summary.done)} pairs done, {summary.skipped} already in the repository, {len(summary.failed)} failed "
         f"(shard {shard[0]}/{shard[1]} of the job list: {summary.planned} pairs)"
+        + (
+            f"; {summary.claimed_elsewhere} being trained by another worker"
+            if summary.claimed_elsewhere
+            else ""
+        )
     )
     for result in summary.failed:
         print(f"failed: {result.model_id} on {result.dataset}: {result.error}")
@@ -189,16 +263,17 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     """``hfselect cluster``: group the repository's models by their benchmark results."""
     from hfselect.clustering import ModelClustering
 
-    with open_repository(args) as repository:
+    if args.n_clusters is not None and args.method != "kmeans":
+        raise HfSelectError("--n-clusters is for --method kmeans; the agglomerative method uses --threshold")
+    with open_repository(args, create=False) as repository:
         performance = repository.performance_matrix()
     if performance.empty or len(performance) < 2:
         raise HfSelectError(
             "the repository has benchmark results for fewer than 2 models: run `hfselect bench` "
             "or `hfselect repo import-matrix` first"
         )
-    threshold = args.threshold if args.threshold == "silhouette" else float(args.threshold)
     clustering = ModelClustering(
-        threshold=threshold, k_largest=args.k_largest, method=args.method, n_clusters=args.n_clusters
+        threshold=args.threshold, k_largest=args.k_largest, method=args.method, n_clusters=args.n_clusters
     ).fit(performance)
     means = performance.mean(axis=1)
     clusters = []
@@ -265,14 +340,14 @@ def cmd_recall(args: argparse.Namespace) -> int:
     """``hfselect recall DATASET``: rank the repository's models for a target dataset from a few proxy scores."""
     from hfselect.recall import recall_for_target
 
-    with open_repository(args) as repository:
+    with open_repository(args, create=False) as repository:
         recall = recall_for_target(
             repository,
             target_spec(args),
             top_k=args.top_k,
             proxy=args.proxy,
             sample_size=args.sample_size,
-            scope=args.scope,
+            scope=proxy_download_scope(repository, args),
             threshold=args.threshold,
             k_largest=args.k_largest,
             proxy_scores=read_proxy_scores(args.proxy_scores) if args.proxy_scores else None,
@@ -289,30 +364,42 @@ def cmd_recall(args: argparse.Namespace) -> int:
     return 0
 
 
+def proxy_download_scope(repository: Any, args: argparse.Namespace) -> str:
+    """Print what the proxies will download from the Hub; return the recall scope that fits ``--max-download``."""
+    if getattr(args, "proxy_scores", None):
+        return args.scope  # precomputed scores: nothing is loaded
+    from hfselect.download_budget import DownloadBudgetError, plan_proxy_downloads
+
+    try:
+        plan = plan_proxy_downloads(
+            repository,
+            scope=args.scope,
+            threshold=args.threshold,
+            k_largest=args.k_largest,
+            max_download=getattr(args, "max_download", None),
+            allow_pickle=args.allow_pickle,
+        )
+    except DownloadBudgetError as error:
+        print("\n".join(error.plan.lines()))
+        raise
+    for line in plan.lines():
+        print(line)
+    return plan.scope
+
+
 def print_recall(recall: Any) -> None:
     """The recall table: rank, model, why it was recalled."""
     for note in recall.notes:
         print(f"note: {note}")
     rows = []
     for entry in recall.result.entries:
-        why = {
-            "representative": "represents its cluster",
-            "member": f"member of cluster {entry.cluster}, represented by {entry.representative}",
-            "singleton": "alone in its cluster: weighted by its similarity to every representative"
-            if entry.proxy_model != entry.model_id
-            else "no cluster has several models: weighted by its own proxy",
-            "new": "no benchmark results: ranked by its own proxy",
-        }[entry.role]
-        if recall.result.scope == "every" and entry.role != "new":
-            why = "ranked by its own proxy" + (
-                f" (benchmarks: cluster {entry.cluster} with {entry.representative})"
-                if entry.representative not in (None, entry.model_id)
-                else ""
-            )
+        why = entry.source or entry.role
         mean = "-" if entry.mean_score != entry.mean_score else f"{entry.mean_score:.4f}"
         proxy = "-" if entry.proxy is None or entry.proxy != entry.proxy else f"{entry.proxy:.4f}"
         rows.append((entry.rank, entry.model_id, f"{entry.score:.4f}", mean, proxy, why))
-    print_table(rows, ["rank", "model", "recall score", "mean benchmark", f"{recall.proxy} used", "why"])
+    print_table(
+        rows, ["rank", "model", "recall score", "mean benchmark", f"{recall.proxy} used", "score from"]
+    )
     print(
         f"{len(recall.result.models)} of {len(recall.result.ranking)} models recalled for {recall.target}; "
         f"{len(recall.proxied_models)} proxy score(s) computed ({recall.proxy}, {recall.proxy_seconds:.1f}s)"
@@ -333,6 +420,7 @@ def training_options(args: argparse.Namespace) -> dict[str, Any]:
         "seed": args.seed,
         "metric": args.metric,
         "allow_pickle": args.allow_pickle,
+        "allow_hub_metric_code": args.allow_hub_metric_code,
         # demo has no column options: its zoo datasets need none.
         "text_columns": getattr(args, "text_column", None),
         "label_column": getattr(args, "label_column", None),
@@ -368,7 +456,7 @@ def run_selection(
         top_k=args.candidates,
         proxy=args.proxy,
         sample_size=args.sample_size,
-        scope=args.scope,
+        scope=proxy_download_scope(repository, args),
         threshold=args.threshold,
         k_largest=args.k_largest,
         text_columns=config.text_columns,
@@ -378,6 +466,8 @@ def run_selection(
         progress=not args.quiet,
     )
     print_recall(recall)
+    for note in trend_notes(repository, recall.result.models, config):
+        print(f"note: {note}")
     candidates = [repository.model_location(model) for model in recall.result.models]
     print(f"== fine selection ({config.schedule} successive halving, {config.epochs} epochs budget) ==")
     if getattr(args, "ray", None) is not None:  # demo has no --ray
@@ -385,10 +475,13 @@ def run_selection(
 
         selection = RayFineSelection(
             repository, target, candidates, config, on_event=print,
+            repository_models=len(repository.models()),
             address=args.ray, resources=ray_resources(args), storage=args.storage,
         ).run()  # fmt: skip
     else:
-        selection = FineSelection(repository, target, candidates, config, on_event=print).run()
+        selection = FineSelection(
+            repository, target, candidates, config, on_event=print, repository_models=len(repository.models())
+        ).run()
     rows = [
         (
             c.model_id,
@@ -408,7 +501,10 @@ def run_selection(
     print(
         f"cost: {selection.epochs_spent} epochs ({selection.wall_time_s:.0f}s) against {selection.brute_force_epochs} "
         f"for brute force ({selection.brute_force_epochs / max(selection.epochs_spent, 1):.1f}x) and "
-        f"{selection.successive_halving_epochs} for plain successive halving over the same candidates"
+        f"{selection.successive_halving_epochs} for plain successive halving over the same candidates; "
+        f"brute force over all {selection.repository_models} repository models: "
+        f"{selection.brute_force_repository_epochs} epochs "
+        f"({selection.brute_force_repository_epochs / max(selection.epochs_spent, 1):.1f}x)"
     )
     from hfselect.cards import environment_versions, repository_snapshot, write_report_folder
 
@@ -449,9 +545,17 @@ def run_selection(
     return report
 
 
+def trend_notes(repository: Any, candidates: Sequence[str], config: Any) -> list[str]:
+    """Which trend prediction applies to candidates without learning curves, and what it does to the margin."""
+    from hfselect.trend import curves_by_model, describe_trend_sources
+
+    curves = curves_by_model(repository.curves())
+    return describe_trend_sources(candidates, curves, predictor=config.predictor, margin=config.margin)
+
+
 def cmd_select(args: argparse.Namespace) -> int:
     """``hfselect select DATASET``: coarse recall, then fine selection by successive halving with convergence trends."""
-    with open_repository(args) as repository:
+    with open_repository(args, create=False) as repository:
         run_selection(repository, target_spec(args), args)
     return 0
 
@@ -459,13 +563,16 @@ def cmd_select(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     """``hfselect demo``: the whole method, offline, on the built-in zoo.
 
-    Builds (or reuses) the small zoo, benchmarks every zoo model on all zoo datasets but one into
-    the demo's own repository, then runs ``select`` on the held-out dataset.
+    Builds (or reuses) the small zoo, benchmarks every zoo model on every zoo dataset into the
+    demo's repository, holds out the dataset whose benchmark scores differ most between models (or
+    ``--target``), then runs ``select`` on it against a copy of the repository without its results.
     """
     import time
 
     from hfselect.bench import BenchConfig, run_bench
-    from hfselect.repository import hfselect_cache
+    from hfselect.cards.report import SelectionReport, winner_gap
+    from hfselect.demo import largest_spread_dataset, selection_repository_path
+    from hfselect.repository import ModelRepository, hfselect_cache
     from hfselect.zoo import ZooManifest, build_zoo
 
     started = time.perf_counter()
@@ -479,13 +586,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"== zoo: building the {args.size} zoo in {zoo_dir} (once) ==")
         manifest = build_zoo(zoo_dir, args.size, progress=not args.quiet)
     names = [dataset.name for dataset in manifest.datasets]
-    target = args.target or names[-1]
-    if target not in names:
-        raise HfSelectError(f"--target {target!r} is not a zoo dataset; choose from {', '.join(names)}")
-    benchmarks = [str(manifest.dataset_path(name)) for name in names if name != target]
-    demo_repository = (
-        repository_path(args) or hfselect_cache() / "demo" / f"{args.size}-without-{target}.sqlite"
-    )
+    if args.target and args.target not in names:
+        raise HfSelectError(f"--target {args.target!r} is not a zoo dataset; choose from {', '.join(names)}")
+    # $HFSELECT_REPOSITORY is the user's own repository: the demo never writes zoo results into it.
+    benchmarks_path = Path(repository_path(args) or hfselect_cache() / "demo" / f"{args.size}.sqlite")
     config = BenchConfig(
         epochs=args.epochs,
         learning_rate=args.learning_rate,
@@ -493,25 +597,49 @@ def cmd_demo(args: argparse.Namespace) -> int:
         max_length=args.max_length,
         seed=args.seed,
     )
-    from hfselect.repository import ModelRepository
-
-    with ModelRepository(demo_repository) as repository:
+    with ModelRepository(benchmarks_path) as benchmarks:
         print(
-            f"== offline phase: {len(manifest.models)} models x {len(benchmarks)} benchmark datasets "
-            f"(held out: {target}) into {demo_repository} =="
+            f"== offline phase: {len(manifest.models)} models x {len(names)} zoo datasets into {benchmarks_path} =="
         )
         summary = run_bench(
-            repository,
-            [str(Path(manifest.directory) / "models")],
             benchmarks,
+            [str(Path(manifest.directory) / "models")],
+            [str(manifest.dataset_path(name)) for name in names],
             config,
             progress=not args.quiet,
         )
         print(
             f"{len(summary.done)} pairs fine-tuned, {summary.skipped} already done, {len(summary.failed)} failed"
+            + (
+                f", {summary.claimed_elsewhere} being trained by another process"
+                if summary.claimed_elsewhere
+                else ""
+            )
         )
-        report = run_selection(
-            repository, str(manifest.dataset_path(target)), args, exclude_datasets=[target]
+        performance = benchmarks.performance_matrix(protocol=config.protocol.key)
+        target = args.target or largest_spread_dataset(performance[[n for n in names if n in performance]])
+        scores = performance[target].dropna() if target in performance else None
+        print(
+            f"== held out as the target: {target}"
+            + (
+                f" (benchmark scores from {scores.min():.3f} to {scores.max():.3f}: the largest spread)"
+                if scores is not None and not args.target
+                else ""
+            )
+            + " =="
+        )
+        demo_repository = selection_repository_path(benchmarks_path, target)
+        with ModelRepository(demo_repository) as repository:
+            copied = repository.copy_benchmarks(benchmarks, exclude_datasets=[target])
+            print(f"{demo_repository}: {copied} benchmark results, none on {target}")
+            report = run_selection(
+                repository, str(manifest.dataset_path(target)), args, exclude_datasets=[target]
+            )
+    gap = winner_gap(SelectionReport(report).candidates)
+    if gap is not None:
+        print(
+            f"winner {gap['winner']} against the worst recalled candidate {gap['worst']} after epoch "
+            f"{gap['epoch']:g}: {gap['winner_score']:.3f} against {gap['worst_score']:.3f} (gap {gap['gap']:.3f})"
         )
     print(f"demo finished in {time.perf_counter() - started:.0f}s; winner: {report['selected_model']}")
     return 0
@@ -521,8 +649,14 @@ def cmd_repo_push(args: argparse.Namespace) -> int:
     """``hfselect repo push REPO_ID``: publish the repository as a Hub dataset of Parquet tables."""
     from hfselect.cards import push_repository
 
-    with open_repository(args) as repository:
-        url = push_repository(repository, args.repo_id, private=args.private, create_pr=args.create_pr)
+    with open_repository(args, create=False) as repository:
+        url = push_repository(
+            repository,
+            args.repo_id,
+            private=args.private,
+            create_pr=args.create_pr,
+            include_local_paths=args.include_local_paths,
+        )
     print(f"pushed the repository to {url}")
     return 0
 
@@ -561,48 +695,74 @@ def cmd_report_render(args: argparse.Namespace) -> int:
 # -- parser -----------------------------------------------------------------------------------
 
 
-def _common() -> argparse.ArgumentParser:
+def _common(*, defaults: bool = True) -> argparse.ArgumentParser:
+    """The options every (sub)command takes.
+
+    Subcommands get them without defaults (``defaults=False``): a subparser's default would
+    overwrite a value given before the subcommand (``hfselect --repository X repo info``).
+    """
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--repository",
         metavar="PATH",
-        default=None,
+        default=None if defaults else argparse.SUPPRESS,
         help="the model repository file (default: $HFSELECT_REPOSITORY or ~/.cache/hfselect/repository.sqlite)",
     )
-    common.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
-    common.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    flag_default = False if defaults else argparse.SUPPRESS
+    common.add_argument("--quiet", "-q", action="store_true", default=flag_default, help="no progress bars")
+    common.add_argument(
+        "--debug", action="store_true", default=flag_default, help="show tracebacks and debug logs"
+    )
     return common
 
 
 def add_training_options(parser: argparse.ArgumentParser) -> None:
     """The fine-tuning protocol options shared by ``bench`` and ``select``."""
     parser.add_argument(
-        "--epochs", type=int, default=5, help="training epochs per pair (default: %(default)s)"
+        "--epochs", type=positive_int, default=5, help="training epochs per pair (default: %(default)s)"
     )
     parser.add_argument(
-        "--learning-rate", type=float, default=5e-5, help="peak learning rate (default: %(default)s)"
+        "--learning-rate", type=positive_float, default=5e-5, help="peak learning rate (default: %(default)s)"
     )
     parser.add_argument(
-        "--batch-size", type=int, default=32, help="per-device batch size (default: %(default)s)"
+        "--batch-size", type=positive_int, default=32, help="per-device batch size (default: %(default)s)"
     )
     parser.add_argument(
-        "--max-length", type=int, default=128, help="maximum tokens per example (default: %(default)s)"
+        "--max-length",
+        type=positive_int,
+        default=128,
+        help="maximum tokens per example (default: %(default)s)",
     )
     parser.add_argument(
-        "--train-samples", type=int, help="use a seeded sample of this many training examples"
+        "--train-samples", type=positive_int, help="use a seeded sample of this many training examples"
     )
     parser.add_argument(
-        "--eval-samples", type=int, help="use seeded samples of this many validation/test examples"
+        "--eval-samples", type=positive_int, help="use seeded samples of this many validation/test examples"
     )
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default: %(default)s)")
     parser.add_argument(
         "--metric",
         default="accuracy",
-        help="accuracy, f1 (macro), mcc, or an evaluate metric name or local script (default: %(default)s)",
+        help="accuracy, f1 (macro), mcc, or a local evaluate metric script (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--allow-hub-metric-code",
+        action="store_true",
+        help="let --metric NAME download an evaluate metric's code from the Hub and run it",
     )
     parser.add_argument(
         "--allow-pickle", action="store_true", help="allow loading non-safetensors weights you trust"
     )
+
+
+def size_value(text: str) -> int:
+    """``--max-download``: a size such as 2GB or 500MB, in bytes."""
+    from hfselect.download_budget import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def add_ray_options(parser: argparse.ArgumentParser, *, storage: bool = False) -> None:
@@ -664,7 +824,7 @@ def add_selection_options(parser: argparse.ArgumentParser) -> None:
     add_training_options(parser)
     parser.add_argument(
         "--candidates",
-        type=int,
+        type=positive_int,
         default=4,
         help="how many recalled models to fine-select (default %(default)s)",
     )
@@ -705,6 +865,15 @@ def add_hub_push_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_local_paths_option(parser: argparse.ArgumentParser) -> None:
+    """``--include-local-paths`` for the commands that write the repository's tables to share them."""
+    parser.add_argument(
+        "--include-local-paths",
+        action="store_true",
+        help="keep local paths (local models' folders, local targets) in the tables; left out by default",
+    )
+
+
 def add_column_options(parser: argparse.ArgumentParser) -> None:
     """Column overrides for datasets whose text or label column cannot be inferred."""
     parser.add_argument("--text-column", action="append", help="text column(s) of the datasets (repeatable)")
@@ -726,34 +895,45 @@ def add_target_options(parser: argparse.ArgumentParser) -> None:
         "and it needs no classification head; leep/nce fall back to logme for headless models)",
     )
     parser.add_argument(
-        "--sample-size", type=int, default=1000, help="target examples the proxy sees (default 1000)"
+        "--sample-size", type=positive_int, default=1000, help="target examples the proxy sees (default 1000)"
     )
     parser.add_argument(
-        "--threshold", type=float, default=0.09, help="clustering threshold for recall (default %(default)s)"
+        "--max-download",
+        type=size_value,
+        metavar="SIZE",
+        help="download at most this much for proxies (e.g. 2GB, 500MB); over it, the paper's "
+        "representatives rule (one proxy per cluster) is used, and said",
+    )
+    parser.add_argument(
+        "--threshold",
+        type=threshold_value,
+        default=0.09,
+        help="clustering threshold for recall (default %(default)s; 'silhouette' picks it)",
     )
     parser.add_argument(
         "--k-largest",
-        type=int,
+        type=positive_int,
         default=5,
         help="clustering distance: mean of the k largest score differences; models sharing k or fewer "
         "benchmark datasets are never clustered (default %(default)s)",
     )
     parser.add_argument(
         "--scope",
-        default="every",
-        choices=["every", "representatives", "all"],
-        help="every (default): every model ranked by its own proxy; representatives: the paper's rule, "
-        "one proxy per cluster (cheapest for large repositories); all: the paper's released code",
+        default=DEFAULT_SCOPE,
+        choices=list(SCOPES),
+        help="evidence (default): each model's own proxy fused with its results on the benchmark datasets "
+        "that resemble the target; every: own proxy alone; representatives: the paper's rule, one proxy "
+        "per cluster (cheapest for large repositories); all: the paper's released code",
     )
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The full ``hfselect`` argument parser."""
-    common = _common()
+    common = _common(defaults=False)
     parser = argparse.ArgumentParser(
         prog="hfselect",
         description="Find the best pretrained Hugging Face Hub model for your dataset, fast.",
-        parents=[common],
+        parents=[_common()],
     )
     parser.add_argument("--version", action="version", version=f"hfselect {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -770,7 +950,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     crawl.add_argument("--author", help="only models of this user or organisation")
     crawl.add_argument("--search", help="only models whose id contains this text")
-    crawl.add_argument("--min-downloads", type=int, help="skip models with fewer downloads")
+    crawl.add_argument("--min-downloads", type=non_negative_int, help="skip models with fewer downloads")
     crawl.add_argument("--license", help="only models with this license, e.g. apache-2.0")
     crawl.add_argument(
         "--sort",
@@ -778,7 +958,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["downloads", "likes", "last_modified", "created_at", "trending_score"],
         help="listing order (default: downloads)",
     )
-    crawl.add_argument("--limit", type=int, help="list at most this many models")
+    crawl.add_argument("--limit", type=positive_int, help="list at most this many models")
     crawl.add_argument("--include-gated", action="store_true", help="also store gated models")
     crawl.add_argument(
         "--allow-pickle", action="store_true", help="also store models without safetensors weights"
@@ -798,10 +978,25 @@ def build_parser() -> argparse.ArgumentParser:
     info.set_defaults(handler=cmd_repo_info)
     export = repo_commands.add_parser("export", parents=[common], help="write one Parquet file per table")
     export.add_argument("directory", metavar="DIR")
+    add_local_paths_option(export)
     export.set_defaults(handler=cmd_repo_export)
     imp = repo_commands.add_parser("import", parents=[common], help="merge exported Parquet tables")
     imp.add_argument("directory", metavar="DIR")
     imp.set_defaults(handler=cmd_repo_import)
+    init = repo_commands.add_parser(
+        "init",
+        parents=[common],
+        help="fill the repository with published benchmark results (a starter)",
+        description=cmd_repo_init.__doc__,
+    )
+    init.add_argument(
+        "--starter",
+        required=True,
+        choices=["paper-nlp", "paper-vision"],
+        help="paper-nlp: 39 Hub NLP models x 21 datasets; paper-vision: 30 vision models x 6 datasets "
+        "(Cui et al., arXiv 2404.00069, MIT)",
+    )
+    init.set_defaults(handler=cmd_repo_init)
     matrix = repo_commands.add_parser(
         "import-matrix",
         parents=[common],
@@ -828,6 +1023,7 @@ def build_parser() -> argparse.ArgumentParser:
     push = repo_commands.add_parser("push", parents=[common], help="publish the repository as a Hub dataset")
     push.add_argument("repo_id", metavar="REPO_ID")
     add_hub_push_options(push)
+    add_local_paths_option(push)
     push.set_defaults(handler=cmd_repo_push)
     pull = repo_commands.add_parser("pull", parents=[common], help="merge a repository snapshot from the Hub")
     pull.add_argument("repo_id", metavar="REPO_ID")
@@ -864,7 +1060,9 @@ def build_parser() -> argparse.ArgumentParser:
     zoo_build.add_argument(
         "--size", choices=["small", "full"], default="small", help="small: tests and demo; full: benchmarks"
     )
-    zoo_build.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    zoo_build.add_argument(
+        "--seed", type=non_negative_int, default=0, help="random seed (default: %(default)s)"
+    )
     zoo_build.set_defaults(handler=cmd_zoo_build)
 
     bench = commands.add_parser(
@@ -906,17 +1104,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cluster.add_argument(
         "--threshold",
-        default="0.09",
+        type=threshold_value,
+        default=0.09,
         help="merge clusters while their distance is within this (default 0.09; 'silhouette' picks it)",
     )
     cluster.add_argument(
         "--k-largest",
-        type=int,
+        type=positive_int,
         default=5,
         help="distance = mean of the k largest score differences (default 5)",
     )
     cluster.add_argument("--method", choices=["agglomerative", "kmeans"], default="agglomerative")
-    cluster.add_argument("--n-clusters", type=int, help="number of clusters for --method kmeans")
+    cluster.add_argument("--n-clusters", type=positive_int, help="number of clusters for --method kmeans")
     cluster.add_argument("--json", action="store_true", help="print the clusters as JSON")
     cluster.set_defaults(handler=cmd_cluster)
     recall = commands.add_parser(
@@ -927,7 +1126,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_target_options(recall)
     add_column_options(recall)
-    recall.add_argument("--top-k", type=int, default=15, help="how many models to recall (default 15)")
+    recall.add_argument(
+        "--top-k", type=positive_int, default=15, help="how many models to recall (default 15)"
+    )
     recall.add_argument(
         "--proxy-scores", metavar="FILE", help="precomputed proxy scores (CSV model_id,score)"
     )
@@ -951,12 +1152,18 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         parents=[common],
         help="the whole method offline on the built-in zoo",
-        description="Build (or reuse) the small offline zoo, benchmark it on all zoo datasets but one, "
-        "then select the best model for the held-out dataset.",
+        description="Build (or reuse) the small offline zoo, benchmark it on every zoo dataset, hold out the "
+        "dataset whose benchmark scores differ most between models (or --target), then select the best model "
+        "for it from a copy of the repository without its results. The repository is --repository "
+        "(default ~/.cache/hfselect/demo/SIZE.sqlite; HFSELECT_REPOSITORY does not apply), and the "
+        "selection's copy lies beside it as SIZE-without-TARGET.sqlite.",
     )
     demo.add_argument("--size", choices=["small", "full"], default="small", help="which zoo (default small)")
     demo.add_argument("--zoo", metavar="DIR", help="zoo folder (default ~/.cache/hfselect/zoo-SIZE)")
-    demo.add_argument("--target", help="the zoo dataset held out as the target (default: the last one)")
+    demo.add_argument(
+        "--target",
+        help="the zoo dataset held out as the target (default: the one whose benchmark scores differ most)",
+    )
     add_selection_options(demo)
     demo.set_defaults(
         handler=cmd_demo,
@@ -971,10 +1178,28 @@ def build_parser() -> argparse.ArgumentParser:
         # would be comparable (they must share more than k datasets), so the demo clusters on 4.
         k_largest=4,
         sample_size=256,
-        scope="every",
+        scope=DEFAULT_SCOPE,
         split=None,
     )
+    plain_descriptions(parser)
     return parser
+
+
+def plain_text(text: str | None) -> str | None:
+    """A docstring as ``--help`` shows it: reST markup (````code````, ``:class:`~a.B```) as plain text."""
+    if not text:
+        return text
+    text = re.sub(r":\w+:`~?([^`]+)`", lambda match: match.group(1).rsplit(".", 1)[-1], text)
+    return text.replace("``", "")
+
+
+def plain_descriptions(parser: argparse.ArgumentParser) -> None:
+    """Rewrite every (sub)command's description with :func:`plain_text` (they come from docstrings)."""
+    parser.description = plain_text(parser.description)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for subparser in set(action.choices.values()):
+                plain_descriptions(subparser)
 
 
 def quiet_libraries() -> None:
@@ -1011,11 +1236,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.debug:
         quiet_libraries()
     try:
-        return args.handler(args)
+        status = args.handler(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler below
+        return status
     except HfSelectError as error:
         if args.debug:
             raise
         print(f"hfselect: error: {error}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # The reader went away (``hfselect cluster --json | head``). As Python's documentation
+        # recommends, point stdout at devnull so the interpreter's final flush does not fail too.
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
         return 1
     except KeyboardInterrupt:
         print("hfselect: interrupted; everything finished so far is saved", file=sys.stderr)

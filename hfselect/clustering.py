@@ -52,6 +52,8 @@ from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.metrics import silhouette_score
 
+from hfselect.validation import check_int, check_threshold
+
 __all__ = [
     "DEFAULT_K_LARGEST",
     "DEFAULT_THRESHOLD",
@@ -139,9 +141,7 @@ def _as_frame(performance: pd.DataFrame | np.ndarray) -> pd.DataFrame:
 
 
 def _check_k(k_largest: int) -> int:
-    if isinstance(k_largest, bool) or not isinstance(k_largest, (int, np.integer)) or k_largest < 1:
-        raise ValueError(f"k_largest must be a positive integer, not {k_largest!r}")
-    return int(k_largest)
+    return check_int("k_largest", k_largest, minimum=1)
 
 
 def _canonical_labels(labels: np.ndarray) -> np.ndarray:
@@ -230,13 +230,9 @@ class ModelClustering(ClusterMixin, BaseEstimator):
             raise ValueError(f"method must be 'agglomerative' or 'kmeans', not {self.method!r}")
         if self.method == "agglomerative" and self.n_clusters is not None:
             raise ValueError("n_clusters is for method='kmeans'; the agglomerative method uses threshold")
-        if isinstance(self.threshold, str):
-            if self.threshold != "silhouette":
-                raise ValueError(f"threshold must be a number or 'silhouette', not {self.threshold!r}")
-        elif not (isinstance(self.threshold, (int, float, np.number)) and self.threshold >= 0):
-            raise ValueError(
-                f"threshold must be a non-negative number or 'silhouette', not {self.threshold!r}"
-            )
+        check_threshold("threshold", self.threshold)
+        if self.n_clusters is not None:
+            check_int("n_clusters", self.n_clusters, minimum=1)
 
         scores = frame.to_numpy(dtype=float)
         n = len(frame)

@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from hfselect.hub import call_with_retries, describe_hub_error, hub_error, is_transient
 from hfselect.repository import ModelRepository, utcnow
+from hfselect.validation import check_optional_int
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +72,11 @@ class CrawlOptions:
     allow_pickle: bool = False
     token: str | bool | None = None
     max_retry_time_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        """Reject a download floor below 0 and a limit below 1 before the listing starts."""
+        check_optional_int("min_downloads", self.min_downloads, minimum=0)
+        check_optional_int("limit", self.limit, minimum=1)
 
 
 @dataclass

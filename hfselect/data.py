@@ -603,7 +603,10 @@ def _load_raw(
         if spec.is_local:
             splits = _load_local_raw(spec, split=split, streaming=streaming)
         else:
-            splits = _load_with_datasets(spec, split=split, streaming=streaming, token=token)
+            from hfselect.hub import notice_if_slow
+
+            with notice_if_slow(f"the Hub to load dataset {spec}"):
+                splits = _load_with_datasets(spec, split=split, streaming=streaming, token=token)
     except DatasetError:
         raise
     except Exception as exc:

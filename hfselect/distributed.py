@@ -232,13 +232,16 @@ class RayFineSelection(FineSelection):
         resources: RayResources | None = None,
         storage: str | None = None,
         on_event: Callable[[str], None] | None = None,
+        repository_models: int | None = None,
     ) -> None:
         if config.schedule != "sync":
             raise HfSelectError(
                 "--ray trains each round's candidates in parallel, which is the sync schedule: "
                 "drop --schedule async"
             )
-        super().__init__(repository, target, candidates, config, on_event=on_event)
+        super().__init__(
+            repository, target, candidates, config, on_event=on_event, repository_models=repository_models
+        )
         self.address = address
         self.resources = resources or RayResources()
         self.storage = storage_path(storage) if storage else None

@@ -24,3 +24,11 @@ class DatasetError(HfSelectError):
 
 class ModelLoadError(HfSelectError):
     """A model cannot be loaded (unsupported architecture, unsafe weights, broken config)."""
+
+
+class InvalidValueError(HfSelectError, ValueError):
+    """An option has a value outside its range (e.g. ``epochs=0``); a ``ValueError`` for API callers."""
+
+
+class RepositoryReadOnlyError(RepositoryError):
+    """The model repository file (or its folder) cannot be written."""

@@ -8,10 +8,13 @@ act on (unreachable Hub, offline mode, bad token, missing repo). Messages never 
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import logging
 import random
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from huggingface_hub import constants
@@ -27,6 +30,8 @@ from huggingface_hub.errors import (
 from hfselect.errors import HubError
 
 T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
 
 RETRY_STATUS_CODES = frozenset({429, 500, 502, 503, 504})
 
@@ -102,14 +107,18 @@ def call_with_retries(
     base_delay_s: float = 0.5,
     max_delay_s: float = 10.0,
     sleep: Callable[[float], None] = time.sleep,
+    waiting_for: str | None = None,
 ) -> T:
     """Call ``function`` until it succeeds, retrying transient failures for at most ``max_time_s``.
 
     The delay doubles from ``base_delay_s`` (with jitter) up to ``max_delay_s``; a ``Retry-After``
     header replaces it. When the next wait would pass the time budget, the last error is raised.
+    With ``waiting_for`` (what the call fetches, e.g. ``"model org/name"``), the first retry logs one
+    warning saying what is being waited for and for how long, so a long wait is never silent.
     """
     deadline = time.monotonic() + max_time_s
     delay = base_delay_s
+    announced = waiting_for is None
     while True:
         try:
             return function()
@@ -122,7 +131,39 @@ def call_with_retries(
                 delay = min(max_delay_s, delay * 2)
             if time.monotonic() + wait > deadline:
                 raise
+            if not announced:
+                announced = True
+                logger.warning(
+                    "waiting for %s: %s; retrying for up to %.0f s",
+                    waiting_for,
+                    describe_hub_error(error, what=str(waiting_for)),
+                    max(0.0, deadline - time.monotonic()),
+                )
             sleep(wait)
+
+
+@contextlib.contextmanager
+def notice_if_slow(waiting_for: str, *, after_s: float = 5.0) -> Iterator[None]:
+    """Log one warning if the block is still running after ``after_s`` seconds: what it waits for.
+
+    For calls whose retries happen inside a client library (``datasets.load_dataset``), so that a
+    Hub that does not answer is not waited for in silence.
+    """
+    timer = threading.Timer(
+        after_s,
+        lambda: logger.warning(
+            "still waiting for %s after %g s (the Hub at %s may be unreachable; the client retries)",
+            waiting_for,
+            after_s,
+            constants.ENDPOINT,
+        ),
+    )
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
 
 
 def describe_hub_error(error: BaseException, *, what: str = "the Hub") -> str:

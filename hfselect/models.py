@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -16,17 +17,33 @@ from typing import Any
 
 from hfselect.errors import ModelLoadError
 
+logger = logging.getLogger(__name__)
+
+# Models already warned about in this process (fine selection loads a candidate once per round).
+_WARNED_CUSTOM_CODE: set[str] = set()
+
 
 def is_model_folder(path: Path) -> bool:
     """A folder that ``from_pretrained`` can load: it has a ``config.json``."""
     return path.is_dir() and (path / "config.json").is_file()
 
 
+def looks_like_local_path(spec: str) -> bool:
+    """Whether ``spec`` can only be a local path, not a Hub id (``owner/name``): ``/x``, ``./x``, ``~/x``, ``a/b/c``."""
+    return spec.startswith((".", "/", "~")) or spec.count("/") > 1 or "\\" in spec
+
+
 def expand_model_specs(specs: Iterable[str]) -> list[str]:
-    """Hub ids and model folders as given; a folder of model folders becomes each of them (sorted)."""
+    """Hub ids and model folders as given; a folder of model folders becomes each of them (sorted).
+
+    Raises:
+        ModelLoadError: A spec is a path (see :func:`looks_like_local_path`) that does not exist.
+    """
     expanded: list[str] = []
     for spec in specs:
         path = Path(spec).expanduser()
+        if not path.exists() and looks_like_local_path(spec):
+            raise ModelLoadError(f"model {spec}: the local folder {path} does not exist")
         if path.is_dir() and not is_model_folder(path):
             children = sorted(child for child in path.iterdir() if child.is_dir())
             if not children:
@@ -62,6 +79,26 @@ def local_model_sha(folder: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
+def warn_if_custom_code_ignored(spec: str, config: Any) -> bool:
+    """Warn (once per model) when a config names custom code that hfselect loads as a built-in class.
+
+    A ``config.json`` with ``auto_map`` ships its own model classes. hfselect never runs them
+    (``trust_remote_code=False``): when ``model_type`` is a built-in one, transformers loads the
+    built-in class instead, which may not be the model its author shipped. Returns whether it warned.
+    """
+    auto_map = getattr(config, "auto_map", None)
+    if not auto_map or spec in _WARNED_CUSTOM_CODE:
+        return False
+    _WARNED_CUSTOM_CODE.add(spec)
+    logger.warning(
+        "%s ships custom code (auto_map in config.json) that hfselect does not run; it is loaded as the "
+        "built-in %r model instead, which may not be the model its author intended",
+        spec,
+        getattr(config, "model_type", None),
+    )
+    return True
+
+
 def load_classifier(
     spec: str,
     *,
@@ -81,6 +118,7 @@ def load_classifier(
     label_names = id2label or {index: f"LABEL_{index}" for index in range(num_labels)}
     try:
         config = AutoConfig.from_pretrained(spec, trust_remote_code=False, token=token)
+        warn_if_custom_code_ignored(spec, config)
         config.num_labels = num_labels
         config.id2label = dict(label_names)
         config.label2id = {name: index for index, name in label_names.items()}

@@ -44,9 +44,17 @@ import pyarrow as pa
 from tqdm.auto import tqdm
 
 from hfselect.data import ClassificationData, ColumnInfo, DatasetSpec, dataset_key, load_target_sample
-from hfselect.errors import HfSelectError, ModelLoadError
-from hfselect.models import describe_load_error, load_tokenizer_or_processor, local_model_sha, model_key
+from hfselect.errors import HfSelectError, ModelLoadError, RepositoryReadOnlyError
+from hfselect.models import (
+    describe_load_error,
+    load_tokenizer_or_processor,
+    local_model_sha,
+    looks_like_local_path,
+    model_key,
+    warn_if_custom_code_ignored,
+)
 from hfselect.repository import ModelRepository, utcnow
+from hfselect.validation import check_int
 
 if TYPE_CHECKING:  # heavy imports, only needed when models actually run
     import torch
@@ -609,6 +617,7 @@ def load_model_for_outputs(
         raise ModelLoadError(
             f"cannot load model {model_spec}: {describe_load_error(error, allow_pickle)}"
         ) from error
+    warn_if_custom_code_ignored(model_spec, config)
     architectures = list(getattr(config, "architectures", None) or [])
     head_named = any(name.endswith(_HEAD_SUFFIXES[modality]) for name in architectures) and (
         len(getattr(config, "id2label", None) or {}) >= 2
@@ -961,6 +970,8 @@ class ProxyRun:
         seed: The sampling seed.
         records: One record per scored model, in the order given.
         failures: ``model_id -> reason`` (one line) for each model that could not be scored.
+        cache_error: Why computed scores could not be cached (a read-only repository), or None.
+            The scores are still returned; the cache is not tried again in this run.
     """
 
     dataset: str
@@ -971,6 +982,7 @@ class ProxyRun:
     seed: int
     records: list[ProxyRecord] = field(default_factory=list)
     failures: dict[str, str] = field(default_factory=dict)
+    cache_error: str | None = None
 
     def scores(self, proxy: str | None = None) -> dict[str, float]:
         """``model_id -> score``; only records whose ``proxy_used`` is ``proxy`` when given.
@@ -1032,7 +1044,7 @@ def resolve_model_sha(model_spec: str, *, token: str | bool | None = None) -> tu
     path = Path(model_spec).expanduser()
     if path.exists():
         return local_model_sha(path), None
-    if model_spec.startswith((".", "/", "~")) or model_spec.count("/") > 1 or "\\" in model_spec:
+    if looks_like_local_path(model_spec):
         # Not a Hub id ("owner/name") but a path: say so rather than ask the Hub.
         raise ModelLoadError(f"model {model_spec}: no such local folder")
     from huggingface_hub import HfApi
@@ -1040,7 +1052,11 @@ def resolve_model_sha(model_spec: str, *, token: str | bool | None = None) -> tu
     from hfselect.hub import call_with_retries, describe_hub_error
 
     try:
-        info = call_with_retries(lambda: HfApi().model_info(model_spec, token=token), max_time_s=30.0)
+        info = call_with_retries(
+            lambda: HfApi().model_info(model_spec, token=token),
+            max_time_s=30.0,
+            waiting_for=f"the Hub to describe model {model_spec}",
+        )
     except Exception as error:
         raise ModelLoadError(describe_hub_error(error, what=f"model {model_spec}")) from error
     if not info.sha:
@@ -1081,6 +1097,26 @@ def _cache_lookup(repository: ModelRepository, key: _CacheKey, proxy: str) -> tu
     if not rows:
         return False, None, None
     return True, rows[0]["score"], rows[0]["seconds"]
+
+
+def _cache_store_all(
+    repository: ModelRepository,
+    key: _CacheKey,
+    dataset: str,
+    stores: list[tuple[str, float | None, float | None]],
+) -> str | None:
+    """Cache a model's computed scores; return why they could not be (a read-only repository), else None.
+
+    A proxy score is worth printing even when it cannot be kept, so a read-only store is not a
+    failure of the model.
+    """
+    try:
+        for proxy, score, seconds in stores:
+            _cache_store(repository, key, dataset, proxy, score, seconds)
+    except RepositoryReadOnlyError as error:
+        logger.debug("proxy scores not cached: %s", error)
+        return str(error)
+    return None
 
 
 def _cache_store(
@@ -1186,6 +1222,9 @@ def score_models(
         HfSelectError: An unknown proxy or fallback, or the target cannot be loaded
             (:class:`~hfselect.errors.DatasetError`).
     """
+    check_int("sample_size", sample_size, minimum=1)
+    check_int("batch_size", batch_size, minimum=1)
+    check_int("max_length", max_length, minimum=1)
     requested = _proxy(proxy)
     fallback_info = _proxy(fallback)
     if fallback_info.needs_head:
@@ -1245,9 +1284,8 @@ def score_models(
                     revision=revision,
                     accelerator=accelerator,
                 )
-                if is_main:
-                    for stored_proxy, score, seconds in stores:
-                        _cache_store(repository, key, dataset, stored_proxy, score, seconds)
+                if is_main and run.cache_error is None:
+                    run.cache_error = _cache_store_all(repository, key, dataset, stores)
         except Exception as error:
             reason = _one_line(error)
             run.failures[model_id] = reason

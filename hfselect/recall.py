@@ -6,7 +6,7 @@ scores (:class:`hfselect.clustering.ModelClustering`), a proxy score (LEEP in th
 on the target dataset for a few models, and every model gets a recall score; the ``top_k`` best
 (15 in the paper) go on to the fine-selection phase.
 
-The rule
+The paper's rule: ``scope="representatives"`` (and ``"all"``)
     ``mean(m)`` is model m's mean benchmark score: the mean of its recorded scores (NaN cells are
     skipped; scores <= 0 are kept, as the released code averages every cell). ``w(p)`` turns a
     proxy score into a weight, ``exp(p)`` by default.
@@ -14,7 +14,7 @@ The rule
     * Each cluster of several models has a *representative*: the member with the best
       ``mean`` (ties: the first in the matrix's row order).
     * A member m of such a cluster scores ``mean(m) * w(proxy(representative))`` with
-      ``scope="representatives"`` (the paper's rule, the default), or ``mean(m) * w(proxy(m))``
+      ``scope="representatives"`` (the paper's rule), or ``mean(m) * w(proxy(m))``
       with ``scope="all"``, which is what the paper's released code computes.
     * A model alone in its cluster (a *singleton*) scores
       ``mean(s) * (1/R) * sum over the R representatives r of cos(s, r) * w(proxy(r))``, where
@@ -24,7 +24,18 @@ The rule
     * If no cluster has several models there are no representatives: every model then scores
       ``mean(m) * w(proxy(m))`` and needs its own proxy.
 
-hfselect's own rule: ``scope="every"``
+hfselect's default rule: ``scope="evidence"``
+    Each model's own proxy score and its benchmark evidence, fused on a scale-free footing
+    (:mod:`hfselect.evidence`): each benchmark dataset weighs as much as its scores agree with the
+    target's proxy scores (Spearman, floored at 0), a model's evidence is the weighted mean of its
+    standardized ranks on those datasets, and its score is two thirds its standardized proxy rank
+    plus one third its standardized evidence. A model without benchmark results keeps its proxy part alone; a
+    model without a proxy score takes its cluster representative's (else keeps its evidence alone),
+    so for a repository of thousands of models the proxies of :func:`models_needing_proxy` with
+    ``scope="representatives"`` are enough to rank everyone. ``proxy_transform`` plays no part: any
+    increasing transform of the proxy gives the same ranking.
+
+Pure proxy ranking: ``scope="every"``
     Every model is ranked by its own proxy score alone: ``score = w(proxy(m))``, ties going to the
     better mean benchmark score. Clusters are still computed (fine selection pools trends within
     them) but decide nothing here. On the zoo this recalls the best model far more often than the
@@ -37,7 +48,8 @@ hfselect's own rule: ``scope="every"``
 Which models need a proxy score
     ``scope="representatives"``: the representatives only (one model per multi-model cluster),
     which is the method's saving. ``scope="all"``: every member of a multi-model cluster.
-    Singletons never need their own. ``scope="every"``: every model. :func:`models_needing_proxy`
+    Singletons never need their own. ``scope="every"`` and ``"evidence"``: every model (the
+    evidence rule ranks a model whose proxy is missing all the same). :func:`models_needing_proxy`
     lists them, plus the new models below; compute proxies for exactly that list.
 
 Models without benchmark results (newly crawled)
@@ -72,14 +84,19 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from hfselect.clustering import DEFAULT_K_LARGEST, DEFAULT_THRESHOLD, ModelClustering
+from hfselect.evidence import FusedScore, fused_scores
+from hfselect.scopes import DEFAULT_SCOPE, SCOPES, RecallScope
+from hfselect.validation import check_int, check_optional_int, check_threshold
 
 __all__ = [
+    "DEFAULT_SCOPE",
+    "SCOPES",
     "RecallEntry",
     "RecallResult",
     "TargetRecall",
@@ -88,15 +105,12 @@ __all__ = [
     "recall_for_target",
 ]
 
-RecallScope = Literal["representatives", "all", "every"]
-SCOPES = ("representatives", "all", "every")
 DEFAULT_TOP_K = 15  # the paper recalls 15 models
-DEFAULT_SCOPE: RecallScope = "every"  # hfselect's rule, what recall_for_target and the CLI use
 
 
 @dataclasses.dataclass(frozen=True)
 class RecallEntry:
-    """One ranked model and why it got its score (``score = mean_score * weight``).
+    """One ranked model and why it got its score (``score = mean_score * weight`` under the paper's rules).
 
     Attributes:
         model_id: the model.
@@ -104,7 +118,8 @@ class RecallEntry:
         score: the recall score.
         mean_score: its mean benchmark score (for a new model: the mean over all models).
         weight: the proxy factor: ``proxy_transform(proxy)`` for a clustered or new model, the
-            similarity-weighted mean over the representatives for a singleton.
+            similarity-weighted mean over the representatives for a singleton; with scope
+            ``"evidence"``, the standardized proxy rank used (NaN when the model has none).
         role: ``"representative"``, ``"member"`` (of a multi-model cluster), ``"singleton"`` or
             ``"new"`` (no benchmark results).
         cluster: its cluster id (``None`` for a new model).
@@ -113,6 +128,9 @@ class RecallEntry:
             every representative's).
         proxy: that proxy score (``None`` for a singleton).
         has_results: whether the model has benchmark results.
+        source: in words, what the score came from (e.g. "own proxy + evidence from 7 similar datasets").
+        evidence: scope ``"evidence"``: the model's standardized benchmark evidence (else ``None``).
+        evidence_datasets: scope ``"evidence"``: how many resembling benchmark datasets it draws on.
     """
 
     model_id: str
@@ -126,6 +144,9 @@ class RecallEntry:
     proxy_model: str | None
     proxy: float | None
     has_results: bool
+    source: str = ""
+    evidence: float | None = None
+    evidence_datasets: int = 0
 
 
 @dataclasses.dataclass
@@ -197,7 +218,7 @@ def _json_float(value: float | None) -> float | None:
 
 def _entry_dict(entry: RecallEntry) -> dict[str, Any]:
     record = dataclasses.asdict(entry)
-    for key in ("score", "mean_score", "weight", "proxy"):
+    for key in ("score", "mean_score", "weight", "proxy", "evidence"):
         record[key] = _json_float(record[key])
     return record
 
@@ -216,7 +237,7 @@ class _Plan:
     k_largest: int
 
     def needing_proxy(self, scope: str) -> list[str]:
-        if not self.representatives or scope == "every":
+        if not self.representatives or scope in ("every", "evidence"):
             clustered = list(self.scored.index)  # no representatives: everyone uses their own
         elif scope == "representatives":
             clustered = list(self.representatives.values())
@@ -298,7 +319,7 @@ def models_needing_proxy(
     performance: pd.DataFrame,
     threshold: float | str = DEFAULT_THRESHOLD,
     k_largest: int = DEFAULT_K_LARGEST,
-    scope: RecallScope = "representatives",
+    scope: RecallScope = DEFAULT_SCOPE,
     extra_models: Iterable[str] = (),
     *,
     clustering: ModelClustering | None = None,
@@ -307,7 +328,8 @@ def models_needing_proxy(
 
     ``scope="representatives"``: one representative per cluster of several models (singletons are
     scored from the representatives' proxies). ``scope="all"``: every model of a cluster of several
-    models. ``scope="every"``: every model with results, in the matrix's order. Then the models
+    models. ``scope="every"`` and ``"evidence"``: every model with results, in the matrix's order
+    (``"evidence"`` still ranks a model whose proxy is missing, see :mod:`hfselect.evidence`). Then the models
     without benchmark results (all-NaN rows of ``performance``, then ``extra_models`` not in it),
     which are ranked by their own proxy. When no cluster has several models, every model with
     results needs its own. Order: cluster order, then new models.
@@ -330,7 +352,7 @@ def coarse_recall(
     top_k: int | None = DEFAULT_TOP_K,
     threshold: float | str = DEFAULT_THRESHOLD,
     k_largest: int = DEFAULT_K_LARGEST,
-    scope: RecallScope = "representatives",
+    scope: RecallScope = DEFAULT_SCOPE,
     *,
     extra_models: Iterable[str] = (),
     proxy_transform: Callable[[float], float] = math.exp,
@@ -347,9 +369,11 @@ def coarse_recall(
         top_k: how many models to recall (all when ``None`` or larger than the number of models).
         threshold: clustering threshold (or ``"silhouette"``), see :class:`ModelClustering`.
         k_largest: the clustering distance's ``k_largest``.
-        scope: ``"representatives"`` (the paper's rule: proxies of representatives only),
-            ``"all"`` (each clustered model's own proxy, as the released code does) or ``"every"``
-            (hfselect's: every model ranked by its own proxy alone).
+        scope: ``"evidence"`` (hfselect's default: each model's own proxy fused with its results on
+            the benchmark datasets that resemble the target, :mod:`hfselect.evidence`),
+            ``"representatives"`` (the paper's rule: proxies of representatives only), ``"all"``
+            (each clustered model's own proxy, as the released code does) or ``"every"`` (every
+            model ranked by its own proxy alone).
         extra_models: models without benchmark results to rank by their own proxy.
         proxy_transform: maps a proxy score to a positive weight; ``math.exp`` (the paper's, for
             LEEP and other log-scale scores) by default.
@@ -357,7 +381,8 @@ def coarse_recall(
             instead of clustering again (``threshold`` and ``k_largest`` are then ignored).
 
     Raises:
-        ValueError: a needed proxy score is missing, or an argument is invalid.
+        ValueError: a needed proxy score is missing (with ``"evidence"``: only a model without
+            benchmark results needs one), or an argument is invalid.
     """
     _check_scope(scope)
     if top_k is not None and (
@@ -375,7 +400,9 @@ def coarse_recall(
         extra += [model for model in proxies if model not in performance.index and model not in extra]
     plan = _plan(performance, threshold, k_largest, extra, clustering)
 
-    missing = [model for model in plan.needing_proxy(scope) if model not in proxies]
+    # The evidence rule ranks a benchmarked model without a proxy by its cluster's or its own evidence.
+    required = plan.new_models if scope == "evidence" else plan.needing_proxy(scope)
+    missing = [model for model in required if model not in proxies]
     if missing:
         shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
         raise ValueError(
@@ -383,66 +410,10 @@ def coarse_recall(
             "(compute proxies for models_needing_proxy(...))"
         )
 
-    def weight(model: str) -> float:
-        return float(proxy_transform(proxies[model]))
-
-    entries: list[dict[str, Any]] = []
-    vectors = np.nan_to_num(plan.scored.to_numpy(dtype=float), nan=0.0)
-    row_of = {model: row for row, model in enumerate(plan.scored.index)}
-    # Representatives in cluster order: the order the released code sums the singletons' terms in.
-    representative_weights = [(model, weight(model)) for model in plan.representatives.values()]
-    for model, cluster_id in zip(plan.scored.index, plan.labels, strict=True):
-        mean = plan.mean_scores[model]
-        entry: dict[str, Any] = {
-            "model_id": model,
-            "mean_score": mean,
-            "cluster": cluster_id,
-            "has_results": True,
-        }
-        representative = plan.representatives.get(cluster_id)
-        if scope == "every" or representative is not None or not plan.representatives:
-            # Its own proxy (scope "every" or "all", or a singleton when no cluster has several
-            # models), else its representative's.
-            source = model if (representative is None or scope in ("all", "every")) else representative
-            w = weight(source)
-            if representative is None:
-                role = "singleton"
-            elif model == representative:
-                role = "representative"
-            else:
-                role = "member"
-            entry.update(
-                weight=w, role=role, representative=representative, proxy_model=source, proxy=proxies[source]
-            )
-        else:
-            total = 0.0
-            for other, other_weight in representative_weights:
-                total += _cosine(vectors[row_of[model]], vectors[row_of[other]]) * other_weight
-            w = total / len(representative_weights)
-            entry.update(weight=w, role="singleton", representative=None, proxy_model=None, proxy=None)
-        # With scope "every" the proxy alone ranks (the mean benchmark score breaks ties).
-        entry["score"] = w if scope == "every" else mean * w
-        entries.append(entry)
-
-    means = [plan.mean_scores[model] for model in plan.scored.index]
-    average_model = float(np.mean(means)) if means else 1.0
-    for model in plan.new_models:
-        w = weight(model)
-        score = w if scope == "every" else average_model * w
-        entries.append(
-            {
-                "model_id": model,
-                "mean_score": average_model,
-                "cluster": None,
-                "has_results": False,
-                "weight": w,
-                "role": "new",
-                "representative": None,
-                "proxy_model": model,
-                "proxy": proxies[model],
-                "score": score,
-            }
-        )
+    if scope == "evidence":
+        entries = _evidence_entries(plan, proxies)
+    else:
+        entries = _weighted_entries(plan, proxies, scope, proxy_transform)
 
     # Best first; NaN scores last; ties keep the input order (matrix rows, then new models), except
     # that with scope="every" the better mean benchmark score goes first.
@@ -467,6 +438,145 @@ def coarse_recall(
         threshold=plan.threshold,
         k_largest=plan.k_largest,
     )
+
+
+def _role(plan: _Plan, model: str, cluster_id: int) -> str:
+    representative = plan.representatives.get(cluster_id)
+    if representative is None:
+        return "singleton"
+    return "representative" if model == representative else "member"
+
+
+def _weighted_entries(
+    plan: _Plan, proxies: dict[str, float], scope: str, proxy_transform: Callable[[float], float]
+) -> list[dict[str, Any]]:
+    """Scopes ``"representatives"``, ``"all"`` and ``"every"``: the recall score of every model."""
+
+    def weight(model: str) -> float:
+        return float(proxy_transform(proxies[model]))
+
+    entries: list[dict[str, Any]] = []
+    vectors = np.nan_to_num(plan.scored.to_numpy(dtype=float), nan=0.0)
+    row_of = {model: row for row, model in enumerate(plan.scored.index)}
+    # Representatives in cluster order: the order the released code sums the singletons' terms in.
+    representative_weights = [(model, weight(model)) for model in plan.representatives.values()]
+    for model, cluster_id in zip(plan.scored.index, plan.labels, strict=True):
+        mean = plan.mean_scores[model]
+        entry: dict[str, Any] = {
+            "model_id": model,
+            "mean_score": mean,
+            "cluster": cluster_id,
+            "has_results": True,
+        }
+        representative = plan.representatives.get(cluster_id)
+        role = _role(plan, model, cluster_id)
+        if scope == "every" or representative is not None or not plan.representatives:
+            # Its own proxy (scope "every" or "all", or a singleton when no cluster has several
+            # models), else its representative's.
+            source = model if (representative is None or scope in ("all", "every")) else representative
+            w = weight(source)
+            entry.update(
+                weight=w, role=role, representative=representative, proxy_model=source, proxy=proxies[source]
+            )
+            if scope == "every":
+                entry["source"] = "own proxy"
+            elif representative is None:
+                entry["source"] = "own proxy x mean benchmark score (no cluster has several models)"
+            elif source == model:
+                entry["source"] = f"own proxy x mean benchmark score ({role} of cluster {cluster_id})"
+            else:
+                entry["source"] = (
+                    f"cluster {cluster_id} representative {source}'s proxy x mean benchmark score"
+                )
+        else:
+            total = 0.0
+            for other, other_weight in representative_weights:
+                total += _cosine(vectors[row_of[model]], vectors[row_of[other]]) * other_weight
+            w = total / len(representative_weights)
+            entry.update(weight=w, role="singleton", representative=None, proxy_model=None, proxy=None)
+            entry["source"] = (
+                f"mean benchmark score x its similarity to the {len(representative_weights)} "
+                "cluster representatives' proxies"
+            )
+        # With scope "every" the proxy alone ranks (the mean benchmark score breaks ties).
+        entry["score"] = w if scope == "every" else mean * w
+        entries.append(entry)
+
+    means = [plan.mean_scores[model] for model in plan.scored.index]
+    average_model = float(np.mean(means)) if means else 1.0
+    for model in plan.new_models:
+        w = weight(model)
+        score = w if scope == "every" else average_model * w
+        entries.append(
+            {
+                "model_id": model,
+                "mean_score": average_model,
+                "cluster": None,
+                "has_results": False,
+                "weight": w,
+                "role": "new",
+                "representative": None,
+                "proxy_model": model,
+                "proxy": proxies[model],
+                "score": score,
+                "source": "own proxy (no benchmark results)"
+                if scope == "every"
+                else "own proxy x the average model's mean benchmark score (no benchmark results)",
+            }
+        )
+    return entries
+
+
+def _evidence_entries(plan: _Plan, proxies: dict[str, float]) -> list[dict[str, Any]]:
+    """Scope ``"evidence"``: every model's fused score (:func:`hfselect.evidence.fused_scores`)."""
+    cluster_of = dict(zip(plan.scored.index, plan.labels, strict=True))
+    representative_of = {model: plan.representatives.get(cluster) for model, cluster in cluster_of.items()}
+    fused = fused_scores(plan.scored, proxies, representative_of, plan.new_models)
+    means = [plan.mean_scores[model] for model in plan.scored.index]
+    average_model = float(np.mean(means)) if means else math.nan
+    entries: list[dict[str, Any]] = []
+    for model, parts in fused.items():
+        has_results = model in cluster_of
+        cluster = cluster_of.get(model)
+        entries.append(
+            {
+                "model_id": model,
+                "score": parts.score,
+                "mean_score": plan.mean_scores[model] if has_results else average_model,
+                "weight": math.nan if parts.proxy_part is None else parts.proxy_part,
+                "role": _role(plan, model, cluster) if has_results else "new",
+                "cluster": cluster,
+                "representative": representative_of.get(model),
+                "proxy_model": parts.proxy_model,
+                "proxy": None if parts.proxy_model is None else proxies[parts.proxy_model],
+                "has_results": has_results,
+                "source": evidence_source(model, parts, has_results),
+                "evidence": parts.evidence,
+                "evidence_datasets": parts.evidence_datasets,
+            }
+        )
+    return entries
+
+
+def evidence_source(model: str, parts: FusedScore, has_results: bool) -> str:
+    """In words, what a model's ``"evidence"`` score came from."""
+    if parts.proxy_part is None:
+        proxy = ""
+    elif parts.proxy_model == model:
+        proxy = "own proxy"
+    else:
+        proxy = f"cluster representative {parts.proxy_model}'s proxy"
+    if parts.evidence is None:
+        if not proxy:
+            return "nothing to rank it by"
+        why = "no benchmark results" if not has_results else "no benchmark dataset resembles the target"
+        return f"{proxy} ({why})"
+    plural = "" if parts.evidence_datasets == 1 else "s"
+    if parts.resemblance_measured:
+        evidence = f"evidence from {parts.evidence_datasets} similar dataset{plural}"
+    else:  # too few proxy scores to measure resemblance: every dataset weighed the same
+        evidence = f"evidence from {parts.evidence_datasets} dataset{plural}, equally weighted"
+    return f"{proxy} + {evidence}" if proxy else f"{evidence} (no proxy)"
 
 
 # -- recall for a target dataset: proxies computed for the models that need them --------------------
@@ -542,6 +652,12 @@ def recall_for_target(
     from hfselect.errors import HfSelectError
     from hfselect.proxy import score_models
 
+    # Checked before any proxy is computed: a bad top_k must not cost a pass over every model.
+    check_optional_int("top_k", top_k, minimum=1)
+    check_int("sample_size", sample_size, minimum=1)
+    check_int("k_largest", k_largest, minimum=1)
+    check_threshold("threshold", threshold)
+    _check_scope(scope)
     performance = repository.performance_matrix()
     if not performance.empty:
         performance = performance.dropna(how="all")
@@ -553,8 +669,8 @@ def recall_for_target(
     fallback = performance.empty
     if fallback and not new_models and not proxy_scores:
         raise HfSelectError(
-            "the model repository is empty: fill it with `hfselect crawl` or `hfselect bench` "
-            "(or `hfselect repo import`) first"
+            "the model repository is empty: start with published results, `hfselect repo init --starter "
+            "paper-nlp` (or paper-vision), or fill it with `hfselect crawl` or `hfselect bench` first"
         )
     notes: list[str] = []
     if fallback:
@@ -586,6 +702,9 @@ def recall_for_target(
             text_columns=text_columns, label_column=label_column, split=split,
             allow_pickle=allow_pickle, progress=progress,
         )  # fmt: skip
+        cache_note = f"proxy scores were computed but not cached: {run.cache_error}"
+        if run.cache_error and cache_note not in notes:
+            notes.append(cache_note)
         mixed = {record.proxy_used for record in run.records} - {used_proxy}
         if mixed:
             # Headless models cannot give LEEP/NCE; scores on two scales cannot be ranked together.

@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import sqlite3
 import threading
@@ -25,13 +26,17 @@ from typing import Any
 
 import pandas as pd
 
-from hfselect.errors import RepositoryError
+from hfselect.errors import RepositoryError, RepositoryReadOnlyError
 
 ENV_REPOSITORY = "HFSELECT_REPOSITORY"
 
 # How long a writer waits for another process's transaction before giving up. Benchmark workers
 # hold the write lock for milliseconds, so a minute means something is really wrong.
 BUSY_TIMEOUT_S = 60.0
+
+# How long a pair's claim lasts unless its worker renews it (bench renews it every CLAIM_TTL_S / 4):
+# a crashed worker's pair is free again after this long.
+CLAIM_TTL_S = 600.0
 
 # Columns stored as JSON text in SQLite and exported as JSON strings (Parquet stays flat and the
 # Hub's dataset viewer shows it as is).
@@ -231,6 +236,20 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE models ADD COLUMN location TEXT;
     """,
+    # v3: claims, so concurrent bench workers never train one pair twice (a claim expires unless
+    # its worker renews it, so a crashed worker's pairs are taken over); a study's total wall time.
+    """
+    CREATE TABLE claims (
+        model_id TEXT NOT NULL,
+        dataset TEXT NOT NULL,
+        protocol TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        claimed_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        PRIMARY KEY (model_id, dataset, protocol)
+    );
+    ALTER TABLE studies ADD COLUMN wall_time_s REAL;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -254,14 +273,21 @@ class ModelRepository:
     Args:
         path: the SQLite file; created with its folder when missing. ``None`` uses
             :func:`default_repository_path`.
+        create: with ``False``, a missing file is an error instead of a new empty repository
+            (for commands that only read: a mistyped path must not look like an empty store).
 
     Each instance holds one connection; it may be shared between threads (calls are serialised)
     and any number of processes may open the same file.
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, create: bool = True) -> None:
         self.path = Path(path).expanduser() if path is not None else default_repository_path()
         self._lock = threading.RLock()
+        if not create and not self.path.is_file():
+            raise RepositoryError(
+                f"there is no repository at {self.path}: check the path, or fill a new one with "
+                "`hfselect crawl`, `hfselect bench` or `hfselect repo import`"
+            )
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._connection = sqlite3.connect(
@@ -278,10 +304,16 @@ class ModelRepository:
             self._migrate()
         except sqlite3.DatabaseError as error:
             self._connection.close()
-            raise RepositoryError(
-                f"{self.path} is not a usable hfselect repository ({error}); "
-                "pass another file with --repository"
-            ) from error
+            translated = self._sqlite_error(error)
+            if not isinstance(translated, RepositoryReadOnlyError):
+                translated = RepositoryError(
+                    f"{self.path} is not a usable hfselect repository ({error}); "
+                    "pass another file with --repository"
+                )
+            raise translated from error
+        except RepositoryError:  # already one line (a newer schema, a read-only file, ...)
+            self._connection.close()
+            raise
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -303,15 +335,49 @@ class ModelRepository:
         ``BEGIN IMMEDIATE`` makes a second writer wait in ``busy_timeout`` instead of failing
         later with "database is locked" when it tries to upgrade a read lock.
         """
-        with self._lock:
+        with self._lock, self._translated_errors():
             self._execute_with_retry("BEGIN IMMEDIATE")
             try:
                 yield self._connection
             except BaseException:
-                self._connection.execute("ROLLBACK")
+                # SQLite has already rolled back after some errors (a corrupt page, a full disk).
+                if self._connection.in_transaction:
+                    self._connection.execute("ROLLBACK")
                 raise
             else:
                 self._connection.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def _translated_errors(self) -> Iterator[None]:
+        """Turn SQLite's errors about the file itself (read-only, damaged) into one-line repository errors.
+
+        Other errors pass through: a constraint error's caller knows which row caused it, and a
+        mistake in hfselect's own SQL must stay a traceback, not pose as a broken file.
+        """
+        try:
+            yield
+        except sqlite3.DatabaseError as error:
+            translated = self._sqlite_error(error)
+            if translated is None:
+                raise
+            raise translated from error
+
+    def _sqlite_error(self, error: sqlite3.DatabaseError) -> RepositoryError | None:
+        """The repository error that says what an SQLite error means for the user, if it is about the file."""
+        text = str(error)
+        if "readonly" in text or "read-only" in text:
+            return RepositoryReadOnlyError(
+                f"the repository {self.path} is read-only ({text}): make the file and its folder "
+                "writable, or pass a writable copy with --repository"
+            )
+        if "malformed" in text or "not a database" in text:
+            return RepositoryError(
+                f"the repository {self.path} is damaged ({text}): restore it from a copy or an export "
+                "(`hfselect repo import`), or pass another file with --repository"
+            )
+        if any(cause in text for cause in ("disk I/O error", "disk is full", "unable to open")):
+            return RepositoryError(f"cannot use the repository {self.path}: {text}")
+        return None
 
     def _execute_with_retry(self, sql: str) -> None:
         # busy_timeout covers nearly every wait; WAL checkpoints can still report SQLITE_BUSY
@@ -355,7 +421,7 @@ class ModelRepository:
 
     def query(self, sql: str, parameters: Sequence[Any] | Mapping[str, Any] = ()) -> list[sqlite3.Row]:
         """Run a read-only SQL query and return its rows."""
-        with self._lock:
+        with self._lock, self._translated_errors():
             return self._connection.execute(sql, parameters).fetchall()
 
     # -- models ---------------------------------------------------------------------------------
@@ -504,6 +570,73 @@ class ModelRepository:
             sql += " AND status = 'ok'"
         return {(row[0], row[1]) for row in self.query(sql, (protocol.key,))}
 
+    # -- claims: which worker is training which pair ------------------------------------------
+
+    def claim_pair(
+        self,
+        model_id: str,
+        dataset: str,
+        protocol: Protocol,
+        owner: str,
+        *,
+        ttl_s: float = CLAIM_TTL_S,
+        failed_since: str | None = None,
+        now: float | None = None,
+    ) -> str:
+        """Claim a pair for ``owner`` before training it: ``"claimed"``, ``"done"`` or ``"held"``.
+
+        In one write transaction, so two workers can never both get ``"claimed"``. ``"done"``: the
+        pair already has a finished result under ``protocol``, or a failed one recorded at or after
+        ``failed_since`` (an ISO time such as the worker's start: concurrent workers do not retry
+        each other's failures, a later run does). ``"held"``: another owner holds an unexpired
+        claim. An expired claim (its worker crashed) is taken over. The owner renews its claim
+        (the heartbeat of a long training) by claiming the pair again: ``"claimed"`` while it still
+        holds it. ``now`` is the clock (``time.time()``), for tests.
+        """
+        clock = time.time() if now is None else now
+        with self.transaction() as connection:
+            result = connection.execute(
+                "SELECT status, created_at FROM results WHERE model_id = ? AND dataset = ? AND protocol = ?",
+                (model_id, dataset, protocol.key),
+            ).fetchone()
+            if result is not None and (
+                result["status"] == "ok"
+                or (failed_since is not None and (result["created_at"] or "") >= failed_since)
+            ):
+                return "done"
+            held = connection.execute(
+                "SELECT owner, expires_at FROM claims WHERE model_id = ? AND dataset = ? AND protocol = ?",
+                (model_id, dataset, protocol.key),
+            ).fetchone()
+            if held is not None and held["owner"] != owner and held["expires_at"] > clock:
+                return "held"
+            _upsert(
+                connection,
+                "claims",
+                {
+                    "model_id": model_id,
+                    "dataset": dataset,
+                    "protocol": protocol.key,
+                    "owner": owner,
+                    "claimed_at": clock,
+                    "expires_at": clock + ttl_s,
+                },
+                ("model_id", "dataset", "protocol"),
+            )
+            return "claimed"
+
+    def release_claim(self, model_id: str, dataset: str, protocol: Protocol, owner: str) -> None:
+        """Drop ``owner``'s claim on a pair (after its result is recorded, or when giving up)."""
+        with self.transaction() as connection:
+            connection.execute(
+                "DELETE FROM claims WHERE model_id = ? AND dataset = ? AND protocol = ? AND owner = ?",
+                (model_id, dataset, protocol.key, owner),
+            )
+
+    def claims(self) -> list[dict[str, Any]]:
+        """Every current claim: model_id, dataset, protocol, owner, claimed_at, expires_at."""
+        return [dict(row) for row in self.query("SELECT * FROM claims ORDER BY model_id, dataset, protocol")]
+
     def results(self, *, protocol: str | None = None, status: str | None = "ok") -> pd.DataFrame:
         """Benchmark results as a long DataFrame (one row per model, dataset and protocol)."""
         where, parameters = _where(protocol=protocol, status=status)
@@ -543,13 +676,21 @@ class ModelRepository:
             raise RepositoryError(f"no table named {name!r}; tables: {', '.join(TABLES)}")
         return self._frame(f"SELECT * FROM {name}")
 
-    def export_parquet(self, directory: str | os.PathLike[str]) -> dict[str, Path]:
-        """Write one Parquet file per table (``models.parquet``, ``results.parquet``, ...) into ``directory``."""
+    def export_parquet(
+        self, directory: str | os.PathLike[str], *, include_local_paths: bool = False
+    ) -> dict[str, Path]:
+        """Write one Parquet file per table (``models.parquet``, ``results.parquet``, ...) into ``directory``.
+
+        Exports are made to be shared, so local paths (where a local model's folder is, a local
+        target's path) are left out unless ``include_local_paths`` (see :mod:`hfselect.local_paths`).
+        """
+        from hfselect.local_paths import public_table
+
         target = Path(directory)
         target.mkdir(parents=True, exist_ok=True)
         written = {}
         for name in TABLES:
-            frame = self.table(name)
+            frame = self.table(name) if include_local_paths else public_table(name, self.table(name))
             path = target / f"{name}.parquet"
             # Write to a temporary name first: an interrupted export never leaves half a table.
             partial = path.with_suffix(".parquet.partial")
@@ -564,6 +705,10 @@ class ModelRepository:
         Rows are matched by primary key; an imported row replaces the stored one with the same key
         (for ``models``, only when it was crawled at least as recently). Tables absent from the
         folder are left alone. Returns the number of rows read per table.
+
+        The snapshot is imported in one transaction: when a file cannot be read, lacks a required
+        column or holds a row the store refuses (e.g. a result whose model is in neither the
+        snapshot nor the store), nothing of it is imported and the error names the file and row.
         """
         source = Path(directory)
         if not source.is_dir():
@@ -571,21 +716,71 @@ class ModelRepository:
         found = [name for name in TABLES if (source / f"{name}.parquet").exists()]
         if not found:
             raise RepositoryError(f"{source} holds none of the tables {', '.join(TABLES)} as .parquet files")
-        frames = {name: pd.read_parquet(source / f"{name}.parquet") for name in found}
+        frames = {name: _read_table_file(source / f"{name}.parquet") for name in found}
         imported: dict[str, int] = {}
         with self.transaction() as connection:
             for name, frame in frames.items():
+                path = source / f"{name}.parquet"
                 columns = _table_columns(connection, name)
+                missing = sorted(_required_columns(connection, name) - set(frame.columns))
+                if missing:
+                    raise RepositoryError(
+                        f"{path} lacks the column(s) {', '.join(missing)}, which the {name} table "
+                        "requires; nothing was imported"
+                    )
                 frame = frame[[column for column in frame.columns if column in columns]]
                 keys = _primary_key(connection, name)
                 records = [_to_sql_values(record) for record in frame.to_dict(orient="records")]
-                for record in records:
-                    if name == "models":
-                        _upsert_model_if_newer(connection, record)
-                    else:
-                        _upsert(connection, name, record, keys)
+                for row, record in enumerate(records, start=1):
+                    try:
+                        if name == "models":
+                            _upsert_model_if_newer(connection, record)
+                        else:
+                            _upsert(connection, name, record, keys)
+                    except sqlite3.IntegrityError as error:
+                        raise RepositoryError(
+                            f"{path} row {row}: {_describe_refused_row(connection, name, record, error)}; "
+                            "nothing was imported"
+                        ) from error
                 imported[name] = len(records)
         return imported
+
+    def copy_benchmarks(self, source: ModelRepository, *, exclude_datasets: Sequence[str] = ()) -> int:
+        """Copy ``source``'s models, datasets, benchmark results and curves into this store.
+
+        The rows of ``exclude_datasets`` are left out (a held-out target must not be a benchmark);
+        rows already here with the same key are replaced. Returns the number of results copied.
+        """
+        excluded = list(exclude_datasets)
+        marks = ", ".join("?" for _ in excluded)
+        with self._lock:
+            self._connection.execute("ATTACH DATABASE ? AS source", (str(source.path),))
+            try:
+                with self.transaction() as connection:
+                    for table, column in (
+                        ("models", None),
+                        ("datasets", "name"),
+                        ("results", "dataset"),
+                        ("curves", "dataset"),
+                    ):
+                        columns = _table_columns(connection, table) & {
+                            row[1] for row in connection.execute(f"PRAGMA source.table_info({table})")
+                        }
+                        names = ", ".join(sorted(columns))
+                        keys = _primary_key(connection, table)
+                        updates = ", ".join(f"{c} = excluded.{c}" for c in sorted(columns) if c not in keys)
+                        where = f"{column} NOT IN ({marks})" if column and excluded else "true"
+                        connection.execute(
+                            f"INSERT INTO main.{table} ({names}) SELECT {names} FROM source.{table} "
+                            f"WHERE {where} ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}",
+                            excluded if column else [],
+                        )
+                    copied = connection.execute(
+                        f"SELECT COUNT(*) FROM source.results WHERE dataset NOT IN ({marks})", excluded
+                    ).fetchone()[0]
+            finally:
+                self._connection.execute("DETACH DATABASE source")
+        return int(copied)
 
     def import_matrix(
         self,
@@ -618,17 +813,12 @@ class ModelRepository:
         missing = {"model_id", "dataset", "score"} - set(frame.columns)
         if missing:
             raise RepositoryError(f"{csv_path} lacks the column(s) {', '.join(sorted(missing))}")
-        rows = [
-            (str(r.model_id), str(r.dataset), float(r.score))
-            for r in frame.itertuples()
-            if r.score == r.score
-        ]
-        return self.record_results(rows, Protocol(metric=metric))
+        return self.record_results(_csv_results(frame, csv_path), Protocol(metric=metric))
 
     # -- helpers --------------------------------------------------------------------------------
 
     def _frame(self, sql: str, parameters: Sequence[Any] = ()) -> pd.DataFrame:
-        with self._lock:
+        with self._lock, self._translated_errors():
             cursor = self._connection.execute(sql, parameters)
             columns = [description[0] for description in cursor.description]
             return pd.DataFrame(cursor.fetchall(), columns=columns)
@@ -665,6 +855,69 @@ def parse_matrix(
         except ValueError as error:
             raise RepositoryError(f"{matrix_path} line {line_number}: {error}") from error
     return matrix
+
+
+def _csv_results(frame: pd.DataFrame, csv_path: str | os.PathLike[str]) -> list[tuple[str, str, float]]:
+    """``(model_id, dataset, score)`` rows of a results CSV; an empty score is skipped.
+
+    A score that is not a finite number, or a row without a model id or dataset, is an error naming
+    the line (the header is line 1), so that nothing of a broken file is stored.
+    """
+    rows = []
+    for index, (model_id, dataset, score) in enumerate(
+        zip(frame["model_id"], frame["dataset"], frame["score"], strict=True)
+    ):
+        line = f"{csv_path} line {index + 2}"
+        if pd.isna(score) or (isinstance(score, str) and not score.strip()):
+            continue
+        if pd.isna(model_id) or pd.isna(dataset) or not str(model_id).strip() or not str(dataset).strip():
+            raise RepositoryError(f"{line}: the model_id and dataset must not be empty")
+        number = float(pd.to_numeric(score, errors="coerce"))  # NaN for text such as "abc"
+        if not math.isfinite(number):
+            raise RepositoryError(f"{line}: the score {score!r} is not a finite number")
+        rows.append((str(model_id), str(dataset), number))
+    return rows
+
+
+def _read_table_file(path: Path) -> pd.DataFrame:
+    """One exported table; a file that is not readable Parquet is a one-line error naming it."""
+    import pyarrow
+
+    try:
+        return pd.read_parquet(path)
+    except (OSError, ValueError, pyarrow.ArrowException) as error:
+        reason = " ".join(str(error).split())[:200] or type(error).__name__
+        raise RepositoryError(
+            f"cannot read {path} as a Parquet table ({reason}); nothing was imported"
+        ) from error
+
+
+def _required_columns(connection: sqlite3.Connection, table: str) -> set[str]:
+    """The columns a row of ``table`` must give: primary-key and NOT NULL columns without a default."""
+    # PRAGMA table_info rows: (cid, name, type, notnull, default, pk)
+    return {
+        row[1]
+        for row in connection.execute(f"PRAGMA table_info({table})")
+        if (row[5] or row[3]) and row[4] is None
+    }
+
+
+def _describe_refused_row(
+    connection: sqlite3.Connection, table: str, record: Mapping[str, Any], error: sqlite3.IntegrityError
+) -> str:
+    """Why SQLite refused an imported row, naming the reference it lacks when a foreign key failed."""
+    for reference in connection.execute(f"PRAGMA foreign_key_list({table})"):
+        parent, column, parent_column = reference[2], reference[3], reference[4]
+        value = record.get(column)
+        found = connection.execute(
+            f"SELECT 1 FROM {parent} WHERE {parent_column} = ? LIMIT 1", (value,)
+        ).fetchone()
+        if value is not None and found is None:
+            return (
+                f"{column} {value!r} is in neither the snapshot's {parent}.parquet nor the repository "
+                f"({error})"
+            )
+    return str(error)
 
 
 def _where(**equal: Any) -> tuple[str, list[Any]]:

@@ -76,6 +76,22 @@ class Study:
                 (status, utcnow(), self.study_id),
             )
 
+    def add_wall_time(self, seconds: float) -> float:
+        """Add a run's wall time to the study's total (runs of an interrupted study add up); return the total."""
+        with self.repository.transaction() as connection:
+            connection.execute(
+                "UPDATE studies SET wall_time_s = COALESCE(wall_time_s, 0) + ?, updated_at = ? "
+                "WHERE study_id = ?",
+                (float(seconds), utcnow(), self.study_id),
+            )
+        return self.wall_time_s or 0.0
+
+    @property
+    def wall_time_s(self) -> float | None:
+        """The study's total wall time so far (None before any run finished or was interrupted)."""
+        rows = self.repository.query("SELECT wall_time_s FROM studies WHERE study_id = ?", (self.study_id,))
+        return rows[0]["wall_time_s"] if rows else None
+
     def record_point(self, model_id: str, epoch: float, score: float, predicted_final: float | None) -> None:
         """Store a run's evaluation (replacing an earlier one at the same epoch, as a resumed run does)."""
         with self.repository.transaction() as connection:

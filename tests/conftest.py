@@ -226,3 +226,19 @@ def offline_unless_local_hub(request: pytest.FixtureRequest, monkeypatch: pytest
         monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
         monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     datasets.disable_progress_bars()
+
+
+@pytest.fixture
+def filled(tmp_path: Path) -> Path:
+    """A repository file with 3 models benchmarked on 3 datasets and a crawl log entry (bad-input tests)."""
+    from hfselect.repository import ModelRepository, Protocol
+
+    path = tmp_path / "repo.sqlite"
+    with ModelRepository(path) as repository:
+        scores = {"org/a": (0.9, 0.8, 0.7), "org/b": (0.5, 0.6, 0.4), "org/c": (0.85, 0.75, 0.72)}
+        repository.record_results(
+            [(model, f"data-{i}", score) for model, row in scores.items() for i, score in enumerate(row)],
+            Protocol(epochs=2, learning_rate=1e-3, batch_size=8, seed=0),
+        )
+        repository.log_crawl("org/a", "a" * 40, "stored")
+    return path

@@ -163,10 +163,15 @@ def test_bad_model_and_dataset_fail_with_one_line_and_the_run_goes_on(
         assert list(zip(ok.model_id, ok.dataset, strict=True)) == [("bert-a", "sentiment")]
         failed = repository.results(status="failed")
         assert len(failed) == 3 and failed.error.str.len().gt(0).all()
+        # The failed local model is stored with its folder: recall loads it from there, not the Hub.
+        assert repository.get_model("broken")["location"] == str(broken.resolve())
+        assert repository.model_location("broken") == str(broken.resolve())
 
 
 def test_unknown_metric_is_refused_before_training(tiny_assets: Path, tmp_path: Path) -> None:
-    config = BenchConfig(epochs=1, metric="no-such-metric-anywhere")
+    # With the opt-in for Hub metric code (without it the config is refused at once): the metric
+    # cannot be fetched, and that is said before any pair is trained.
+    config = BenchConfig(epochs=1, metric="no-such-metric-anywhere", allow_hub_metric_code=True)
     with (
         ModelRepository(tmp_path / "repo.sqlite") as repository,
         pytest.raises(HfSelectError, match="cannot load metric"),
@@ -213,3 +218,86 @@ def test_hub_ids_give_the_same_results_as_local_folders(tiny_assets: Path, tmp_p
         assert hub_results.score.tolist() == pytest.approx(local_results.score.tolist(), abs=1e-9)
         assert remote.curves().score.tolist() == pytest.approx(local.curves().score.tolist(), abs=1e-9)
         assert remote.get_model("zoo/bert-a")["sha"] == hub.repo_sha("zoo/bert-a")
+
+
+def _fake_finetune(trained: list[tuple[str, str]], delay_s: float = 0.0):
+    """A fast stand-in for finetune_pair that logs which pairs it 'trained'."""
+    import time
+
+    def finetune(model_spec: str, dataset_spec: str, config: BenchConfig, **kwargs) -> bench.PairResult:
+        trained.append((model_spec, dataset_spec))
+        time.sleep(delay_s)
+        return bench.PairResult(model_spec, dataset_spec, 0.5, [0.4, 0.5], delay_s)
+
+    return finetune
+
+
+MODELS, DATASETS = ["org/m1", "org/m2", "org/m3"], ["org/d1", "org/d2"]
+
+
+def test_two_workers_without_shards_never_train_a_pair_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    trained: list[tuple[str, str]] = []
+    monkeypatch.setattr(bench, "finetune_pair", _fake_finetune(trained, delay_s=0.05))
+    # transformers' lazy imports are not thread-safe: import what each worker needs up front.
+    from transformers import TrainerCallback  # noqa: F401
+
+    path = tmp_path / "repo.sqlite"
+    ModelRepository(path).close()
+    summaries = []
+
+    def worker() -> None:
+        with ModelRepository(path) as repository:
+            summaries.append(run_bench(repository, MODELS, DATASETS, CONFIG, progress=False))
+
+    workers = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join()
+    assert sorted(trained) == sorted((m, d) for m in MODELS for d in DATASETS)
+    assert sum(len(s.done) for s in summaries) == 6
+    assert all(len(s.done) + s.skipped + s.claimed_elsewhere == 6 for s in summaries)
+    with ModelRepository(path) as repository:
+        assert repository.counts()["results"] == 6 and repository.claims() == []
+
+
+def test_a_live_claim_is_passed_over_and_an_expired_one_taken_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    trained: list[tuple[str, str]] = []
+    monkeypatch.setattr(bench, "finetune_pair", _fake_finetune(trained))
+    protocol = CONFIG.protocol
+    with ModelRepository(tmp_path / "repo.sqlite") as repository:
+        repository.claim_pair("org/m1", "org/d1", protocol, "alive", ttl_s=3600)
+        repository.claim_pair("org/m1", "org/d2", protocol, "crashed", ttl_s=60, now=time.time() - 120)
+        summary = run_bench(repository, ["org/m1"], DATASETS, CONFIG, progress=False)
+        assert trained == [("org/m1", "org/d2")]
+        assert summary.claimed_elsewhere == 1 and len(summary.done) == 1
+        assert [claim["owner"] for claim in repository.claims()] == ["alive"]
+
+
+@pytest.mark.parametrize(
+    ("workers", "cores", "environ", "expected"),
+    [
+        (1, 16, {}, None),  # one worker: torch's default
+        (2, 16, {}, 8),
+        (4, 2, {}, 1),  # never below one thread
+        (2, 16, {"OMP_NUM_THREADS": "3"}, None),  # the user's setting wins
+    ],
+)
+def test_threads_per_worker_share_the_cores(workers: int, cores: int, environ: dict, expected) -> None:
+    assert bench.threads_per_worker(workers, cores=cores, environ=environ) == expected
+
+
+def test_a_missing_model_folder_is_named_before_any_training(tmp_path: Path) -> None:
+    from hfselect.errors import ModelLoadError
+
+    with ModelRepository(tmp_path / "repo.sqlite") as repository, pytest.raises(ModelLoadError) as error:
+        run_bench(repository, [str(tmp_path / "no" / "such")], DATASETS, CONFIG, progress=False)
+    assert str(error.value) == f"model {tmp_path}/no/such: the local folder {tmp_path}/no/such does not exist"

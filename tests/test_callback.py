@@ -101,3 +101,21 @@ def test_auto_margin_is_the_predictors_held_out_error() -> None:
     assert ConvergenceTrendCallback(study="s", margin=0.05).margin_at(1) == 0.05
     with pytest.raises(ValueError, match="margin"):
         ConvergenceTrendCallback(study="s", margin="wide")
+
+
+def test_callback_predicts_from_the_runs_whole_curve_at_epoch_ends() -> None:
+    import pytest
+
+    from hfselect.callbacks import ConvergenceTrendCallback
+    from hfselect.trend import Curve, NeighboursTrendPredictor
+
+    rising = [Curve((0.1, 0.3, 0.9)), Curve((0.12, 0.31, 0.92))]
+    flat = [Curve((0.3, 0.3, 0.3)), Curve((0.31, 0.3, 0.32))]
+    callback = ConvergenceTrendCallback(study="s")
+    callback.predictor = NeighboursTrendPredictor(rising + flat, k=2)
+    assert callback._predict(0.3, 1.5) == callback.predictor.predict(0.3, 1.5)  # mid-epoch: the score
+    assert callback._predict(0.3, 2.0) == callback.predictor.predict(0.3, 2.0)  # epoch 1 was not seen
+    fresh = ConvergenceTrendCallback(study="s")
+    fresh.predictor = callback.predictor
+    fresh._predict(0.1, 1.0)
+    assert fresh._predict(0.3, 2.0) == pytest.approx(0.91)  # rises like the first two curves

@@ -34,6 +34,7 @@ from hfselect.cards import (
 from hfselect.cards.push import push_files
 from hfselect.errors import HfSelectError, HubError
 from hfselect.repository import TABLES, ModelRepository, Protocol
+from hfselect.scopes import RULE_SUMMARIES
 from hfselect.study import COMPLETED, STOPPED, Study, Trial
 from tests.hub.server import LocalHub
 
@@ -304,6 +305,26 @@ def test_card_shows_every_section() -> None:
     # A local zoo model is named, not linked; a local path never shows.
     assert "`tiny-roberta-topic`" in text and "huggingface.co/tiny-roberta-topic" not in text
     assert HOME not in str(card)
+
+
+def test_card_says_which_rule_ran_and_what_each_score_came_from() -> None:
+    report = make_report()
+    recall = report["recall"]
+    recall["scope"] = "evidence"
+    sources = ["own proxy + evidence from 9 similar datasets", "evidence from 9 similar datasets (no proxy)"]
+    for entry, source in zip(recall["entries"], sources + sources, strict=True):
+        entry["source"] = source
+    text = render_report_card(report, repo_type="dataset").text
+    assert "Rule `evidence`: " + RULE_SUMMARIES["evidence"] in text
+    assert "| score from |" in text and all(source in text for source in sources)
+    assert "represents its cluster" not in text and "similarity to every representative" not in text
+    # A report written before entries carried their source, by hfselect's earlier default rule.
+    recall["scope"] = "every"
+    for entry in recall["entries"]:
+        del entry["source"]
+    text = render_report_card(report, repo_type="dataset").text
+    assert "Rule `every`: " + RULE_SUMMARIES["every"] in text
+    assert "| own proxy |" in text and "alone in its cluster" not in text
 
 
 def test_card_of_a_local_target_names_no_hub_ids_and_no_paths() -> None:
@@ -598,3 +619,24 @@ def test_resolve_repository_path_mirrors_and_follows_the_hub(
 def test_environment_versions() -> None:
     versions = environment_versions()
     assert versions["hfselect"] and versions["python"] and "huggingface_hub" in versions
+
+
+def test_card_cost_counts_brute_force_over_the_whole_repository_and_the_winners_lead() -> None:
+    report = make_report()
+    report["selection"].update(repository_models=10, brute_force_repository_epochs=50)
+    text = render_report_card(report).text
+    assert (
+        "against 20 for brute force over the candidates (2.5× more), "  # noqa: RUF001
+        "50 for brute force over all 10 models of the repository (6.2× more)"  # noqa: RUF001
+    ) in text
+    assert "| brute force: every model of the repository (10) to the full budget | 50 | 6.2× |" in text  # noqa: RUF001
+    # The worst candidate after epoch 1, when all four were evaluated, is the one at 0.402.
+    local = make_report(hub_models=False)
+    assert (
+        "**Winner against the worst recalled candidate:** after epoch 1, when every candidate had been "
+        "evaluated, validation accuracy 0.6120 for `tiny-bert-sentiment` against 0.4020 for `tiny-bert-mlm` "
+        "(a gap of 0.210); `tiny-bert-sentiment` ended at 0.7520 after 5 epochs, `tiny-bert-mlm` at 0.4020 "
+        "after 1."
+    ) in render_report_card(local).text
+    # An older report without the repository's size keeps the candidates-only line.
+    assert "models of the repository" not in render_report_card(make_report()).text

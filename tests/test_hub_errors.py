@@ -32,3 +32,47 @@ def test_answers_and_offline_mode_are_not_network_failures() -> None:
     missing = RepositoryNotFoundError.__new__(RepositoryNotFoundError)  # a 404 answer, without a response
     assert not is_transient(missing)
     assert is_network_error(TimeoutError()) and is_transient(ConnectionResetError())
+
+
+def test_a_retried_call_says_once_what_it_waits_for(caplog: pytest.LogCaptureFixture) -> None:
+    from hfselect.hub import call_with_retries
+
+    attempts = []
+
+    def flaky() -> str:
+        attempts.append(1)
+        if len(attempts) < 4:
+            raise ConnectionError("connection refused")
+        return "answer"
+
+    with caplog.at_level("WARNING", logger="hfselect.hub"):
+        answer = call_with_retries(flaky, max_time_s=30, sleep=lambda _: None, waiting_for="model org/name")
+    assert answer == "answer" and len(attempts) == 4
+    lines = [record.getMessage() for record in caplog.records]
+    assert len(lines) == 1 and lines[0].startswith("waiting for model org/name: ")
+    assert "retrying for up to" in lines[0]
+    caplog.clear()
+    attempts.clear()
+    call_with_retries(flaky, max_time_s=30, sleep=lambda _: None)  # nothing asked: silent, as before
+    assert not caplog.records
+
+
+def test_a_slow_call_says_what_it_waits_for_and_a_fast_one_says_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import time
+
+    from hfselect.hub import notice_if_slow
+
+    with caplog.at_level("WARNING", logger="hfselect.hub"):
+        with notice_if_slow("the Hub to load dataset org/data", after_s=0.05):
+            pass
+        time.sleep(0.1)
+        assert not caplog.records  # finished in time: cancelled, silent
+        with notice_if_slow("the Hub to load dataset org/data", after_s=0.05):
+            deadline = time.monotonic() + 5.0
+            while not caplog.records and time.monotonic() < deadline:
+                time.sleep(0.01)
+    lines = [record.getMessage() for record in caplog.records]
+    assert len(lines) == 1
+    assert lines[0].startswith("still waiting for the Hub to load dataset org/data after 0.05 s")

@@ -81,7 +81,8 @@ def test_pushed_and_pulled_repository_gives_the_same_recall(
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     target = str(tiny_assets / "datasets" / "topic")
     with ModelRepository(repository_copy) as original:
-        push_repository(original, "tester/zoo-repository")
+        # The zoo's models are local folders: the pulled copy needs their locations to load them.
+        push_repository(original, "tester/zoo-repository", include_local_paths=True)
         before = recall_for_target(original, target, proxy="logme", sample_size=100, progress=False)
     with ModelRepository(tmp_path / "empty.sqlite") as pulled:
         pull_repository("tester/zoo-repository", pulled)

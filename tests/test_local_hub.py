@@ -218,6 +218,25 @@ def test_hf_hub_download_and_not_found_errors(hub: LocalHub, hf_cache: Path) -> 
         hf_hub_download("org/tiny", "config.json", revision="v9")
 
 
+def test_canonical_ids_without_a_namespace_are_served(hub: LocalHub, hf_cache: Path) -> None:
+    # The early Hub's ids (bert-base-uncased, imdb), which the paper's released matrices use.
+    sha = hub.add_model("bert-base-uncased", {"config.json": _config(), "model.safetensors": b"w" * 10})
+    hub.add_model("bert-base-uncased/resolve", {"config.json": _config()})  # a namespaced id still wins
+    hub.add_dataset("imdb", {"data/train.csv": b"text,label\nfine,1\n"})
+
+    info = HfApi().model_info("bert-base-uncased", files_metadata=True)
+    assert info.id == "bert-base-uncased" and info.sha == sha
+    assert {s.rfilename: s.size for s in info.siblings}["model.safetensors"] == 10
+    assert HfApi().model_info("bert-base-uncased", revision=sha).sha == sha
+    assert Path(hf_hub_download("bert-base-uncased", "model.safetensors")).read_bytes() == b"w" * 10
+    assert HfApi().model_info("bert-base-uncased/resolve").id == "bert-base-uncased/resolve"
+    assert (
+        Path(hf_hub_download("imdb", "data/train.csv", repo_type="dataset")).read_bytes().startswith(b"text")
+    )
+    with pytest.raises(ValueError, match="namespace/name"):
+        hub.add_model("a/b/c")
+
+
 def test_gated_and_private_repos(hub: LocalHub) -> None:
     hub.add_model("org/gated", {"config.json": _config()}, gated=True)
     hub.add_model("org/private", {"config.json": _config()}, private=True)

@@ -39,7 +39,8 @@ SINGLETON_E = 0.5 * (COS_EA * math.exp(-0.5) + COS_EC * math.exp(-0.2)) / 2
 
 
 def recall(**kwargs: object) -> RecallResult:
-    arguments = {"threshold": 0.15, "proxy_scores": PROXY, **kwargs}
+    """The paper's rule on the toy matrix unless ``scope`` says otherwise."""
+    arguments = {"threshold": 0.15, "proxy_scores": PROXY, "scope": "representatives", **kwargs}
     return coarse_recall(TOY, **arguments)
 
 
@@ -93,11 +94,15 @@ def test_all_scope_uses_each_members_own_proxy() -> None:
 
 
 def test_which_models_need_a_proxy() -> None:
-    assert models_needing_proxy(TOY, 0.15) == ["A", "C"]
+    assert models_needing_proxy(TOY, 0.15, scope="representatives") == ["A", "C"]
     assert models_needing_proxy(TOY, 0.15, scope="all") == ["A", "B", "C", "D"]
-    assert models_needing_proxy(TOY, 0.15, extra_models=["new/x", "A"]) == ["A", "C", "new/x"]
+    assert models_needing_proxy(TOY, 0.15, scope="representatives", extra_models=["new/x", "A"]) == [
+        "A",
+        "C",
+        "new/x",
+    ]
     # Without a cluster of several models there are no representatives: everyone needs their own.
-    assert models_needing_proxy(TOY, 0.0) == ["A", "B", "C", "D", "E"]
+    assert models_needing_proxy(TOY, 0.0, scope="representatives") == ["A", "B", "C", "D", "E"]
     # Proxies for exactly those models are enough; members' proxies are not even read.
     only_representatives = {"A": -0.5, "C": -0.2}
     assert recall(proxy_scores=only_representatives).scores == pytest.approx(recall().scores)
@@ -120,7 +125,14 @@ def test_models_without_results_are_ranked_by_their_own_proxy() -> None:
     performance = TOY.copy()
     performance.loc["crawled/empty-row"] = math.nan
     proxies = {**PROXY, "crawled/empty-row": -0.3, "crawled/only-proxy": 0.0, "crawled/extra": -5.0}
-    result = coarse_recall(performance, proxies, threshold=0.15, extra_models=["crawled/extra"], top_k=None)
+    result = coarse_recall(
+        performance,
+        proxies,
+        threshold=0.15,
+        extra_models=["crawled/extra"],
+        top_k=None,
+        scope="representatives",
+    )
     average_model = np.mean([0.7, 0.6, 0.7, 0.65, 0.5])
     by_model = {entry.model_id: entry for entry in result.ranking}
     assert result.new_models == ["crawled/empty-row", "crawled/extra", "crawled/only-proxy"]
@@ -133,7 +145,7 @@ def test_models_without_results_are_ranked_by_their_own_proxy() -> None:
     assert result.models[-1] == "crawled/extra"
     # The clustered models score as without the new ones.
     assert [m for m in result.models if by_model[m].has_results] == recall().models
-    assert "crawled/empty-row" in models_needing_proxy(performance, 0.15)
+    assert "crawled/empty-row" in models_needing_proxy(performance, 0.15, scope="representatives")
     with pytest.raises(ValueError, match="crawled/extra"):
         coarse_recall(
             performance, PROXY | {"crawled/empty-row": -0.3}, threshold=0.15, extra_models=["crawled/extra"]
@@ -163,14 +175,14 @@ def test_proxy_transform_and_series_input() -> None:
 
 def test_representative_ties_go_to_the_earliest_row() -> None:
     twins = pd.DataFrame({"x": [0.5] * 6, "y": [0.5] * 6, "z": [0.9, 0.1] * 3}).T
-    result = coarse_recall(twins, {"x": -1.0, "y": -0.1}, threshold=0.09)
+    result = coarse_recall(twins, {"x": -1.0, "y": -0.1}, threshold=0.09, scope="representatives")
     assert result.representatives == {0: "x"}
 
 
 def test_reuses_a_fitted_clustering() -> None:
     clustering = ModelClustering(threshold=0.15).fit(TOY)
     assert recall(clustering=clustering, threshold=0.0).models == recall().models
-    assert models_needing_proxy(TOY, clustering=clustering) == ["A", "C"]
+    assert models_needing_proxy(TOY, clustering=clustering, scope="representatives") == ["A", "C"]
     with pytest.raises(ValueError, match="other models"):
         recall(clustering=ModelClustering(threshold=0.15).fit(TOY.iloc[:4]))
 
@@ -304,9 +316,11 @@ def test_all_scope_reproduces_the_released_top15(
             assert entry.score == sum(row) / len(row) * math.exp(leep[entry.model_id])
 
     # The paper's rule needs the representatives' proxies only.
-    needed = models_needing_proxy(performance, threshold)
+    needed = models_needing_proxy(performance, threshold, scope="representatives")
     assert len(needed) == n_representatives
-    cheap = coarse_recall(performance, {m: leep[m] for m in needed}, threshold=threshold)
+    cheap = coarse_recall(
+        performance, {m: leep[m] for m in needed}, threshold=threshold, scope="representatives"
+    )
     assert len(cheap.models) == 15
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from huggingface_hub import HfApi
 
+from hfselect.scopes import DEFAULT_SCOPE
+
 
 def test_recall_on_a_hub_dataset_id(hub, tiny_assets: Path, tiny_benchmarks: Path, tmp_path: Path) -> None:
     api = HfApi(token="hf_test_token")
@@ -33,10 +35,10 @@ def test_recall_on_a_hub_dataset_id(hub, tiny_assets: Path, tiny_benchmarks: Pat
     assert set(report["models"]) <= {"bert-a", "distil-b", "bert-headless"}
     # bert-headless has no trained head: LEEP is replaced by LogME for every model, and the output says so.
     assert report["proxy"] == "logme" and "LogME" in result.stdout.replace("logme", "LogME")
-    assert "rank" in result.stdout and "why" in result.stdout
-    assert (
-        report["scope"] == "every" and "ranked by its own proxy" in result.stdout
-    )  # hfselect's default rule
+    assert "rank" in result.stdout and "score from" in result.stdout
+    # hfselect's default rule, and per model what its score came from.
+    assert report["scope"] == DEFAULT_SCOPE == "evidence" and "own proxy" in result.stdout
+    assert all(entry["source"] in result.stdout for entry in report["entries"])
     assert hub.count("GET", r"^/datasets/zoo/topic/resolve/") > 0
 
 

@@ -243,3 +243,92 @@ def test_concurrent_writers_lose_no_row(tmp_path: Path) -> None:
         assert counts["curves"] == 2000
         assert counts["models"] == 4
         assert counts["datasets"] == 500
+
+
+# -- claims: concurrent bench workers never train one pair twice ------------------------------------
+
+PROTOCOL = Protocol(epochs=2, learning_rate=1e-3, batch_size=8, seed=0)
+
+
+def _train_every_pair_with_claims(path: Path, owner: str, pairs: list[tuple[str, str]], log: list) -> None:
+    """A fake bench worker: claim each pair, 'train' it (log it), record the result, release."""
+    with ModelRepository(path) as repository:
+        for model_id, dataset in pairs:
+            if repository.claim_pair(model_id, dataset, PROTOCOL, owner) != "claimed":
+                continue
+            log.append((model_id, dataset, owner))
+            repository.record_result(model_id, dataset, 0.5, PROTOCOL, curve=[0.4, 0.5])
+            repository.release_claim(model_id, dataset, PROTOCOL, owner)
+
+
+def test_threads_sharing_a_repository_train_each_pair_exactly_once(tmp_path: Path) -> None:
+    import threading
+
+    pairs = [(f"model-{m}", f"data-{d}") for m in range(6) for d in range(4)]
+    path = tmp_path / "repo.sqlite"
+    ModelRepository(path).close()
+    log: list[tuple[str, str, str]] = []
+    workers = [
+        threading.Thread(target=_train_every_pair_with_claims, args=(path, f"w{i}", pairs, log))
+        for i in range(4)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    trained = [(model_id, dataset) for model_id, dataset, _ in log]
+    assert sorted(trained) == sorted(pairs)  # every pair once, none twice
+    with ModelRepository(path) as repository:
+        assert repository.counts()["results"] == len(pairs) and repository.claims() == []
+
+
+def test_a_claim_is_refused_while_held_and_once_the_pair_is_done(repository: ModelRepository) -> None:
+    assert repository.claim_pair("m", "d", PROTOCOL, "a", now=100.0) == "claimed"
+    assert repository.claim_pair("m", "d", PROTOCOL, "b", now=101.0) == "held"
+    assert repository.claim_pair("m", "d", PROTOCOL, "a", now=102.0) == "claimed"  # its own claim
+    repository.record_result("m", "d", 0.9, PROTOCOL)
+    repository.release_claim("m", "d", PROTOCOL, "a")
+    assert repository.claim_pair("m", "d", PROTOCOL, "b", now=103.0) == "done"
+    # Another protocol is another pair.
+    assert repository.claim_pair("m", "d", Protocol(epochs=3), "b", now=103.0) == "claimed"
+
+
+def test_an_expired_claim_is_taken_over_and_a_renewed_one_is_not(repository: ModelRepository) -> None:
+    assert repository.claim_pair("m", "d", PROTOCOL, "crashed", ttl_s=60, now=0.0) == "claimed"
+    assert repository.claim_pair("m", "d", PROTOCOL, "other", ttl_s=60, now=59.0) == "held"
+    assert repository.claim_pair("m", "d", PROTOCOL, "other", ttl_s=60, now=61.0) == "claimed"
+    assert repository.claims()[0]["owner"] == "other"
+    # The crashed worker lost its claim: it cannot renew it, and releasing it does nothing.
+    assert repository.claim_pair("m", "d", PROTOCOL, "crashed", ttl_s=60, now=62.0) == "held"
+    repository.release_claim("m", "d", PROTOCOL, "crashed")
+    assert repository.claims()[0]["owner"] == "other"
+    # A heartbeat (claiming again) keeps a long training claimed.
+    assert repository.claim_pair("m", "d", PROTOCOL, "other", ttl_s=60, now=100.0) == "claimed"
+    assert repository.claim_pair("m", "d", PROTOCOL, "third", ttl_s=60, now=150.0) == "held"
+
+
+def test_a_failure_is_not_retried_by_a_concurrent_worker_but_is_by_a_later_run(
+    repository: ModelRepository,
+) -> None:
+    repository.record_result("m", "d", None, PROTOCOL, status="failed", error="boom")
+    failed_at = repository.query("SELECT created_at FROM results")[0][0]
+    assert repository.claim_pair("m", "d", PROTOCOL, "same-run", failed_since=failed_at) == "done"
+    assert repository.claim_pair("m", "d", PROTOCOL, "later-run", failed_since="9999") == "claimed"
+
+
+def test_copy_benchmarks_leaves_out_the_held_out_dataset(tmp_path: Path) -> None:
+    with (
+        ModelRepository(tmp_path / "all.sqlite") as source,
+        ModelRepository(tmp_path / "copy.sqlite") as copy,
+    ):
+        for dataset, score in (("kept", 0.8), ("target", 0.9)):
+            source.upsert_dataset(dataset, num_labels=2)
+            source.upsert_model("m", location="/models/m", source="local")
+            source.record_result("m", dataset, score, PROTOCOL, curve=[score - 0.1, score])
+        assert copy.copy_benchmarks(source, exclude_datasets=["target"]) == 1
+        assert copy.copy_benchmarks(source, exclude_datasets=["target"]) == 1  # again: same rows
+        assert list(copy.performance_matrix().columns) == ["kept"]
+        assert set(copy.curves().dataset) == {"kept"} and len(copy.curves()) == 2
+        assert [d["name"] for d in copy.datasets()] == ["kept"]
+        assert copy.get_model("m")["location"] == "/models/m"
+        assert copy.counts()["results"] == 1 and copy.query("PRAGMA database_list")[-1]["name"] == "main"

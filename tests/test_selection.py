@@ -165,9 +165,86 @@ def test_select_options_default_to_hfselects_rule() -> None:
     from hfselect.cli import build_parser, selection_config
 
     args = build_parser().parse_args(["select", "some/dataset"])
-    assert args.scope == "every" and args.candidates == 4 and args.margin == "auto"
+    assert args.scope == "evidence" and args.candidates == 4 and args.margin == "auto"
     assert selection_config(args).margin == "auto"
     assert build_parser().parse_args(["select", "d", "--margin", "0.02"]).margin == 0.02
     for bad in ("wide", "-1"):
         with pytest.raises(SystemExit):
             build_parser().parse_args(["select", "d", "--margin", bad])
+
+
+def test_select_with_published_results_only_says_which_prediction_applies(
+    tiny_assets: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hfselect.cli import main
+
+    repository = tmp_path / "published.sqlite"
+    with ModelRepository(repository) as store:
+        for index, name in enumerate(("bert-a", "distil-b", "bert-headless")):
+            store.upsert_model(name, location=str(tiny_assets / "models" / name))
+            # Final scores only, as a starter repository holds: no learning curves anywhere.
+            store.record_results([(name, "published-a", 0.6 + index / 10), (name, "published-b", 0.5)])
+    code = main(
+        ["select", str(tiny_assets / "datasets" / "topic"), "--repository", str(repository), "--candidates", "2",
+         "--output", str(tmp_path / "out"), "--quiet", *TRAINING]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "note: no learning curves in the repository for 2 candidate(s)" in out
+    assert "predicted final score is their current score" in out and "plain successive halving" in out
+    assert "predicted low performer at epoch" not in out and "worse half at epoch 1" in out
+
+
+@pytest.mark.parametrize(
+    ("budget", "rungs"), [(1, [1]), (3, [1, 2]), (5, [1, 2, 4]), (50, [3, 6, 12, 24, 48])]
+)
+def test_halving_rungs_start_at_a_sixteenth_of_the_budget(budget: int, rungs: list[int]) -> None:
+    from hfselect.selection import halving_rungs
+
+    assert halving_rungs(budget) == rungs
+
+
+def test_replay_halving_on_recorded_curves() -> None:
+    from hfselect.selection import replay_halving
+    from hfselect.trend import Curve, HeadroomTrendPredictor
+
+    curves = {
+        "early": [0.6, 0.62, 0.63, 0.64],  # leads after one epoch, ends low
+        "late": [0.35, 0.7, 0.8, 0.9],
+        "mid": [0.3, 0.4, 0.5, 0.6],
+        "flat": [0.1, 0.1, 0.1, 0.1],
+    }
+    # Plain successive halving after epochs 1 and 2: the early leader and the late bloomer survive
+    # epoch 1's cut, the late bloomer wins at epoch 2 and trains to the budget.
+    plain = replay_halving(curves, 4, rungs=[1, 2])
+    assert plain.selected == "late"
+    assert plain.epochs == {"early": 2, "late": 4, "mid": 1, "flat": 1}
+    assert set(plain.drops) == {"early", "flat", "mid"}
+    # With trend predictors and the paper's margin 0, the late bloomer is a predicted low performer
+    # after epoch 1 (predicted below the early leader, which scored higher); with "auto" and a
+    # predictor whose error is unknown (one curve), it is not.
+    predictors = {m: HeadroomTrendPredictor([Curve((0.3, 0.9, 0.95, 0.97))]) for m in curves}
+    paper = replay_halving(curves, 4, predictors=predictors, margin=0.0, rungs=[1, 2])
+    assert paper.selected == "early" and "low performer" in paper.drops["late"]
+    auto = replay_halving(curves, 4, predictors=predictors, margin="auto", rungs=[1, 2])
+    assert auto.selected == "late" and auto.epochs["late"] == 4
+    assert replay_halving({"only": [0.5, 0.6]}, 2).epochs == {"only": 2}
+
+
+def test_a_rerun_reports_the_wall_time_of_the_run_that_did_the_work(
+    tiny_assets: Path, benchmarked: Path, tmp_path: Path
+) -> None:
+    candidates = [str(tiny_assets / "models" / name) for name in ("bert-a", "distil-b")]
+    config = SelectConfig(
+        epochs=2, learning_rate=1e-2, batch_size=16, max_length=32, output_dir=str(tmp_path / "run")
+    )
+    target = str(tiny_assets / "datasets" / "topic")
+    with ModelRepository(benchmarked) as repository:
+        first = FineSelection(repository, target, candidates, config, repository_models=3).run()
+        events: list[str] = []
+        again = FineSelection(repository, target, candidates, config, on_event=events.append).run()
+    assert not any("training" in event for event in events)  # nothing trained again
+    assert first.wall_time_s > 0 and again.wall_time_s == first.wall_time_s
+    seconds = {c.model_id: c.seconds for c in again.candidates}
+    assert seconds == {c.model_id: c.seconds for c in first.candidates} and seconds[again.selected_model] > 0
+    assert first.repository_models == 3 and first.brute_force_repository_epochs == 6

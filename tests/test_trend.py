@@ -11,11 +11,14 @@ import pytest
 from hfselect.repository import ModelRepository
 from hfselect.study import COMPLETED, Study, Trial
 from hfselect.trend import (
+    DEFAULT_PREDICTOR,
     Curve,
     HeadroomTrendPredictor,
     KMeansTrendPredictor,
     TrendPredictor,
+    curve_sources,
     curves_by_model,
+    describe_trend_sources,
     evaluate_predictors,
     make_predictor,
 )
@@ -68,6 +71,32 @@ def test_make_predictor_pools_peers_when_own_curves_are_few() -> None:
         make_predictor("magic", "fast", curves)
 
 
+def test_curve_sources_say_whose_curves_a_predictor_is_fitted_on() -> None:
+    curves = curves_by_model(long_curves())
+    assert curve_sources("fast", curves) == {"fast": 4}
+    assert curve_sources("published-only", curves) == {"fast": 4, "slow": 4}
+    assert curve_sources("published-only", curves, peers=["slow"]) == {"slow": 4}
+    assert curve_sources("published-only", {}) == {}
+
+
+def test_candidates_without_curves_are_told_which_prediction_applies() -> None:
+    curves = curves_by_model(long_curves())
+    assert describe_trend_sources(["fast", "slow"], curves) == []  # their own curves: nothing to say
+    [pooled] = describe_trend_sources(["fast", "published-only"], curves)
+    assert (
+        "(published-only)" in pooled
+        and f"{DEFAULT_PREDICTOR} predictor fitted on the pooled curves of 2 other model(s)" in pooled
+    )
+    assert "auto margin is that pooled predictor's held-out error" in pooled
+    # No curves anywhere (a starter repository): the current score, and the margin follows from it.
+    [auto] = describe_trend_sources(["a", "b"], {})
+    assert "predicted final score is their current score" in auto and "plain successive halving" in auto
+    [zero] = describe_trend_sources(["a", "b"], {}, margin=0)
+    assert "scoring below a better-scoring rival is dropped" in zero and "after its first epoch" in zero
+    [some] = describe_trend_sources(["a", "b"], {}, margin=0.05)
+    assert "its score plus the margin 0.05 is below a better-scoring rival's" in some
+
+
 def test_evaluate_predictors_reports_held_out_error() -> None:
     table = evaluate_predictors(long_curves(), epochs=(1, 2))
     assert set(table.predictor) == {"kmeans", "headroom", "current"} and (table.n == 8).all()
@@ -110,3 +139,49 @@ def test_holdout_error_is_the_leave_one_curve_out_error() -> None:
     assert math.isnan(KMeansTrendPredictor([]).holdout_error(1))
     kmeans = KMeansTrendPredictor([Curve((0.1, 0.3)), Curve((0.12, 0.35)), Curve((0.8, 0.9))], n_clusters=2)
     assert kmeans.holdout_error(1) >= 0
+
+
+def test_neighbours_predictor_tells_curve_shapes_apart() -> None:
+    from hfselect.trend import NeighboursTrendPredictor
+
+    # Two kinds of run at 0.3 after epoch 2: rising fast (ends at 0.9) or flat (ends at 0.3).
+    rising = [Curve((0.1 + d, 0.3 + d, 0.6, 0.9 + d)) for d in (0.0, 0.01, 0.02)]
+    flat = [Curve((0.3 + d, 0.3 + d, 0.3, 0.3 + d)) for d in (0.0, 0.01, 0.02)]
+    predictor = NeighboursTrendPredictor(rising + flat, k=3)
+    assert predictor.predict_curve([0.1, 0.3]) == pytest.approx(0.91)
+    assert predictor.predict_curve([0.3, 0.3]) == pytest.approx(0.31)
+    # The score-only path cannot tell them apart; the base class's predict_curve is the latest score.
+    assert TrendPredictor(rising).predict_curve([0.1, 0.3]) == 0.3
+    assert NeighboursTrendPredictor([]).predict_curve([0.1, 0.4]) == 0.4
+
+
+def test_neighbours_holdout_errors_match_refitting_and_leave_the_group_out() -> None:
+    from hfselect.trend import NeighboursTrendPredictor
+
+    curves = [
+        Curve((0.1, 0.2, 0.9), group="a"),
+        Curve((0.1, 0.2, 0.9), group="a"),  # the same dataset: it must not vouch for the first
+        Curve((0.12, 0.22, 0.5), group="b"),
+        Curve((0.5, 0.6, 0.7), group="c"),
+    ]
+    predictor = NeighboursTrendPredictor(curves, k=1)
+    fast = predictor.holdout_errors(2)
+    assert fast == pytest.approx(TrendPredictor.holdout_errors(predictor, 2))  # the generic refit loop
+    assert fast[0] == pytest.approx(0.4)  # predicted from "b", the nearest curve of another dataset
+    ungrouped = NeighboursTrendPredictor([Curve(c.scores) for c in curves], k=1)
+    assert ungrouped.holdout_errors(2)[0] == 0.0  # its twin vouches for it
+
+
+def test_curves_by_model_labels_each_curve_with_its_dataset_and_pooled_kinds_use_every_model() -> None:
+    frame = pd.DataFrame(
+        [
+            {"model_id": m, "dataset": d, "protocol": "p", "epoch": e, "score": 0.1 * e}
+            for m in ("a", "b")
+            for d in ("x", "y")
+            for e in (1, 2)
+        ]
+    )
+    grouped = curves_by_model(frame)
+    assert [curve.group for curve in grouped["a"]] == ["x", "y"]
+    assert len(make_predictor("neighbours", "a", grouped).curves) == 4  # both models' curves
+    assert len(make_predictor("headroom", "a", grouped, min_curves=2).curves) == 2  # its own only

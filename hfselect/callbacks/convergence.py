@@ -47,7 +47,7 @@ class ConvergenceTrendCallback(TrainerCallback):
             (:meth:`~hfselect.trend.TrendPredictor.holdout_error`), never stopping on the rivals'
             rule when that error is unknown.
         min_final_score: also stop a run predicted to end below this score.
-        predictor: ``"headroom"`` (default), ``"kmeans"`` (the paper's) or ``"current"``.
+        predictor: ``"neighbours"`` (default), ``"headroom"``, ``"kmeans"`` (the paper's) or ``"current"``.
         push_to_hub: a Hub repo id: at the end of training the study's report card (curves,
             decisions, plot) is pushed there. A failed push is logged, not raised.
         hub_private: create that repo private.
@@ -179,6 +179,19 @@ class ConvergenceTrendCallback(TrainerCallback):
 
     # -- the decision ---------------------------------------------------------------------------
 
+    def _predict(self, score: float, epoch: float) -> float:
+        """The predicted final score: from the run's whole curve at the end of an epoch when every
+        earlier epoch was evaluated in this process (:meth:`~hfselect.trend.TrendPredictor.predict_curve`),
+        else from the score alone."""
+        assert self.predictor is not None
+        whole = round(epoch)
+        if whole >= 1 and abs(epoch - whole) < 1e-6:
+            curve = self.__dict__.setdefault("_epoch_scores", {})
+            curve[whole] = score
+            if all(earlier in curve for earlier in range(1, whole + 1)):
+                return self.predictor.predict_curve([curve[earlier] for earlier in range(1, whole + 1)])
+        return self.predictor.predict(score, epoch)
+
     def _decide(self, state: TrainerState, metrics: dict[str, float]) -> list[Any]:
         if self.metric not in metrics:
             available = ", ".join(sorted(key for key in metrics if key.startswith("eval_")))
@@ -191,7 +204,7 @@ class ConvergenceTrendCallback(TrainerCallback):
         raw = float(metrics[self.metric])
         self._last_score = raw
         score = raw if self.greater_is_better else -raw
-        predicted = self.predictor.predict(score, epoch) if self.greater_is_better else score
+        predicted = self._predict(score, epoch) if self.greater_is_better else score
         self.study.record_point(self.model_id, epoch, score, predicted)
 
         reason = None

@@ -18,7 +18,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from typing import Any
 from huggingface_hub import DatasetCard, DatasetCardData, EvalResult, ModelCard, ModelCardData, constants
 
 from hfselect.errors import HfSelectError
+from hfselect.scopes import RULE_SUMMARIES
 
 TEMPLATE_PATH = Path(__file__).with_name("template.md")
 REPORT_JSON = "report.json"
@@ -319,9 +320,17 @@ class SelectionReport:
 # -- the card ----------------------------------------------------------------------------------------
 
 
-def _recall_reason(entry: Mapping[str, Any]) -> str:
-    """Why a model was recalled: the same wording as ``hfselect recall``."""
+def _recall_reason(entry: Mapping[str, Any], scope: str | None) -> str:
+    """What a model's recall score came from: the same wording as ``hfselect recall``.
+
+    Reports written before recall entries carried their ``source`` fall back to the entry's role
+    under the rule that ran.
+    """
+    if entry.get("source"):
+        return str(entry["source"])
     role = entry.get("role")
+    if scope == "every":
+        return "own proxy (no benchmark results)" if role == "new" else "own proxy"
     if role == "representative":
         return "represents its cluster"
     if role == "member":
@@ -543,7 +552,7 @@ def _recall_view(report: SelectionReport) -> dict[str, Any] | None:
                 "score": _fmt(entry.get("score")),
                 "mean": _fmt(entry.get("mean_score")),
                 "proxy": proxy_text,
-                "why": _cell(_recall_reason(entry)),
+                "why": _cell(_recall_reason(entry, recall.get("scope"))),
             }
         )
     recalled = set(recall.get("models") or [])
@@ -574,6 +583,7 @@ def _recall_view(report: SelectionReport) -> dict[str, Any] | None:
         "ranked": len(recall.get("ranking") or []),
         "top_k": recall.get("top_k"),
         "scope": recall.get("scope"),
+        "rule": RULE_SUMMARIES.get(str(recall.get("scope")), ""),
         "threshold": _fmt(recall.get("threshold"), 3) if recall.get("threshold") is not None else None,
         "k_largest": recall.get("k_largest"),
         "rows": rows,
@@ -669,10 +679,64 @@ def _candidate_rows(candidates: list[Candidate]) -> list[dict[str, str]]:
     return rows
 
 
+def winner_gap(candidates: Sequence[Candidate]) -> dict[str, Any] | None:
+    """How far the winner was ahead of the worst recalled candidate, at an epoch all were evaluated at.
+
+    The worst candidate is the lowest-scoring one at the first epoch every candidate reached
+    (candidates stopped early have no later score to compare). None without a winner and a rival.
+    """
+    winner = next((c for c in candidates if c.selected and c.curve), None)
+    rivals = [c for c in candidates if not c.selected and c.curve]
+    if winner is None or not rivals:
+        return None
+    common = set(winner.epochs).intersection(*(c.epochs for c in rivals))
+    if not common:
+        return None
+    epoch = min(common)
+
+    def at(candidate: Candidate) -> float:
+        return candidate.curve[candidate.epochs.index(epoch)]
+
+    worst = min(rivals, key=at)
+    return {
+        "epoch": epoch,
+        "winner": winner.model_id,
+        "winner_score": at(winner),
+        "winner_final": winner.curve[-1],
+        "winner_final_epoch": winner.last_epoch,
+        "worst": worst.model_id,
+        "worst_score": at(worst),
+        "worst_last": worst.curve[-1],
+        "worst_last_epoch": worst.last_epoch,
+        "gap": at(winner) - at(worst),
+    }
+
+
+def _gap_view(report: SelectionReport) -> dict[str, Any] | None:
+    candidates = report.candidates
+    gap = winner_gap(candidates)
+    if gap is None:
+        return None
+    specs = {c.model_id: c.spec for c in candidates}
+    return {
+        "epoch": _epoch_text(gap["epoch"]),
+        "winner": _model_ref(gap["winner"], specs[gap["winner"]]),
+        "winner_score": _fmt(gap["winner_score"]),
+        "winner_final": _fmt(gap["winner_final"]),
+        "winner_final_epoch": _epoch_text(gap["winner_final_epoch"]),
+        "worst": _model_ref(gap["worst"], specs[gap["worst"]]),
+        "worst_score": _fmt(gap["worst_score"]),
+        "worst_last": _fmt(gap["worst_last"]),
+        "worst_last_epoch": _epoch_text(gap["worst_last_epoch"]),
+        "gap": _fmt(gap["gap"], 3),
+    }
+
+
 def _cost_view(report: SelectionReport) -> dict[str, Any] | None:
     selection = report.selection
     spent = _finite(selection.get("epochs_spent"))
     brute = _finite(selection.get("brute_force_epochs"))
+    brute_all = _finite(selection.get("brute_force_repository_epochs"))
     halving = _finite(selection.get("successive_halving_epochs"))
     if spent is None:
         return None
@@ -685,6 +749,9 @@ def _cost_view(report: SelectionReport) -> dict[str, Any] | None:
         "brute": _epoch_text(brute),
         "halving": _epoch_text(halving),
         "brute_ratio": ratio(brute),
+        "brute_all": _epoch_text(brute_all),
+        "brute_all_ratio": ratio(brute_all),
+        "models": selection.get("repository_models"),
         "halving_ratio": ratio(halving),
         "wall": _fmt(selection.get("wall_time_s"), 0),
         "candidates": len(selection.get("candidates") or []),
@@ -739,6 +806,7 @@ def report_card_context(report: SelectionReport, *, plot_name: str | None = PLOT
         "rounds": _rounds_view(report, candidates),
         "candidates": _candidate_rows(candidates),
         "cost": _cost_view(report),
+        "gap": _gap_view(report),
         "reproduce": _reproduce_view(report),
         "plot": plot_name,
         "paper_url": PAPER_URL,

@@ -226,8 +226,11 @@ def push_repository(
     token: str | None = None,
     create_pr: bool = False,
     commit_message: str | None = None,
+    include_local_paths: bool = False,
 ) -> str:
     """Publish the repository as a Hub dataset of Parquet tables (``data/<table>.parquet``) with its card.
+
+    Local paths (local models' folders, local targets) are left out unless ``include_local_paths``.
 
     One commit adds every table (empty ones too, so a pull reproduces the store exactly) and the
     card, and removes tables of an older snapshot that no longer exist. Returns the dataset's URL
@@ -239,7 +242,7 @@ def push_repository(
     store, owned = _open(repository)
     try:
         with tempfile.TemporaryDirectory(prefix="hfselect-snapshot-") as work:
-            written = store.export_parquet(work)
+            written = store.export_parquet(work, include_local_paths=include_local_paths)
             card = render_repository_card(store, repo_id)
             files: dict[str, bytes | Path] = {
                 f"{DATA_DIR}/{name}.parquet": path.read_bytes() for name, path in written.items()

@@ -674,8 +674,10 @@ class LocalHub:
         meta: dict[str, Any],
         last_modified: str | None,
     ) -> str:
-        if repo_id.count("/") != 1 or not all(repo_id.split("/")):
-            raise ValueError(f"repo_id must look like 'namespace/name', got {repo_id!r}")
+        # 'name' alone is a canonical repo of the early Hub (bert-base-uncased, imdb), still served by
+        # that id: the paper's released matrices name such models.
+        if repo_id.count("/") > 1 or not all(repo_id.split("/")):
+            raise ValueError(f"repo_id must look like 'namespace/name' or 'name', got {repo_id!r}")
         contents = _read_files(files)
         with self._lock:
             created = meta["extra"].get("createdAt") or self._tick()
@@ -1137,11 +1139,26 @@ class _Router:
                 return self.route_api(s[1:])
             # File downloads: /{ns}/{name}/resolve/... and /datasets|spaces/{ns}/{name}/resolve/...
             if m in ("GET", "HEAD"):
+                canonical = self.canonical_resolve(s)
+                if canonical is not None:
+                    return canonical
                 if len(s) >= 5 and s[0] in ("datasets", "spaces") and s[3] == "resolve":
                     return self.resolve(_REPO_TYPES_PLURAL[s[0]], f"{s[1]}/{s[2]}", s[4:])
                 if len(s) >= 4 and s[2] == "resolve":
                     return self.resolve("model", f"{s[0]}/{s[1]}", s[3:])
             raise self.not_found()
+
+    def canonical_resolve(self, s: list[str]) -> _Response | None:
+        """A download from a canonical repo (``/name/resolve/...``), or None for any other path."""
+        if len(s) >= 4 and s[0] in ("datasets", "spaces") and s[2] == "resolve":
+            repo_type, name, parts = _REPO_TYPES_PLURAL[s[0]], s[1], s[3:]
+        elif len(s) >= 3 and s[1] == "resolve":
+            repo_type, name, parts = "model", s[0], s[2:]
+        else:
+            return None
+        if (repo_type, name) not in self.hub._repos:
+            return None
+        return self.resolve(repo_type, name, parts)
 
     def route_api(self, s: list[str]) -> _Response:
         m = self.method
@@ -1160,10 +1177,13 @@ class _Router:
         repo_type = _REPO_TYPES_PLURAL[s[0]]
         if len(s) == 1 and m in ("GET", "HEAD"):
             return self.list_repos(repo_type)
-        if len(s) < 3:
+        repos = self.hub._repos
+        if (repo_type, s[1]) in repos and not (len(s) >= 3 and (repo_type, f"{s[1]}/{s[2]}") in repos):
+            repo_id, rest = s[1], s[2:]  # a canonical repo: 'name' alone
+        elif len(s) < 3:
             raise self.not_found()
-        repo_id = f"{s[1]}/{s[2]}"
-        rest = s[3:]
+        else:
+            repo_id, rest = f"{s[1]}/{s[2]}", s[3:]
         action = rest[0] if rest else None
         if action is None and m in ("GET", "HEAD"):
             return self.repo_info(repo_type, repo_id, "main")

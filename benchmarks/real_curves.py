@@ -1,0 +1,517 @@
+"""Model selection replayed on real learning curves: the Quick-Tune meta-dataset, leave one dataset out.
+
+    python benchmarks/real_curves.py --data ../shared/anchors/quicktune --json real_curves.json
+
+``--data`` holds Quick-Tune's layout: ``curves/perf.json`` (dataset -> config id -> validation
+accuracy in % after each epoch), ``curves/cost.json`` (the same keys -> seconds of each epoch) and
+``table.csv`` (one row per config id: the model as one-hot ``cat:model:NAME`` columns and the
+hyperparameters). Nothing about the datasets is hard-coded: every dataset in ``perf.json`` is a
+target in turn (or those named by ``--targets``), and everything hfselect learns for it (the
+performance matrix, the clustering, the trend predictors and their held-out errors, the recall
+prior) comes from the *other* datasets only.
+
+Protocol. A model's run on a dataset is the first config id, in ``perf.json``'s order, whose curve
+has the full budget (the longest curve in the file: 50 epochs); a model without one is no candidate
+there. Ground truth is the run's final validation accuracy. Cost is the seconds (``cost.json``) of
+every epoch trained: a run resumed at the next rung does not repeat epochs, and the winner's
+remaining epochs to the budget count. Normalized regret = (best final - selected's final) /
+(best final - worst final) over the target's candidates.
+
+Methods (the same runs for all):
+
+* ``brute_force``: every candidate to the budget; the best final wins.
+* ``successive_halving``: every candidate; rungs at epochs 1, 2, 4, 8, 16 (doubling below the
+  budget); the better half by current score goes on; the survivor to the budget.
+* ``two_phase_paper``: the paper's clustering (0.09) and recall rule (its released code's scope) of
+  its share of the models (15 of 39), then one-epoch halving rounds with the k-means trend filter,
+  margin 0.
+* ``hfselect``: its defaults (``scope="every"``, 4 candidates, the default trend predictor,
+  ``margin="auto"``, halving rounds at :func:`hfselect.selection.halving_rungs`), run through the
+  library (:func:`hfselect.recall.coarse_recall`, :func:`hfselect.selection.replay_halving`).
+  Then hfselect with one choice changed at a time, and as it was before this benchmark.
+
+No proxy scores exist here (no model outputs on the targets). What recall uses instead:
+
+* ``hfselect`` gets a *protocol prior* (:func:`protocol_prior`) as its proxy: each model's mean
+  final score over the better half of all its full-length runs on the other datasets. Each pair
+  there has several runs with random hyperparameters; the performance matrix keeps one of them.
+* ``two_phase_paper`` and ``hfselect, mean-score recall`` get the same proxy for every model, so the
+  rules fall back on the performance matrix alone: hfselect's rule ranks by mean benchmark score,
+  the paper's by mean score (cluster members) and cosine similarity (singletons).
+
+``recall`` in the JSON measures both: how close the best of the top 4 and top 8 comes to the best
+model (normalized regret) and the Spearman correlation of the ranking with the final scores.
+
+Also reported: each trend predictor's mean absolute error of the predicted final score of every
+candidate run after 1, 3, 5 and 10 epochs (from its curve up to there), fitted as fine selection
+fits it: on the model's curves on the other datasets (the neighbours predictor: every model's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from _shared import machine_info, table
+from scipy.stats import spearmanr
+
+from hfselect.clustering import DEFAULT_K_LARGEST, DEFAULT_THRESHOLD
+from hfselect.recall import DEFAULT_SCOPE, coarse_recall
+from hfselect.selection import SelectConfig, replay_halving
+from hfselect.trend import DEFAULT_PREDICTOR, PREDICTORS, Curve, TrendPredictor, make_predictor
+
+DEFAULT_CANDIDATES = 4  # select's --candidates default
+PAPER_SHARE = 15 / 39  # the paper recalls 15 of its 39 NLP models
+TREND_EPOCHS = (1, 3, 5, 10)
+ISSUE_METHODS = ("brute_force", "successive_halving", "two_phase_paper", "hfselect")
+MODEL_PREFIX = "cat:model:"
+
+
+class DataError(Exception):
+    """The data folder is missing something or is not in Quick-Tune's layout."""
+
+
+@dataclass
+class CurveData:
+    """Quick-Tune's curves: scores in [0, 1] and seconds per epoch, per dataset and config id."""
+
+    scores: dict[str, dict[str, list[float]]]  # dataset -> config id -> score after each epoch
+    seconds: dict[str, dict[str, list[float]]]  # dataset -> config id -> seconds of each epoch
+    model_of: dict[str, str]  # config id -> model name
+    budget: int  # the full training budget in epochs (the longest curve)
+
+    @property
+    def datasets(self) -> list[str]:
+        """Every dataset, in ``perf.json``'s order."""
+        return list(self.scores)
+
+    def runs(self, dataset: str) -> dict[str, str]:
+        """Model -> its run on ``dataset``: the first config id (file order) with the full budget."""
+        chosen: dict[str, str] = {}
+        for config, curve in self.scores[dataset].items():
+            model = self.model_of.get(config)
+            if model is not None and model not in chosen and len(curve) >= self.budget:
+                chosen[model] = config
+        return chosen
+
+    def full_curves(self, datasets: Sequence[str]) -> dict[str, list[Curve]]:
+        """Model -> every full-budget curve it has on ``datasets`` (each config is one curve)."""
+        grouped: dict[str, list[Curve]] = {}
+        for dataset in datasets:
+            for config, curve in self.scores[dataset].items():
+                model = self.model_of.get(config)
+                if model is not None and len(curve) >= self.budget:
+                    grouped.setdefault(model, []).append(Curve(tuple(curve[: self.budget])))
+        return grouped
+
+    def performance(self, datasets: Sequence[str]) -> pd.DataFrame:
+        """The performance matrix over ``datasets``: each model's run's final score (NaN: no run)."""
+        columns = {}
+        for dataset in datasets:
+            runs = self.runs(dataset)
+            columns[dataset] = {model: self.scores[dataset][config][-1] for model, config in runs.items()}
+        frame = pd.DataFrame(columns)
+        return frame.sort_index()
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise DataError(f"{path} is missing: --data must be a folder in Quick-Tune's layout (see --help)")
+    return json.loads(path.read_text())
+
+
+def load_curves(folder: Path) -> CurveData:
+    """Read ``curves/perf.json``, ``curves/cost.json`` and ``table.csv`` from ``folder``."""
+    perf = _read_json(folder / "curves" / "perf.json")
+    cost = _read_json(folder / "curves" / "cost.json")
+    if not (folder / "table.csv").is_file():
+        raise DataError(f"{folder / 'table.csv'} is missing: it maps each config id to its model")
+    configs = pd.read_csv(folder / "table.csv", index_col=0, dtype={0: str})
+    model_columns = [column for column in configs.columns if column.startswith(MODEL_PREFIX)]
+    if not model_columns:
+        raise DataError(f"{folder / 'table.csv'} has no {MODEL_PREFIX}NAME columns")
+    names = configs[model_columns].to_numpy().argmax(axis=1)
+    model_of = {
+        str(config): model_columns[i][len(MODEL_PREFIX) :]
+        for config, i in zip(configs.index, names, strict=True)
+    }
+    scores: dict[str, dict[str, list[float]]] = {}
+    seconds: dict[str, dict[str, list[float]]] = {}
+    for dataset, runs in perf.items():
+        is_curves = isinstance(runs, dict) and all(isinstance(curve, list) for curve in runs.values())
+        if not is_curves or dataset not in cost:
+            continue  # the "info" entry, or a dataset without timings
+        # Accuracy in % -> [0, 1], the scale hfselect's rules (clustering threshold, margins) expect.
+        scores[dataset] = {config: [float(v) / 100.0 for v in curve] for config, curve in runs.items()}
+        seconds[dataset] = {config: [float(v) for v in cost[dataset].get(config, [])] for config in runs}
+    if not scores:
+        raise DataError(f"{folder / 'curves' / 'perf.json'} holds no dataset with timings in cost.json")
+    budget = max(len(curve) for runs in scores.values() for curve in runs.values())
+    return CurveData(scores, seconds, model_of, budget)
+
+
+@dataclass
+class Target:
+    """One held-out dataset: its candidates' curves and epoch seconds, and what is known without it."""
+
+    name: str
+    curves: dict[str, list[float]]  # model -> validation score after each epoch
+    seconds: dict[str, list[float]]  # model -> seconds of each epoch
+    benchmarks: list[str]
+    performance: pd.DataFrame  # models x benchmark datasets (final scores)
+    benchmark_curves: dict[str, list[Curve]]  # model -> its full curves on the benchmark datasets
+
+    @property
+    def budget(self) -> int:
+        """The full training budget in epochs (every candidate's curve has it)."""
+        return len(next(iter(self.curves.values())))
+
+    @property
+    def final(self) -> dict[str, float]:
+        """Each candidate's ground truth: its final validation score."""
+        return {model: curve[-1] for model, curve in self.curves.items()}
+
+    def cost(self, epochs: Mapping[str, int]) -> float:
+        """Seconds of ``epochs[model]`` epochs of every model (resumed runs do not repeat epochs)."""
+        return float(sum(sum(self.seconds[model][:count]) for model, count in epochs.items()))
+
+    def normalized_regret(self, selected: str) -> float:
+        """(best final - selected's final) / (best final - worst final); 0 when every final is equal."""
+        finals = self.final
+        spread = max(finals.values()) - min(finals.values())
+        return float((max(finals.values()) - finals[selected]) / spread) if spread > 0 else 0.0
+
+    def predictors(self, name: str, models: Sequence[str]) -> dict[str, TrendPredictor]:
+        """A trend predictor of kind ``name`` per model, fitted on its benchmark curves only.
+
+        Fitted once per target (methods share them, and with them their cached held-out errors).
+        """
+        cache = self.__dict__.setdefault("_predictors", {})
+        for model in models:
+            if (name, model) not in cache:
+                cache[name, model] = make_predictor(name, model, self.benchmark_curves)
+        return {model: cache[name, model] for model in models}
+
+
+def make_target(data: CurveData, name: str) -> Target:
+    """The target ``name`` with everything learned from the other datasets."""
+    runs = data.runs(name)
+    benchmarks = [dataset for dataset in data.datasets if dataset != name]
+    performance = data.performance(benchmarks)
+    return Target(
+        name=name,
+        curves={model: data.scores[name][config][: data.budget] for model, config in runs.items()},
+        seconds={model: data.seconds[name][config][: data.budget] for model, config in runs.items()},
+        benchmarks=benchmarks,
+        performance=performance.reindex(sorted(set(performance.index) | set(runs))),
+        benchmark_curves=data.full_curves(benchmarks),
+    )
+
+
+def halving_rungs_doubling(budget: int) -> list[int]:
+    """Plain successive halving's rungs: 1, 2, 4, ... below the budget (1, 2, 4, 8, 16, 32 for 50)."""
+    rungs, rung = [], 1
+    while rung < budget:
+        rungs.append(rung)
+        rung *= 2
+    return rungs
+
+
+def no_proxy(models: Sequence[str]) -> dict[str, float]:
+    """The same proxy for every model: recall then ranks on the benchmark results alone."""
+    return dict.fromkeys(models, 0.0)
+
+
+def no_prior(target: Target) -> None:
+    """No prior: recall ranks by mean benchmark score (the performance matrix's one run per pair)."""
+    return None
+
+
+def protocol_prior(target: Target) -> dict[str, float]:
+    """What each candidate reaches under a good protocol: the mean of the better half of its final scores.
+
+    Over every full-length run the model has on the benchmark datasets (each dataset has several
+    runs per model, with different hyperparameters). One run per pair, as in the performance
+    matrix, is one random draw of those hyperparameters: a good model with one bad draw looks bad.
+    """
+    prior = {}
+    for model in target.curves:
+        finals = sorted(curve.final for curve in target.benchmark_curves.get(model, []))
+        better_half = finals[len(finals) // 2 :]
+        prior[model] = float(np.mean(better_half)) if better_half else 0.0
+    return prior
+
+
+def recall(target: Target, top_k: int, scope: str, prior: Mapping[str, float] | None = None) -> list[str]:
+    """The recalled candidates (best first), through :func:`hfselect.recall.coarse_recall`.
+
+    ``prior`` (model -> a positive score) stands in for a proxy; by default every model gets the same.
+    """
+    candidates = list(target.curves)
+    performance = target.performance.loc[candidates]
+    proxies = dict(prior) if prior is not None else no_proxy(candidates)
+    result = coarse_recall(
+        performance,
+        proxies,
+        top_k,
+        DEFAULT_THRESHOLD,
+        DEFAULT_K_LARGEST,
+        scope,  # type: ignore[arg-type]
+        proxy_transform=(lambda value: max(float(value), 1e-12)) if prior is not None else math.exp,
+    )
+    return list(result.models)
+
+
+def select(
+    target: Target,
+    candidates: Sequence[str],
+    predictor: str | None,
+    margin: float | str = 0.0,
+    rungs: Sequence[int] | None = None,
+) -> dict[str, Any]:
+    """Halving over ``candidates`` on the target's curves: the selection, its cost and regret."""
+    budget = target.budget
+    predictors = target.predictors(predictor, candidates) if predictor is not None else None
+    replay = replay_halving(
+        {model: target.curves[model] for model in candidates},
+        budget,
+        predictors=predictors,
+        margin=margin,
+        rungs=rungs,
+    )
+    return {
+        "selected": replay.selected,
+        "cost_seconds": target.cost(replay.epochs),
+        "normalized_regret": target.normalized_regret(replay.selected),
+    }
+
+
+Method = Callable[[Target], dict[str, Any]]
+
+
+def brute_force(target: Target) -> dict[str, Any]:
+    """Every candidate to the budget; the best final score wins."""
+    finals = target.final
+    selected = max(finals, key=lambda model: finals[model])
+    epochs = {model: len(curve) for model, curve in target.curves.items()}
+    return {"selected": selected, "cost_seconds": target.cost(epochs), "normalized_regret": 0.0}
+
+
+def every_epoch(target: Target) -> list[int]:
+    """The paper's schedule: a halving round after every epoch."""
+    return list(range(1, target.budget + 1))
+
+
+def hfselect_method(
+    candidates: int | Callable[[int], int] = DEFAULT_CANDIDATES,
+    predictor: str = DEFAULT_PREDICTOR,
+    margin: float | str = SelectConfig.margin,
+    prior: Callable[[Target], dict[str, float]] | None = None,
+    schedule: Callable[[Target], list[int]] | None = None,
+) -> Method:
+    """hfselect's recall (``scope="every"``) then its sync halving, with one choice changed when asked.
+
+    ``prior`` stands in for the proxy (default: :func:`protocol_prior`); ``schedule`` gives the rungs
+    (default: the library's :func:`hfselect.selection.halving_rungs`).
+    """
+
+    def run(target: Target) -> dict[str, Any]:
+        k = candidates(len(target.curves)) if callable(candidates) else candidates
+        chosen = recall(target, k, DEFAULT_SCOPE, (prior or protocol_prior)(target))
+        return select(target, chosen, predictor, margin, schedule(target) if schedule else None)
+
+    return run
+
+
+def methods() -> dict[str, Method]:
+    """Every method replayed, by name: the four of the issue, then hfselect with one choice changed."""
+    return {
+        "brute_force": brute_force,
+        "successive_halving": lambda t: select(
+            t, list(t.curves), None, rungs=halving_rungs_doubling(t.budget)
+        ),
+        "two_phase_paper": lambda t: select(
+            t, recall(t, max(2, round(PAPER_SHARE * len(t.curves))), "all"), "kmeans", 0.0, every_epoch(t)
+        ),
+        "hfselect": hfselect_method(),
+        "hfselect before this benchmark": hfselect_method(
+            predictor="headroom", prior=no_prior, schedule=every_epoch
+        ),
+        "hfselect, mean-score recall": hfselect_method(prior=no_prior),
+        "hfselect, headroom trend": hfselect_method(predictor="headroom"),
+        "hfselect, rounds every epoch": hfselect_method(schedule=every_epoch),
+        "hfselect, margin=0": hfselect_method(margin=0.0),
+        "hfselect, 8 candidates": hfselect_method(candidates=8),
+        "hfselect, a quarter of the pool": hfselect_method(candidates=lambda pool: max(2, round(pool / 4))),
+    }
+
+
+def trend_errors(target: Target, epochs: Sequence[int] = TREND_EPOCHS) -> dict[str, dict[int, list[float]]]:
+    """Per predictor and epoch, the absolute error of the predicted final score of each candidate run."""
+    errors: dict[str, dict[int, list[float]]] = {}
+    for name in PREDICTORS:
+        fitted = target.predictors(name, list(target.curves))
+        for epoch in epochs:
+            errors.setdefault(name, {}).setdefault(epoch, [])
+            for model, curve in target.curves.items():
+                if epoch < len(curve):
+                    predicted = fitted[model].predict_curve(curve[:epoch])
+                    errors[name][epoch].append(abs(predicted - curve[-1]))
+    return errors
+
+
+def recall_quality(target: Target, ks: Sequence[int]) -> dict[str, dict[str, float]]:
+    """How good each recall rule is here: Spearman with the finals, and the regret of the best in the top K."""
+    finals = target.final
+    rules = {"mean benchmark score": None, "protocol prior": protocol_prior(target)}
+    quality = {}
+    for rule, prior in rules.items():
+        ranking = recall(target, len(target.curves), DEFAULT_SCOPE, prior)
+        order = {model: rank for rank, model in enumerate(ranking)}
+        correlation = spearmanr([-order[m] for m in finals], list(finals.values())).statistic
+        quality[rule] = {
+            "spearman": float(correlation),
+            **{f"top{k}_regret": min(target.normalized_regret(m) for m in ranking[:k]) for k in ks},
+        }
+    return quality
+
+
+def run(data: CurveData, targets: Sequence[str]) -> dict[str, Any]:
+    """Every method on every target, the trend errors and the recall quality."""
+    per_target: dict[str, dict[str, dict[str, Any]]] = {}
+    errors: dict[str, dict[int, list[float]]] = {}
+    quality: dict[str, dict[str, Any]] = {}
+    for name in targets:
+        target = make_target(data, name)
+        if len(target.curves) < 2:
+            print(f"  {name}: fewer than 2 candidates with {data.budget} epochs, skipped", file=sys.stderr)
+            continue
+        started = time.perf_counter()
+        per_target[name] = {method: replay(target) for method, replay in methods().items()}
+        for predictor, by_epoch in trend_errors(target).items():
+            for epoch, values in by_epoch.items():
+                errors.setdefault(predictor, {}).setdefault(epoch, []).extend(values)
+        quality[name] = recall_quality(target, (DEFAULT_CANDIDATES, 8))
+        print(
+            f"  {name}: {len(target.curves)} candidates, {time.perf_counter() - started:.1f} s",
+            file=sys.stderr,
+        )
+    if not per_target:
+        raise DataError("no target has two or more candidates with a full-length curve")
+    summary = {
+        method: {
+            "cost_seconds": float(np.mean([rows[method]["cost_seconds"] for rows in per_target.values()])),
+            "mean_normalized_regret": float(
+                np.mean([rows[method]["normalized_regret"] for rows in per_target.values()])
+            ),
+        }
+        for method in next(iter(per_target.values()))
+    }
+    trend = {
+        predictor: {str(epoch): float(np.mean(values)) for epoch, values in by_epoch.items() if values}
+        for predictor, by_epoch in errors.items()
+    }
+    first = next(iter(quality.values()))
+    recall_summary = {
+        rule: {key: float(np.nanmean([row[rule][key] for row in quality.values()])) for key in first[rule]}
+        for rule in first
+    }
+    return {
+        "targets": per_target,
+        "summary": summary,
+        "trend_mae": trend,
+        "recall": {"per_target": quality, "mean": recall_summary},
+    }
+
+
+def print_report(report: dict[str, Any]) -> None:
+    """The summary, per-target hfselect, trend and recall tables."""
+    summary = report["summary"]
+    brute = summary["brute_force"]["cost_seconds"]
+    halving = summary["successive_halving"]["cost_seconds"]
+    rows = [
+        [
+            method,
+            f"{row['cost_seconds'] / 3600:.1f}",
+            f"{brute / row['cost_seconds']:.1f}x",
+            f"{row['cost_seconds'] / halving:.2f}",
+            f"{row['mean_normalized_regret']:.3f}",
+        ]
+        for method, row in summary.items()
+    ]
+    print(f"{len(report['targets'])} targets, leave one dataset out")
+    print(table(["method", "hours", "vs brute force", "cost / SH", "mean norm. regret"], rows))
+    print("\nper target (normalized regret; hours):")
+    names = [*sorted(ISSUE_METHODS, key=list(summary).index), "hfselect before this benchmark"]
+    print(
+        table(
+            ["target", *names],
+            [
+                [
+                    target,
+                    *(
+                        f"{rows[m]['normalized_regret']:.3f} {rows[m]['cost_seconds'] / 3600:.1f}h"
+                        for m in names
+                    ),
+                ]
+                for target, rows in report["targets"].items()
+            ],
+        )
+    )
+    print("\ntrend predictors, mean absolute error of the predicted final score after N epochs:")
+    trend = report["trend_mae"]
+    epochs = list(next(iter(trend.values())))
+    print(table(["predictor", *epochs], [[p, *(f"{v[e]:.3f}" for e in epochs)] for p, v in trend.items()]))
+    print(
+        "\nrecall without proxies (normalized regret of the best recalled model; Spearman with the finals):"
+    )
+    recall_rows = report["recall"]["mean"]
+    keys = list(next(iter(recall_rows.values())))
+    print(
+        table(
+            ["rule", *keys], [[rule, *(f"{row[k]:.3f}" for k in keys)] for rule, row in recall_rows.items()]
+        )
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the replay, print the tables, write ``--json``."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", required=True, help="a folder in Quick-Tune's layout (curves/, table.csv)")
+    parser.add_argument("--targets", help="comma-separated datasets to hold out in turn (default: all)")
+    parser.add_argument("--json", help="write every number here")
+    args = parser.parse_args(argv)
+    try:
+        data = load_curves(Path(args.data))
+        targets = args.targets.split(",") if args.targets else data.datasets
+        unknown = [name for name in targets if name not in data.scores]
+        if unknown:
+            raise DataError(
+                f"unknown target(s) {', '.join(unknown)}; the data has {', '.join(data.datasets)}"
+            )
+        started = time.perf_counter()
+        report = run(data, targets)
+    except DataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    report["machine"] = machine_info(seconds=round(time.perf_counter() - started, 1))
+    report["data"] = {"folder": str(args.data), "datasets": len(data.datasets), "budget_epochs": data.budget}
+    print_report(report)
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

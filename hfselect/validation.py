@@ -1,0 +1,110 @@
+"""Checks of numeric options, shared by the Python API and the command line.
+
+A wrong number must never reach the repository: ``bench --epochs 0`` would store an untrained
+model's score as a finished benchmark result, which then feeds clustering and recall. So every
+numeric option is checked where it enters hfselect:
+
+- in the Python API, the ``check_*`` functions raise :class:`~hfselect.errors.InvalidValueError`
+  (a ``ValueError``) naming the option and the value;
+- on the command line, the ``positive_int``-style ``type=`` functions turn the same checks into
+  argparse's one-line usage error (exit status 2), before any work starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+from typing import Any
+
+from hfselect.errors import InvalidValueError
+
+THRESHOLD_SILHOUETTE = "silhouette"
+
+
+def check_int(name: str, value: Any, *, minimum: int) -> int:
+    """``value`` when it is an integer ``>= minimum``; else :class:`InvalidValueError` naming ``name``."""
+    integral = not isinstance(value, bool) and (isinstance(value, int) or _is_integral(value))
+    if not integral or int(value) < minimum:
+        raise InvalidValueError(f"{name} must be an integer >= {minimum}, not {value!r}")
+    return int(value)
+
+
+def check_optional_int(name: str, value: Any, *, minimum: int) -> int | None:
+    """Like :func:`check_int`, with ``None`` allowed (an option that was not given)."""
+    return None if value is None else check_int(name, value, minimum=minimum)
+
+
+def check_positive_float(name: str, value: Any) -> float:
+    """``value`` when it is a finite number ``> 0``; else :class:`InvalidValueError`."""
+    number = _finite_number(name, value, "a number > 0")
+    if number <= 0:
+        raise InvalidValueError(f"{name} must be a number > 0, not {value!r}")
+    return number
+
+
+def check_threshold(name: str, value: Any) -> float | str:
+    """A clustering threshold: a finite number ``>= 0`` or ``"silhouette"`` (chosen from the data)."""
+    if value == THRESHOLD_SILHOUETTE:
+        return THRESHOLD_SILHOUETTE
+    expected = f"a number >= 0 or '{THRESHOLD_SILHOUETTE}'"
+    number = _finite_number(name, value, expected)
+    if number < 0:
+        raise InvalidValueError(f"{name} must be {expected}, not {value!r}")
+    return number
+
+
+def _is_integral(value: Any) -> bool:
+    """numpy integers and integral floats (``5.0``) count as integers; ``5.5`` and strings do not."""
+    try:
+        return not isinstance(value, (str, bytes)) and float(value).is_integer() and int(value) == value
+    except (TypeError, ValueError, OverflowError):
+        return False
+
+
+def _finite_number(name: str, value: Any, expected: str) -> float:
+    if isinstance(value, (bool, str, bytes)):
+        raise InvalidValueError(f"{name} must be {expected}, not {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InvalidValueError(f"{name} must be {expected}, not {value!r}") from None
+    if not math.isfinite(number):
+        raise InvalidValueError(f"{name} must be {expected}, not {value!r}")
+    return number
+
+
+# -- argparse ``type=`` functions -------------------------------------------------------------
+
+
+def _argument_type(
+    parse: Callable[[str], Any], check: Callable[[Any], Any], what: str
+) -> Callable[[str], Any]:
+    """An argparse ``type=`` function: parse the text, then check it; errors become usage errors."""
+
+    def convert(text: str) -> Any:
+        try:
+            return check(parse(text))
+        except (ValueError, InvalidValueError):
+            raise argparse.ArgumentTypeError(f"expected {what}, not {text!r}") from None
+
+    convert.__name__ = what  # argparse names the type in some messages
+    return convert
+
+
+def _number(text: str) -> float:
+    return float(text)
+
+
+def _threshold_text(text: str) -> float | str:
+    return text if text == THRESHOLD_SILHOUETTE else float(text)
+
+
+positive_int = _argument_type(int, lambda value: check_int("value", value, minimum=1), "an integer >= 1")
+non_negative_int = _argument_type(int, lambda value: check_int("value", value, minimum=0), "an integer >= 0")
+positive_float = _argument_type(_number, lambda value: check_positive_float("value", value), "a number > 0")
+threshold_value = _argument_type(
+    _threshold_text,
+    lambda value: check_threshold("value", value),
+    f"a number >= 0 or '{THRESHOLD_SILHOUETTE}'",
+)

@@ -1,0 +1,121 @@
+"""benchmarks/real_curves.py: selection replayed on learning curves in Quick-Tune's layout."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.test_benchmarks_smoke import _load
+
+QUICKTUNE = Path(__file__).resolve().parents[2] / "shared" / "anchors" / "quicktune"
+ISSUE_METHODS = {"brute_force", "successive_halving", "two_phase_paper", "hfselect"}
+BUDGET = 12
+
+
+def _write_quicktune_layout(folder: Path) -> dict[str, dict[str, str]]:
+    """A tiny meta-dataset: 4 datasets, 6 models with 2 configs per pair, 1 model never complete.
+
+    Returns dataset -> model -> the config id the benchmark must use (the first full-length one).
+    """
+    rng = np.random.default_rng(0)
+    datasets, models = [f"D{i}" for i in range(4)], [f"net{i}" for i in range(7)]
+    perf: dict[str, dict[str, list[float]]] = {"info": {"metric": "Top1 Accuracy in %"}}  # type: ignore[dict-item]
+    cost: dict[str, dict[str, list[float]]] = {"info": {}}  # type: ignore[dict-item]
+    rows, runs = [], {}
+    config = 1000
+    for dataset in datasets:
+        perf[dataset], cost[dataset], runs[dataset] = {}, {}, {}
+        for index, model in enumerate(models):
+            for draw in range(2):
+                config += 1
+                final = 20 + 10 * index + rng.uniform(-15, 15)  # later models are better, noisily
+                pace = rng.uniform(1, 6)
+                length = BUDGET
+                if model == "net6" or (model == "net5" and draw == 0):
+                    length = 5  # stopped early: net6 is never a candidate, net5 uses its second draw
+                curve = [final * (1 - math.exp(-(epoch + 1) / pace)) for epoch in range(length)]
+                perf[dataset][str(config)] = curve
+                cost[dataset][str(config)] = [10.0 * (index + 1) + rng.uniform(0, 1) for _ in range(length)]
+                rows.append(
+                    [str(config), *(1 if m == model else 0 for m in models), 10 ** -rng.uniform(2, 5)]
+                )
+                if length == BUDGET and model not in runs[dataset]:
+                    runs[dataset][model] = str(config)
+    (folder / "curves").mkdir(parents=True)
+    (folder / "curves" / "perf.json").write_text(json.dumps(perf))
+    (folder / "curves" / "cost.json").write_text(json.dumps(cost))
+    header = ["", *(f"cat:model:{model}" for model in models), "lr"]
+    (folder / "table.csv").write_text("\n".join(",".join(map(str, row)) for row in [header, *rows]) + "\n")
+    return runs
+
+
+def _check_schema(report: dict, targets: list[str]) -> None:
+    assert list(report["targets"]) == targets
+    for rows in report["targets"].values():
+        assert set(rows) >= ISSUE_METHODS
+        for row in rows.values():
+            assert set(row) == {"selected", "cost_seconds", "normalized_regret"}
+            assert row["cost_seconds"] > 0 and 0.0 <= row["normalized_regret"] <= 1.0
+        assert rows["brute_force"]["normalized_regret"] == 0.0
+        assert rows["successive_halving"]["cost_seconds"] < rows["brute_force"]["cost_seconds"]
+    for row in report["summary"].values():
+        assert set(row) == {"cost_seconds", "mean_normalized_regret"}
+    assert set(report["trend_mae"]) >= {"headroom", "kmeans", "current"}
+    for errors in report["trend_mae"].values():
+        assert set(errors) == {"1", "3", "5", "10"} and all(0 <= value <= 1 for value in errors.values())
+
+
+def test_real_curves_on_a_tiny_synthetic_layout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    runs = _write_quicktune_layout(tmp_path / "data")
+    perf = json.loads((tmp_path / "data" / "curves" / "perf.json").read_text())
+    seconds = json.loads((tmp_path / "data" / "curves" / "cost.json").read_text())
+    out = tmp_path / "report.json"
+    real_curves = _load("real_curves")
+    assert real_curves.main(["--data", str(tmp_path / "data"), "--json", str(out)]) == 0
+    assert "successive_halving" in capsys.readouterr().out
+    report = json.loads(out.read_text())
+    _check_schema(report, ["D0", "D1", "D2", "D3"])
+    for dataset, rows in report["targets"].items():
+        # The protocol: each model's first full-length config; brute force trains them all.
+        finals = {model: perf[dataset][config][-1] for model, config in runs[dataset].items()}
+        assert rows["brute_force"]["selected"] == max(finals, key=finals.get)
+        assert rows["brute_force"]["cost_seconds"] == pytest.approx(
+            sum(sum(seconds[dataset][config]) for config in runs[dataset].values())
+        )
+        assert all(row["selected"] != "net6" for row in rows.values())  # never a full-length run
+        winner = rows["hfselect"]["selected"]
+        assert rows["hfselect"]["cost_seconds"] >= sum(seconds[dataset][runs[dataset][winner]])
+
+    assert real_curves.main(["--data", str(tmp_path / "data"), "--targets", "D2", "--json", str(out)]) == 0
+    assert list(json.loads(out.read_text())["targets"]) == ["D2"]
+
+
+def test_real_curves_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    real_curves = _load("real_curves")
+    assert real_curves.main(["--data", str(tmp_path / "absent")]) == 2
+    printed = capsys.readouterr().err
+    assert printed.startswith("error: ") and "perf.json is missing" in printed and printed.count("\n") == 1
+    _write_quicktune_layout(tmp_path / "data")
+    assert real_curves.main(["--data", str(tmp_path / "data"), "--targets", "NOPE"]) == 2
+    assert "unknown target(s) NOPE" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(
+    not QUICKTUNE.is_dir(), reason="the Quick-Tune curves (shared/anchors/quicktune) are not here"
+)
+def test_real_curves_on_two_quicktune_targets(tmp_path: Path) -> None:
+    perf = json.loads((QUICKTUNE / "curves" / "perf.json").read_text())
+    # The two datasets with the fewest runs: the quickest to replay.
+    targets = sorted((name for name in perf if name != "info"), key=lambda name: len(perf[name]))[:2]
+    out = tmp_path / "report.json"
+    real_curves = _load("real_curves")
+    assert (
+        real_curves.main(["--data", str(QUICKTUNE), "--targets", ",".join(targets), "--json", str(out)]) == 0
+    )
+    report = json.loads(out.read_text())
+    _check_schema(report, targets)
+    assert report["data"]["budget_epochs"] == 50

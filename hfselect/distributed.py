@@ -90,7 +90,8 @@ def ray_session(address: str = LOCAL_RAY) -> Iterator[ModuleType]:
     except (ConnectionError, ValueError, RuntimeError) as error:
         raise HfSelectError(
             f"cannot connect to Ray at {address!r} ({' '.join(str(error).split())[:160]}); start a "
-            "cluster with `ray start --head`, or give --ray no address for a local Ray"
+            "cluster with `ray start --head` (one with token authentication also needs "
+            "RAY_AUTH_MODE=token and its ~/.ray/auth_token here), or give --ray no address for a local Ray"
         ) from error
     try:
         yield ray

@@ -235,3 +235,15 @@ def test_without_ray_installed_the_error_names_the_extra(monkeypatch: pytest.Mon
     monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` sees when Ray is not installed
     with pytest.raises(HfSelectError, match=r'pip install "hfselect\[ray\]"'):
         import_ray()
+
+
+def test_bench_ray_without_ray_installed_is_one_line_error(
+    tiny_assets: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)
+    command = ["bench", "--models", str(tiny_assets / "models" / "bert-a")]
+    command += ["--datasets", str(tiny_assets / "datasets" / "topic"), "--quiet", "--ray"]
+    assert main([*command, "--repository", str(tmp_path / "repo.sqlite")]) == 1
+    assert capsys.readouterr().err.strip() == (
+        'hfselect: error: --ray needs Ray, which is not installed: pip install "hfselect[ray]"'
+    )

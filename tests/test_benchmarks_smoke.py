@@ -49,6 +49,10 @@ def test_paper_matrices_reduced(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert {row["method"] for row in loo["summary"]} == set(paper_matrices.METHODS)
     assert {row["k"] for row in loo["summary"]} == {3, 15}
     assert all(0.0 <= row["hit_rate"] <= 1.0 and row["mean_regret"] >= 0.0 for row in loo["summary"])
+    for row in loo["summary"]:  # every mean comes with its bootstrap interval
+        low, high = row["hit_rate_interval"]
+        assert 0.0 <= low <= row["hit_rate"] <= high <= 1.0
+        assert row["regret_interval"][0] <= row["mean_regret"] <= row["regret_interval"][1]
     # With the exact proxy (sigma 0), ranking by the proxy alone always finds the best model.
     exact = [r for r in loo["summary"] if r["sigma"] == 0 and r["method"] == "proxy-only"]
     assert exact and all(r["hit_rate"] == 1.0 for r in exact)

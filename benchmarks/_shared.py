@@ -9,6 +9,7 @@ import math
 import os
 import platform
 import shlex
+import subprocess
 import sys
 from collections.abc import Sequence
 from importlib import metadata
@@ -66,6 +67,25 @@ def package_versions(names: Sequence[str] = PACKAGES) -> dict[str, str | None]:
     return versions
 
 
+def source_revision() -> str | None:
+    """The checkout's git commit (with ``+dirty`` when files differ from it); None outside git."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return commit + ("+dirty" if dirty else "")
+
+
 def provenance(**extra: Any) -> dict[str, Any]:
     """Everything needed to rerun a benchmark: its command line, the machine, threads and package versions.
 
@@ -76,6 +96,7 @@ def provenance(**extra: Any) -> dict[str, Any]:
     return {
         "command": shlex.join([os.path.basename(sys.executable), *sys.argv]),
         "cwd": os.getcwd(),
+        "source_revision": source_revision(),
         "cpu": cpu_model(),
         "torch_threads": torch.get_num_threads(),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),

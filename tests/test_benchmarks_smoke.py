@@ -153,7 +153,7 @@ def test_selection_replay_tiny(tiny_assets: Path, tmp_path: Path) -> None:
             assert ours["cost"] > ours["finetune_epochs"]  # the proxies are counted too
     record = report["provenance"]
     assert record["training_seeds"] == [0, 1] and "selection_replay" in record["command"]
-    assert record["packages"]["torch"] and record["torch_threads"] >= 1
+    assert record["packages"]["torch"] and record["torch_threads"] >= 1 and "source_revision" in record
     # The proxies are cached: a second run computes none. --seeds picks the runs.
     cache = repository.with_suffix(".proxies.json")
     before = cache.read_text()

@@ -86,15 +86,16 @@ def source_revision() -> str | None:
     return commit + ("+dirty" if dirty else "")
 
 
-def provenance(**extra: Any) -> dict[str, Any]:
+def provenance(script: str, arguments: Sequence[str] | None = None, **extra: Any) -> dict[str, Any]:
     """Everything needed to rerun a benchmark: its command line, the machine, threads and package versions.
 
-    ``extra`` adds what the benchmark itself knows (seeds, protocol).
+    The command is ``python SCRIPT ARGUMENTS`` (``arguments``: what ``main(argv)`` parsed; the
+    process's own when None). ``extra`` adds what the benchmark itself knows (seeds, protocol).
     """
     import torch  # every benchmark that records provenance has torch loaded already
 
     return {
-        "command": shlex.join([os.path.basename(sys.executable), *sys.argv]),
+        "command": shlex.join(["python", script, *(sys.argv[1:] if arguments is None else arguments)]),
         "cwd": os.getcwd(),
         "source_revision": source_revision(),
         "cpu": cpu_model(),

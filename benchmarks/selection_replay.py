@@ -503,6 +503,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         first = runs[0]
         record = provenance(
+            "benchmarks/selection_replay.py",
+            argv,
             zoo_seeds=sorted({run["zoo_seed"] for run in runs}, key=str),
             training_seeds=sorted({run["training_seed"] for run in runs}, key=str),
             # The protocol every run shares, less its seed (listed above) and the key that hashes it.

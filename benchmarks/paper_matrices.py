@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from _shared import machine_info, table
+from _stats import CONFIDENCE, bootstrap_mean, resample_indices
 
 from hfselect.clustering import ModelClustering
 from hfselect.recall import coarse_recall, models_needing_proxy
@@ -187,6 +188,29 @@ def simulate_proxy(truth: np.ndarray, sigma: float, rng: np.random.Generator) ->
     return np.log(np.maximum(noisy, PROXY_FLOOR))
 
 
+def summary_intervals(frame: pd.DataFrame, replicates: int = 1000) -> dict[tuple, dict[str, list[float]]]:
+    """Bootstrap intervals of each (sigma, method, K)'s hit rate and mean regret.
+
+    The cells of a group are its (seed, target) draws: the interval resamples seeds and targets
+    together (``_stats``), with the same draws for every group of the same shape, so methods are
+    compared on the same replicates.
+    """
+    intervals: dict[tuple, dict[str, list[float]]] = {}
+    draws_by_shape: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+    for key, group in frame.fillna({"seed": -1}).groupby(["sigma", "method", "k"], sort=False):
+        hits = group.pivot(index="seed", columns="target", values="hit").to_numpy(dtype=float)
+        regrets = group.pivot(index="seed", columns="target", values="regret").to_numpy(dtype=float)
+        if hits.shape not in draws_by_shape:
+            draws_by_shape[hits.shape] = resample_indices(*hits.shape, replicates)
+        draws = draws_by_shape[hits.shape]
+        hit, regret = bootstrap_mean(hits, draws), bootstrap_mean(regrets, draws)
+        intervals[(float(key[0]), key[1], int(key[2]))] = {
+            "hit_rate_interval": [hit.low, hit.high],
+            "regret_interval": [regret.low, regret.high],
+        }
+    return intervals
+
+
 def leave_one_out(
     matrix: pd.DataFrame,
     threshold: float,
@@ -315,6 +339,7 @@ def leave_one_out(
         )
         .reset_index()
     )
+    intervals = summary_intervals(frame)
     n_models = [row["n_models"] for row in per_target]
     needs = {
         method: {"mean": float(np.mean(v)), "min": int(min(v)), "max": int(max(v))}
@@ -347,6 +372,7 @@ def leave_one_out(
                 "mean_regret": float(row.mean_regret),
                 "max_regret": float(row.max_regret),
                 "runs": int(row.runs),
+                **intervals[(float(row.sigma), row.method, int(row.k))],
             }
             for row in summary.itertuples(index=False)
         ],
@@ -454,7 +480,10 @@ def print_matrix_report(name: str, report: dict[str, Any]) -> None:
             [[m, f"{v['mean']:.1f}", v["min"], v["max"]] for m, v in needs.items()],
         )
     )
-    print("\n    hit rate (a best model in the top K) / mean regret (best score - best in top K)")
+    print(
+        "\n    hit rate (a best model in the top K) [its "
+        f"{CONFIDENCE:.0%} bootstrap interval over seeds and targets] / mean regret (best score - best in top K)"
+    )
     by_key = {(r["sigma"], r["method"], r["k"]): r for r in loo["summary"]}
     rows = []
     for sigma in loo["sigmas"]:
@@ -462,7 +491,11 @@ def print_matrix_report(name: str, report: dict[str, Any]) -> None:
             cells = []
             for k in loo["ks"]:
                 r = by_key.get((float(sigma), method, k))
-                cells.append("-" if r is None else f"{100 * r['hit_rate']:5.1f}% {r['mean_regret']:.3f}")
+                if r is None:
+                    cells.append("-")
+                    continue
+                low, high = (100 * v for v in r["hit_rate_interval"])
+                cells.append(f"{100 * r['hit_rate']:5.1f}% [{low:.0f}-{high:.0f}] {r['mean_regret']:.3f}")
             rows.append([f"{sigma:g}", method, *cells])
     print(table(["sigma", "method", *[f"K={k}" for k in loo["ks"]]], rows, left=2))
 

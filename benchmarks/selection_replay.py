@@ -43,6 +43,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from _shared import provenance, table
+from _stats import CONFIDENCE, bootstrap_mean, compare, resample_indices
 from scipy.stats import spearmanr
 
 from hfselect.clustering import ModelClustering
@@ -67,11 +69,16 @@ class Zoo:
     proxy_seconds: dict[str, dict[str, float]]  # dataset -> model -> seconds for its outputs
     epochs: int
     max_length: int
+    protocol: str = ""  # the repository's key of the protocol these results share
 
 
-def load_zoo(repository: ModelRepository) -> Zoo:
-    """Read results and curves of the most common protocol from the repository."""
+def load_zoo(repository: ModelRepository, seed: int | None = None) -> Zoo:
+    """Read results and curves of the most common protocol (of training seed ``seed``, if given)."""
     results = repository.results()
+    if seed is not None:
+        results = results[results["seed"] == seed]
+        if results.empty:
+            raise ValueError(f"no benchmark results with training seed {seed}")
     protocol = results["protocol"].value_counts().idxmax()
     results = results[results["protocol"] == protocol]
     test = results.pivot(index="model_id", columns="dataset", values="score").dropna()
@@ -83,7 +90,7 @@ def load_zoo(repository: ModelRepository) -> Zoo:
         (model, dataset): frame.sort_values("epoch")["score"].tolist()
         for (model, dataset), frame in long.groupby(["model_id", "dataset"])
     }
-    return Zoo(test, curves, seconds.loc[test.index, test.columns], {}, {}, epochs, max_length)
+    return Zoo(test, curves, seconds.loc[test.index, test.columns], {}, {}, epochs, max_length, protocol)
 
 
 def compute_proxies(zoo: Zoo, zoo_dir: Path, cache: Path, sample_size: int) -> None:
@@ -261,14 +268,207 @@ def recall_quality(zoo: Zoo) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def replay_run(
+    repository_path: Path, zoo_dir: Path, seed: int | None, args: argparse.Namespace
+) -> dict[str, Any]:
+    """Every strategy on every target of one benchmarked zoo, under one training seed."""
+    with ModelRepository(repository_path) as repository:
+        zoo = load_zoo(repository, seed)
+        trend_error = evaluate_predictors(
+            repository.curves(protocol=zoo.protocol),
+            epochs=(1, 2),
+            names=("kmeans", "headroom", "neighbours", "current"),
+        )
+        protocol = protocol_fields(repository, zoo.protocol)
+    cache = Path(args.cache) if args.cache else repository_path.with_suffix(".proxies.json")
+    compute_proxies(zoo, zoo_dir, cache, args.sample_size)
+    per_target = {target: run_target(zoo, target, args.candidates, args.proxy) for target in zoo.test.columns}
+    clustering = ModelClustering(0.09).fit(zoo.test)
+    return {
+        "repository": str(repository_path),
+        "zoo": str(zoo_dir),
+        "zoo_seed": zoo_seed(zoo_dir),
+        "training_seed": protocol.get("seed"),
+        "protocol": protocol,
+        "models": int(zoo.test.shape[0]),
+        "datasets": int(zoo.test.shape[1]),
+        "epochs": zoo.epochs,
+        "clusters": [int(clustering.n_clusters_), int(sum(len(c) > 1 for c in clustering.clusters_))],
+        "per_target": per_target,
+        "recall_quality": recall_quality(zoo).to_dict(orient="records"),
+        "trend_error": trend_error.to_dict(orient="records"),
+    }
+
+
+def zoo_seed(zoo_dir: Path) -> int | None:
+    """The seed the zoo was built with (None for a folder without a zoo manifest)."""
+    from hfselect.zoo import ZooManifest
+
+    try:
+        return ZooManifest.load(zoo_dir).seed
+    except FileNotFoundError:
+        return None
+
+
+def protocol_fields(repository: ModelRepository, protocol: str) -> dict[str, Any]:
+    """The protocol's fields as recorded with its results (epochs, learning rate, seed, ...)."""
+    results = repository.results()
+    row = results[results["protocol"] == protocol].iloc[0]
+    fields = (
+        "epochs",
+        "learning_rate",
+        "batch_size",
+        "seed",
+        "train_samples",
+        "eval_samples",
+        "max_length",
+        "metric",
+    )
+    return {"key": protocol} | {name: _plain(row[name]) for name in fields if name in row}
+
+
+def _plain(value: Any) -> Any:
+    """A pandas/numpy scalar as a JSON value (NaN as None)."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def training_seeds(repository_path: Path) -> list[int]:
+    """The training seeds the repository holds benchmark results for."""
+    with ModelRepository(repository_path) as repository:
+        seeds = repository.results()["seed"].dropna()
+    return sorted({int(seed) for seed in seeds})
+
+
+def aggregate(runs: list[dict[str, Any]], replicates: int) -> dict[str, dict[str, Any]]:
+    """Per method over every (run, target) cell: means with bootstrap intervals, worst run, ties.
+
+    A run is one training seed of one zoo. The regret of each method is compared with hfselect's on
+    the same bootstrap replicates: a difference whose interval holds zero is a tie.
+    """
+    targets = sorted(set.intersection(*(set(run["per_target"]) for run in runs)))
+    methods = list(runs[0]["per_target"][targets[0]])
+    draws = resample_indices(len(runs), len(targets), replicates)
+
+    def grid(method: str, field: str) -> np.ndarray:
+        return np.array([[float(run["per_target"][t][method][field]) for t in targets] for run in runs])
+
+    regret = {method: grid(method, "regret") for method in methods}
+    summary: dict[str, dict[str, Any]] = {}
+    for method in methods:
+        cost = bootstrap_mean(grid(method, "cost"), draws)
+        mean_regret = bootstrap_mean(regret[method], draws)
+        per_run = regret[method].mean(axis=1)
+        row: dict[str, Any] = {
+            "cost_epochs": cost.mean,
+            "cost_interval": [cost.low, cost.high],
+            "mean_regret": mean_regret.mean,
+            "regret_interval": [mean_regret.low, mean_regret.high],
+            "worst_run_mean_regret": float(per_run.max()),
+            "worst_run": _run_label(runs[int(per_run.argmax())]),
+            "per_run_mean_regret": [float(v) for v in per_run],
+            "max_regret": float(regret[method].max()),
+            "hit_rate": bootstrap_mean(grid(method, "hit"), draws).mean,
+        }
+        if method != "hfselect":
+            difference, verdict = compare(regret[method], regret["hfselect"], draws)
+            row["regret_minus_hfselect"] = difference.as_dict()
+            row["regret_vs_hfselect"] = verdict
+        summary[method] = row
+    return summary
+
+
+def _run_label(run: dict[str, Any]) -> str:
+    return f"zoo seed {run['zoo_seed']}, training seed {run['training_seed']}"
+
+
+def print_report(runs: list[dict[str, Any]], summary: dict[str, dict[str, Any]], candidates: int) -> None:
+    """The tables: methods with intervals and worst run, hfselect per target, recall and trend quality."""
+    first = runs[0]
+    print(
+        f"zoo: {first['models']} models x {first['datasets']} datasets, {first['epochs']} epochs budget; "
+        f"{first['clusters'][0]} clusters at 0.09 ({first['clusters'][1]} of several) in the first run; "
+        f"{len(runs)} run(s): " + "; ".join(_run_label(run) for run in runs)
+    )
+    print(
+        f"[low, high]: {CONFIDENCE:.0%} bootstrap intervals over runs and targets; "
+        "tie: the regret difference with hfselect has zero inside its interval"
+    )
+    brute, halving = summary["brute_force"]["cost_epochs"], summary["successive_halving"]["cost_epochs"]
+    rows = []
+    for method, row in summary.items():
+        low, high = row["cost_interval"]
+        rlow, rhigh = row["regret_interval"]
+        rows.append(
+            [
+                method,
+                f"{row['cost_epochs']:.1f} [{low:.1f}, {high:.1f}]",
+                f"{brute / row['cost_epochs']:.1f}x",
+                f"{halving / row['cost_epochs']:.1f}x",
+                f"{row['mean_regret']:.4f} [{rlow:.4f}, {rhigh:.4f}]",
+                f"{row['worst_run_mean_regret']:.4f}",
+                f"{row['max_regret']:.4f}",
+                f"{row['hit_rate']:.2f}",
+                row.get("regret_vs_hfselect", "-"),
+            ]
+        )
+    headers = [
+        "method",
+        "epochs",
+        "vs brute",
+        "vs SH",
+        "mean regret",
+        "worst run",
+        "max regret",
+        "hit rate",
+        "vs hfselect",
+    ]
+    print(table(headers, rows))
+    print(
+        f"\nhfselect per target ({candidates} candidates; epochs = fine-tuning only), over {len(runs)} run(s):"
+    )
+    rows = []
+    for target in first["per_target"]:
+        cells = [run["per_target"][target]["hfselect"] for run in runs if target in run["per_target"]]
+        rows.append(
+            [
+                target,
+                f"{np.mean([c['regret'] for c in cells]):.4f}",
+                f"{np.max([c['regret'] for c in cells]):.4f}",
+                f"{np.mean([c['regret_vs_candidates'] for c in cells]):.4f}",
+                f"{np.mean([c['finetune_epochs'] for c in cells]):.1f}",
+                f"{np.mean([c['candidates_brute_force_epochs'] for c in cells]):.0f}",
+            ]
+        )
+    print(table(["target", "mean regret", "max regret", "vs best candidate", "epochs", "brute force"], rows))
+    quality = pd.concat([pd.DataFrame(run["recall_quality"]) for run in runs])
+    quality = quality.groupby(["proxy", "scope", "K"], sort=False).mean().reset_index()
+    print(
+        f"\nrecall quality, mean over runs ({DEFAULT_SCOPE} = hfselect's rule, representatives = the paper's):"
+    )
+    print(quality.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    trend = pd.concat([pd.DataFrame(run["trend_error"]) for run in runs])
+    trend = trend.groupby(["predictor", "epoch"], sort=False).mean().reset_index()
+    print("\ntrend predictors, held-out error of the predicted final validation score, mean over runs:")
+    print(trend.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the replay and print the tables."""
+    """Run the replay over every repository and training seed, print the tables, write the JSON."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--repository", required=True, help="the benchmarked zoo repository (see above)")
-    parser.add_argument("--zoo", required=True, help="the zoo folder the repository was benchmarked from")
-    parser.add_argument("--cache", help="proxy cache JSON (default: beside the repository)")
+    parser.add_argument(
+        "--repository", required=True, nargs="+", help="benchmarked zoo repositories (one per zoo seed)"
+    )
+    parser.add_argument(
+        "--zoo", required=True, nargs="+", help="the zoo folder of each repository, in the same order"
+    )
+    parser.add_argument(
+        "--seeds", help="training seeds to replay, comma-separated (default: every seed benchmarked)"
+    )
+    parser.add_argument("--cache", help="proxy cache JSON (default: beside each repository)")
     parser.add_argument(
         "--sample-size",
         type=int,
@@ -279,72 +479,63 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--proxy", default="logme", choices=PROXIES, help="hfselect's proxy (select's default)"
     )
+    parser.add_argument("--bootstrap", type=int, default=2000, help="bootstrap replicates per interval")
     parser.add_argument("--json", help="write the numbers here")
     args = parser.parse_args(argv)
+    if len(args.repository) != len(args.zoo):
+        parser.error("give one --zoo folder per --repository, in the same order")
+    if args.cache and len(args.repository) > 1:
+        parser.error("--cache takes one repository; with several, each caches beside itself")
     from hfselect.cli import quiet_libraries
 
     quiet_libraries()
 
-    with ModelRepository(args.repository) as repository:
-        zoo = load_zoo(repository)
-        trend_error = evaluate_predictors(
-            repository.curves(), epochs=(1, 2), names=("kmeans", "headroom", "neighbours", "current")
-        )
-    cache = Path(args.cache) if args.cache else Path(args.repository).with_suffix(".proxies.json")
-    compute_proxies(zoo, Path(args.zoo), cache, args.sample_size)
-
-    per_target = {target: run_target(zoo, target, args.candidates, args.proxy) for target in zoo.test.columns}
-    methods = list(next(iter(per_target.values())))
-    summary = {}
-    for method in methods:
-        rows = [per_target[t][method] for t in per_target]
-        summary[method] = {
-            "cost_epochs": float(np.mean([r["cost"] for r in rows])),
-            "mean_regret": float(np.mean([r["regret"] for r in rows])),
-            "max_regret": float(np.max([r["regret"] for r in rows])),
-            "hit_rate": float(np.mean([r["hit"] for r in rows])),
-        }
-    brute, halving = summary["brute_force"]["cost_epochs"], summary["successive_halving"]["cost_epochs"]
-    n, datasets = zoo.test.shape
-    clustering = ModelClustering(0.09).fit(zoo.test)
-    print(
-        f"zoo: {n} models x {datasets} datasets, {zoo.epochs} epochs budget; "
-        f"{clustering.n_clusters_} clusters at 0.09 ({sum(len(c) > 1 for c in clustering.clusters_)} of several)"
-    )
-    print(
-        f"{'method':32} {'epochs':>8} {'vs brute':>9} {'vs SH':>7} {'mean regret':>12} {'max regret':>11} {'hit rate':>9}"
-    )
-    for method, row in summary.items():
-        print(
-            f"{method:32} {row['cost_epochs']:8.1f} {brute / row['cost_epochs']:8.1f}x {halving / row['cost_epochs']:6.1f}x "
-            f"{row['mean_regret']:12.4f} {row['max_regret']:11.4f} {row['hit_rate']:9.2f}"
-        )
-    print(f"\nhfselect per target ({args.candidates} candidates; epochs = fine-tuning only):")
-    print(
-        f"{'target':18} {'selected':30} {'regret':>7} {'vs best candidate':>18} {'epochs':>7} {'brute force':>12}"
-    )
-    for target, rows in per_target.items():
-        row = rows["hfselect"]
-        print(
-            f"{target:18} {row['selected']:30} {row['regret']:7.4f} {row['regret_vs_candidates']:18.4f} "
-            f"{row['finetune_epochs']:7d} {row['candidates_brute_force_epochs']:12d}"
-        )
-    quality = recall_quality(zoo)
-    print(
-        f"\nrecall quality (leave-one-dataset-out; {DEFAULT_SCOPE} = hfselect's rule, representatives = the paper's):"
-    )
-    print(quality.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    print("\ntrend predictors, held-out error of the predicted final validation score:")
-    print(trend_error.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    started = time.perf_counter()
+    wanted = {int(s) for s in args.seeds.split(",")} if args.seeds else None
+    runs = []
+    for repository_path, zoo_dir in zip(map(Path, args.repository), map(Path, args.zoo), strict=True):
+        seeds = [s for s in training_seeds(repository_path) if wanted is None or s in wanted]
+        if not seeds:
+            parser.error(f"{repository_path} holds no results for training seeds {args.seeds}")
+        runs.extend(replay_run(repository_path, zoo_dir, seed, args) for seed in seeds)
+    summary = aggregate(runs, args.bootstrap)
+    print_report(runs, summary, args.candidates)
     if args.json:
+        first = runs[0]
+        record = provenance(
+            "benchmarks/selection_replay.py",
+            argv,
+            zoo_seeds=sorted({run["zoo_seed"] for run in runs}, key=str),
+            training_seeds=sorted({run["training_seed"] for run in runs}, key=str),
+            # The protocol every run shares, less its seed (listed above) and the key that hashes it.
+            protocols=[
+                json.loads(text)
+                for text in sorted(
+                    {
+                        json.dumps(run["protocol"] | {"key": None, "seed": None}, sort_keys=True)
+                        for run in runs
+                    }
+                )
+            ],
+            replay_seconds=round(time.perf_counter() - started, 1),
+        )
         Path(args.json).write_text(
             json.dumps(
                 {
-                    "zoo": {"models": n, "datasets": datasets, "epochs": zoo.epochs},
+                    "zoo": {
+                        "models": first["models"],
+                        "datasets": first["datasets"],
+                        "epochs": first["epochs"],
+                    },
+                    "runs_count": len(runs),
+                    "bootstrap": {
+                        "replicates": args.bootstrap,
+                        "confidence": CONFIDENCE,
+                        "over": ["runs", "targets"],
+                    },
                     "summary": summary,
-                    "per_target": per_target,
-                    "recall_quality": quality.to_dict(orient="records"),
-                    "trend_error": trend_error.to_dict(orient="records"),
+                    "runs": runs,
+                    "provenance": record,
                 },
                 indent=2,
             )

@@ -572,15 +572,36 @@ def _load_local_raw(
             f"dataset '{name}': folder '{path}' holds no data files ({', '.join(sorted(_DATA_EXTENSIONS))}) "
             "and is not a save_to_disk folder (loading scripts are never run)"
         )
-    return _load_with_datasets(spec, split=split, streaming=streaming)
+    return _load_with_datasets(spec, split=split, streaming=streaming, cache_dir=_local_cache_dir(path))
+
+
+def _local_cache_dir(folder: Path) -> str:
+    """A datasets cache folder of its own for this version of a local dataset folder.
+
+    datasets keys its prepared copy of a local folder by the folder's name and card, not by the
+    contents of its data files: a folder rebuilt in place (a zoo built again with another seed or
+    other split sizes) would be read back from the cache as it was. Keying on each file's path, size
+    and modification time makes a rebuilt folder prepare afresh.
+    """
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    entries = [(str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    digest = hashlib.sha256(json.dumps([str(folder.resolve()), entries]).encode()).hexdigest()[:16]
+    return str(Path(datasets.config.HF_DATASETS_CACHE) / "hfselect-local" / digest)
 
 
 def _load_with_datasets(
-    spec: DatasetSpec, *, split: str | None, streaming: bool, token: str | bool | None = None
+    spec: DatasetSpec,
+    *,
+    split: str | None,
+    streaming: bool,
+    token: str | bool | None = None,
+    cache_dir: str | None = None,
 ) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"streaming": streaming}
     if token is not None:
         kwargs["token"] = token
+    if cache_dir is not None:
+        kwargs["cache_dir"] = cache_dir
     if split is not None and not streaming:
         loaded = datasets.load_dataset(spec.path, spec.config, split=split, **kwargs)
         return {split: loaded}

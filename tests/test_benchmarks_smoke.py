@@ -49,6 +49,10 @@ def test_paper_matrices_reduced(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert {row["method"] for row in loo["summary"]} == set(paper_matrices.METHODS)
     assert {row["k"] for row in loo["summary"]} == {3, 15}
     assert all(0.0 <= row["hit_rate"] <= 1.0 and row["mean_regret"] >= 0.0 for row in loo["summary"])
+    for row in loo["summary"]:  # every mean comes with its bootstrap interval
+        low, high = row["hit_rate_interval"]
+        assert 0.0 <= low <= row["hit_rate"] <= high <= 1.0
+        assert row["regret_interval"][0] <= row["mean_regret"] <= row["regret_interval"][1]
     # With the exact proxy (sigma 0), ranking by the proxy alone always finds the best model.
     exact = [r for r in loo["summary"] if r["sigma"] == 0 and r["method"] == "proxy-only"]
     assert exact and all(r["hit_rate"] == 1.0 for r in exact)
@@ -107,31 +111,54 @@ def test_selection_replay_tiny(tiny_assets: Path, tmp_path: Path) -> None:
     from hfselect.repository import ModelRepository
 
     repository = tmp_path / "zoo.sqlite"
-    config = BenchConfig(epochs=3, learning_rate=1e-2, batch_size=16, max_length=32)
     with ModelRepository(repository) as opened:
-        run_bench(
-            opened, [str(tiny_assets / "models")], [str(tiny_assets / "datasets")], config, progress=False
-        )
+        for seed in (0, 1):  # two training seeds: two runs to replay
+            config = BenchConfig(epochs=3, learning_rate=1e-2, batch_size=16, max_length=32, seed=seed)
+            run_bench(
+                opened, [str(tiny_assets / "models")], [str(tiny_assets / "datasets")], config, progress=False
+            )
     out = tmp_path / "replay.json"
     replay = _load("selection_replay")
-    argv = ["--repository", str(repository), "--zoo", str(tiny_assets), "--sample-size", "32"]
+    argv = [
+        "--repository",
+        str(repository),
+        "--zoo",
+        str(tiny_assets),
+        "--sample-size",
+        "32",
+        "--bootstrap",
+        "200",
+    ]
     assert replay.main([*argv, "--candidates", "2", "--json", str(out)]) == 0
     report = json.loads(out.read_text())
     assert report["zoo"] == {"models": 3, "datasets": 2, "epochs": 3}
+    assert [run["training_seed"] for run in report["runs"]] == [0, 1]
     summary = report["summary"]
     assert {"brute_force", "proxy_top1", "successive_halving", "two_phase_paper", "hfselect"} <= set(summary)
     assert summary["brute_force"]["cost_epochs"] == 9  # 3 models x 3 epochs
-    for row in summary.values():
+    for method, row in summary.items():
         assert row["cost_epochs"] > 0 and 0 <= row["mean_regret"] <= row["max_regret"] <= 1
-    for rows in report["per_target"].values():
-        ours = rows["hfselect"]
-        assert len(ours["candidates"]) == 2 and ours["selected"] in ours["candidates"]
-        assert ours["finetune_epochs"] <= ours["candidates_brute_force_epochs"] == 6
-        assert ours["cost"] > ours["finetune_epochs"]  # the proxies are counted too
-    # The proxies are cached: a second run computes none.
+        low, high = row["regret_interval"]
+        assert low <= row["mean_regret"] <= high
+        assert row["mean_regret"] <= row["worst_run_mean_regret"] <= row["max_regret"]
+        assert len(row["per_run_mean_regret"]) == 2
+        if method != "hfselect":
+            assert row["regret_vs_hfselect"] in {"lower", "higher", "tie"}
+    for run in report["runs"]:
+        assert run["protocol"]["seed"] == run["training_seed"] and run["protocol"]["epochs"] == 3
+        for rows in run["per_target"].values():
+            ours = rows["hfselect"]
+            assert len(ours["candidates"]) == 2 and ours["selected"] in ours["candidates"]
+            assert ours["finetune_epochs"] <= ours["candidates_brute_force_epochs"] == 6
+            assert ours["cost"] > ours["finetune_epochs"]  # the proxies are counted too
+    record = report["provenance"]
+    assert record["training_seeds"] == [0, 1] and "selection_replay" in record["command"]
+    assert record["packages"]["torch"] and record["torch_threads"] >= 1 and "source_revision" in record
+    # The proxies are cached: a second run computes none. --seeds picks the runs.
     cache = repository.with_suffix(".proxies.json")
     before = cache.read_text()
-    assert replay.main(argv) == 0 and cache.read_text() == before
+    assert replay.main([*argv, "--seeds", "1", "--json", str(out)]) == 0 and cache.read_text() == before
+    assert [run["training_seed"] for run in json.loads(out.read_text())["runs"]] == [1]
 
 
 def test_ray_bench_tiny(tiny_assets: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

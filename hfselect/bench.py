@@ -589,20 +589,21 @@ def attempt_pair(
     try:
         return finetune_pair(model_spec, dataset_spec, config, callbacks=callbacks)
     except Exception as error:
-        result = PairResult(
-            model_key(model_spec),
-            dataset_key(dataset_spec),
-            None,
-            [],
-            time.perf_counter() - started,
-            describe_failure(error),
-        )
-        logger.warning("%s on %s failed: %s", result.model_id, result.dataset, result.error)
-        folder = Path(model_spec).expanduser()
-        if folder.is_dir():
-            # Stored with its folder, so a later recall loads it from there, not from the Hub.
-            result.model_info = local_model_fields(folder)
-        return result
+        return failed_pair(model_spec, dataset_spec, time.perf_counter() - started, describe_failure(error))
+
+
+def failed_pair(model_spec: str, dataset_spec: str, seconds: float, reason: str) -> PairResult:
+    """A failed :class:`PairResult` holding ``reason``, logged; a local model keeps its folder.
+
+    Stored with its folder, a model whose bench failed is loaded from there by a later recall,
+    not looked up on the Hub under its folder's name.
+    """
+    result = PairResult(model_key(model_spec), dataset_key(dataset_spec), None, [], seconds, reason)
+    logger.warning("%s on %s failed: %s", result.model_id, result.dataset, reason)
+    folder = Path(model_spec).expanduser()
+    if folder.is_dir():
+        result.model_info = local_model_fields(folder)
+    return result
 
 
 def _train_pair(model_spec: str, dataset_spec: str, config: BenchConfig, bar: Any) -> PairResult:

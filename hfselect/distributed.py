@@ -33,7 +33,15 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from hfselect.bench import BenchConfig, BenchSummary, PairResult, attempt_pair, load_data, record_pair_result
+from hfselect.bench import (
+    BenchConfig,
+    BenchSummary,
+    PairResult,
+    attempt_pair,
+    failed_pair,
+    load_data,
+    record_pair_result,
+)
 from hfselect.data import dataset_key
 from hfselect.errors import HfSelectError
 from hfselect.models import model_key
@@ -157,15 +165,7 @@ def bench_on_ray(
                 result = ray.get(ref)
             except ray.exceptions.RayError as error:
                 reason = describe_task_failure(error, resources.max_retries)
-                result = PairResult(
-                    model_key(model_spec),
-                    dataset_key(dataset_spec),
-                    None,
-                    [],
-                    time.perf_counter() - submitted,
-                    reason,
-                )
-                logger.warning("%s on %s failed: %s", result.model_id, result.dataset, reason)
+                result = failed_pair(model_spec, dataset_spec, time.perf_counter() - submitted, reason)
             record_pair_result(repository, result, protocol)
             (summary.failed if result.error else summary.done).append(result)
             bar.set_postfix_str(f"{result.model_id} on {result.dataset}")

@@ -983,6 +983,8 @@ def build_parser() -> argparse.ArgumentParser:
     imp = repo_commands.add_parser("import", parents=[common], help="merge exported Parquet tables")
     imp.add_argument("directory", metavar="DIR")
     imp.set_defaults(handler=cmd_repo_import)
+    from hfselect.starters import starter_names
+
     init = repo_commands.add_parser(
         "init",
         parents=[common],
@@ -992,7 +994,7 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument(
         "--starter",
         required=True,
-        choices=["paper-nlp", "paper-vision"],
+        choices=starter_names(),
         help="paper-nlp: 39 Hub NLP models x 21 datasets; paper-vision: 30 vision models x 6 datasets "
         "(Cui et al., arXiv 2404.00069, MIT)",
     )

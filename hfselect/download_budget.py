@@ -184,17 +184,11 @@ def proxy_models(
     ``exclude``: models the recall will fail to load, left out as the recall leaves them out (a
     representative left out hands its cluster to another member).
     """
-    from hfselect.recall import models_needing_proxy
+    from hfselect.recall import models_needing_proxy, repository_candidates
 
-    performance = repository.performance_matrix()
-    if not performance.empty:
-        performance = performance.dropna(how="all").drop(index=[m for m in exclude if m in performance.index])
-    benchmarked = set(performance.index)
-    new_models = [
-        m["model_id"]
-        for m in repository.models()
-        if m["model_id"] not in benchmarked and m["model_id"] not in exclude
-    ]
+    performance, new_models = repository_candidates(repository)
+    performance = performance.drop(index=[m for m in exclude if m in performance.index])
+    new_models = [m for m in new_models if m not in exclude]
     if performance.empty:
         return new_models
     return models_needing_proxy(performance, threshold, k_largest, scope, extra_models=new_models)  # type: ignore[arg-type]

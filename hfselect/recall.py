@@ -622,6 +622,23 @@ def proxy_weight(proxy: str) -> Callable[[float], float]:
     return math.exp if proxy in ("leep", "nce", "logme") else (lambda value: max(float(value), 1e-12))
 
 
+def repository_candidates(repository: Any, *, include_new: bool = True) -> tuple[pd.DataFrame, list[str]]:
+    """What a recall ranks: the benchmarked models' performance matrix, and the stored models without results.
+
+    The models without results are left out unless ``include_new`` (or nothing is benchmarked, when
+    they are all there is to rank).
+    """
+    performance = repository.performance_matrix()
+    if not performance.empty:
+        performance = performance.dropna(how="all")
+    benchmarked = set(performance.index)
+    stored = [model["model_id"] for model in repository.models()]
+    new_models = (
+        [model for model in stored if model not in benchmarked] if include_new or performance.empty else []
+    )
+    return performance, new_models
+
+
 def recall_for_target(
     repository: Any,
     target: str,
@@ -658,14 +675,7 @@ def recall_for_target(
     check_int("k_largest", k_largest, minimum=1)
     check_threshold("threshold", threshold)
     _check_scope(scope)
-    performance = repository.performance_matrix()
-    if not performance.empty:
-        performance = performance.dropna(how="all")
-    benchmarked = set(performance.index)
-    stored = [model["model_id"] for model in repository.models()]
-    new_models = (
-        [model for model in stored if model not in benchmarked] if include_new or performance.empty else []
-    )
+    performance, new_models = repository_candidates(repository, include_new=include_new)
     fallback = performance.empty
     if fallback and not new_models and not proxy_scores:
         raise HfSelectError(

@@ -4,10 +4,10 @@ Cui et al., "A Two-Phase Recall-and-Select Framework for Fast Model Selection" (
 released two performance matrices of real Hub models fine-tuned on benchmark datasets (39 NLP
 models x 21 datasets, 30 vision models x 6 datasets). This script measures, on them:
 
-(a) the offline clustering (:class:`hfselect.clustering.ModelClustering`) at the paper's
+(a) the offline clustering (:class:`hfselect.core.clustering.ModelClustering`) at the paper's
     thresholds (NLP 0.09, vision 0.03) and with ``threshold="silhouette"``: number of clusters,
     multi-model clusters, silhouette, and how many proxy scores each recall scope needs;
-(b) leave-one-dataset-out recall quality of :func:`hfselect.recall.coarse_recall`: each benchmark
+(b) leave-one-dataset-out recall quality of :func:`hfselect.core.recall.coarse_recall`: each benchmark
     dataset in turn is the target, the others form the performance matrix, and the proxy (LEEP in
     the paper) is *simulated* from the target's true scores (see :data:`SIMULATION`). For each K:
     the hit rate (a best model on the target is in the top K) and the regret (best score minus the
@@ -37,9 +37,9 @@ import pandas as pd
 from _shared import machine_info, table
 from _stats import CONFIDENCE, bootstrap_mean, resample_indices
 
-from hfselect.clustering import ModelClustering
-from hfselect.recall import coarse_recall, models_needing_proxy
-from hfselect.repository import parse_matrix
+from hfselect.core.clustering import ModelClustering
+from hfselect.core.recall import coarse_recall, models_needing_proxy
+from hfselect.store.repository import parse_matrix
 
 DEFAULT_ANCHORS = Path(__file__).resolve().parents[2] / "shared" / "anchors" / "two-phase-selection"
 

@@ -31,12 +31,12 @@ from typing import Any
 
 from _shared import machine_info, table
 
-from hfselect.bench import BenchConfig, load_data, plan_jobs, run_bench
 from hfselect.cli import quiet_libraries
 from hfselect.data import expand_dataset_specs
-from hfselect.distributed import RayResources, bench_on_ray
 from hfselect.models import expand_model_specs
-from hfselect.repository import ModelRepository, hfselect_cache
+from hfselect.store.repository import ModelRepository, hfselect_cache
+from hfselect.training.bench import BenchConfig, load_data, plan_jobs, run_bench
+from hfselect.training.distributed import RayResources, bench_on_ray
 
 
 def results_table(path: Path) -> list[tuple[str, str, str, float | None, list[float]]]:

@@ -26,8 +26,8 @@ Methods (the same runs for all):
   its share of the models (15 of 39), then one-epoch halving rounds with the k-means trend filter,
   margin 0.
 * ``hfselect``: its defaults (``scope="every"``, 4 candidates, the default trend predictor,
-  ``margin="auto"``, halving rounds at :func:`hfselect.selection.halving_rungs`), run through the
-  library (:func:`hfselect.recall.coarse_recall`, :func:`hfselect.selection.replay_halving`).
+  ``margin="auto"``, halving rounds at :func:`hfselect.training.selection.halving_rungs`), run through the
+  library (:func:`hfselect.core.recall.coarse_recall`, :func:`hfselect.training.selection.replay_halving`).
   Then hfselect with one choice changed at a time, and as it was before this benchmark.
 
 No proxy scores exist here (no model outputs on the targets). What recall uses instead:
@@ -64,10 +64,10 @@ import pandas as pd
 from _shared import machine_info, table
 from scipy.stats import spearmanr
 
-from hfselect.clustering import DEFAULT_K_LARGEST, DEFAULT_THRESHOLD
-from hfselect.recall import DEFAULT_SCOPE, coarse_recall
-from hfselect.selection import SelectConfig, replay_halving
-from hfselect.trend import DEFAULT_PREDICTOR, PREDICTORS, Curve, TrendPredictor, make_predictor
+from hfselect.core.clustering import DEFAULT_K_LARGEST, DEFAULT_THRESHOLD
+from hfselect.core.recall import DEFAULT_SCOPE, coarse_recall
+from hfselect.core.trend import DEFAULT_PREDICTOR, PREDICTORS, Curve, TrendPredictor, make_predictor
+from hfselect.training.selection import SelectConfig, replay_halving
 
 DEFAULT_CANDIDATES = 4  # select's --candidates default
 PAPER_SHARE = 15 / 39  # the paper recalls 15 of its 39 NLP models
@@ -252,7 +252,7 @@ def protocol_prior(target: Target) -> dict[str, float]:
 
 
 def recall(target: Target, top_k: int, scope: str, prior: Mapping[str, float] | None = None) -> list[str]:
-    """The recalled candidates (best first), through :func:`hfselect.recall.coarse_recall`.
+    """The recalled candidates (best first), through :func:`hfselect.core.recall.coarse_recall`.
 
     ``prior`` (model -> a positive score) stands in for a proxy; by default every model gets the same.
     """
@@ -321,7 +321,7 @@ def hfselect_method(
     """hfselect's recall (``scope="every"``) then its sync halving, with one choice changed when asked.
 
     ``prior`` stands in for the proxy (default: :func:`protocol_prior`); ``schedule`` gives the rungs
-    (default: the library's :func:`hfselect.selection.halving_rungs`).
+    (default: the library's :func:`hfselect.training.selection.halving_rungs`).
     """
 
     def run(target: Target) -> dict[str, Any]:

@@ -25,11 +25,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from hfselect.bench import BenchConfig, finetune_pair
 from hfselect.cli import quiet_libraries
-from hfselect.recall import recall_for_target
-from hfselect.repository import ModelRepository
-from hfselect.selection import FineSelection, SelectConfig
+from hfselect.core.recall import recall_for_target
+from hfselect.store.repository import ModelRepository
+from hfselect.training.bench import BenchConfig, finetune_pair
+from hfselect.training.selection import FineSelection, SelectConfig
 
 
 def without_target(source: str, target: str, directory: Path, zoo: Path) -> Path:

@@ -47,12 +47,12 @@ from _shared import provenance, table
 from _stats import CONFIDENCE, bootstrap_mean, compare, resample_indices
 from scipy.stats import spearmanr
 
-from hfselect.clustering import ModelClustering
-from hfselect.recall import DEFAULT_SCOPE, SCOPES, coarse_recall, models_needing_proxy, proxy_weight
-from hfselect.repository import ModelRepository
-from hfselect.selection import SelectConfig, successive_halving_epochs
-from hfselect.selection import replay_halving as replay_curves
-from hfselect.trend import DEFAULT_PREDICTOR, curves_by_model, evaluate_predictors, make_predictor
+from hfselect.core.clustering import ModelClustering
+from hfselect.core.recall import DEFAULT_SCOPE, SCOPES, coarse_recall, models_needing_proxy, proxy_weight
+from hfselect.core.trend import DEFAULT_PREDICTOR, curves_by_model, evaluate_predictors, make_predictor
+from hfselect.store.repository import ModelRepository
+from hfselect.training.selection import SelectConfig, successive_halving_epochs
+from hfselect.training.selection import replay_halving as replay_curves
 
 PROXIES = ("leep", "nce", "logme", "hscore", "knn")
 HEAD_PROXIES = ("leep", "nce")
@@ -149,7 +149,7 @@ def replay_halving(
 ) -> tuple[str, int]:
     """Synchronous halving over recorded curves; ``predictor=None`` is plain successive halving.
 
-    The library's rule (:func:`hfselect.selection.replay_halving`): rounds at its rungs, or after
+    The library's rule (:func:`hfselect.training.selection.replay_halving`): rounds at its rungs, or after
     every epoch with ``every_epoch`` (the paper's schedule, and plain successive halving's here).
     ``margin`` as ``SelectConfig.margin``: a number, or ``"auto"`` for each candidate's
     predictor's held-out error at that epoch.

@@ -4,7 +4,7 @@
     through Accelerate (``batch_size=64``) against a one-example-at-a-time loop like the paper's
     released code (``one_at_a_time=True``), same loaded model, same sample, same run (the two paths
     alternate over ``--repeats`` repetitions; the median is reported, after a warm-up).
-(b) Crawler: models/s of :class:`hfselect.crawler.Crawler` against an in-process local Hub
+(b) Crawler: models/s of :class:`hfselect.hub.crawler.Crawler` against an in-process local Hub
     (``tests.hub.server.LocalHub``) holding ``--crawl-models`` fake models (``config.json`` + a tiny
     safetensors file): a cold crawl (empty repository, empty download cache), a warm one (nothing
     changed: incremental) and one after ``--crawl-changed`` of the models got a new commit.
@@ -346,8 +346,8 @@ def bench_crawl(n_models: int, changed_fraction: float, scratch: Path) -> dict[s
     """Cold, warm and partly-changed crawls against an in-process local Hub."""
     from huggingface_hub import HfApi, constants
 
-    from hfselect.crawler import Crawler, CrawlOptions
-    from hfselect.repository import ModelRepository
+    from hfselect.hub.crawler import Crawler, CrawlOptions
+    from hfselect.store.repository import ModelRepository
     from tests.hub.server import LocalHub
 
     hub = LocalHub(port=0).start()
@@ -424,7 +424,7 @@ def print_crawl(result: dict[str, Any]) -> None:
 
 def _seed_repository(path: Path, model_id: str, n_datasets: int = 6, epochs: int = 5) -> None:
     """A repository with benchmark results and curves, so the callback fits a real trend predictor."""
-    from hfselect.repository import ModelRepository
+    from hfselect.store.repository import ModelRepository
 
     rng = random.Random(0)
     with ModelRepository(path) as repository:
@@ -504,7 +504,7 @@ def bench_callback(
     # The callback's first on_train_begin in a process imports scikit-learn (for the clustering of
     # peers); timed apart, so that on_train_begin below is what every later run pays.
     started = time.perf_counter()
-    import hfselect.clustering  # noqa: F401
+    import hfselect.core.clustering  # noqa: F401
 
     import_s = time.perf_counter() - started
     repository = scratch / "callback.sqlite"
@@ -561,7 +561,11 @@ def print_callback(result: dict[str, Any]) -> None:
         ],
         ["evaluation itself (eval_runtime)", f"{1000 * mean_eval:.1f}", f"{1000 * result['eval_max_s']:.1f}"],
         ["callback on_train_begin (once per run)", f"{1000 * result['train_begin_s']:.1f}", "-"],
-        ["import hfselect.clustering (once per process)", f"{1000 * result['import_clustering_s']:.1f}", "-"],
+        [
+            "import hfselect.core.clustering (once per process)",
+            f"{1000 * result['import_clustering_s']:.1f}",
+            "-",
+        ],
     ]
     print(table(["", "mean ms", "max ms"], rows))
     print(

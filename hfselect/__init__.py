@@ -6,11 +6,10 @@ candidates with cheap proxy scores, and a fine selection by successive halving g
 model's convergence trend.
 """
 
-__version__ = "0.1.0"
-
 from typing import TYPE_CHECKING, Any
 
-from hfselect.repository import ModelRepository
+from hfselect._version import __version__
+from hfselect.store.repository import ModelRepository
 
 if TYPE_CHECKING:
     from hfselect.callbacks import ConvergenceTrendCallback

@@ -16,9 +16,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from hfselect import __version__
+from hfselect._version import __version__
+from hfselect.core.scopes import DEFAULT_SCOPE, SCOPES
 from hfselect.errors import HfSelectError
-from hfselect.scopes import DEFAULT_SCOPE, SCOPES
 from hfselect.validation import non_negative_int, positive_float, positive_int, threshold_value
 
 Handler = Callable[[argparse.Namespace], int]
@@ -57,7 +57,7 @@ def open_repository(args: argparse.Namespace, *, create: bool = True) -> Any:
     Commands that only read (or need a filled repository) pass ``create=False``: a mistyped path is
     then an error, not a new empty repository.
     """
-    from hfselect.repository import ModelRepository
+    from hfselect.store.repository import ModelRepository
 
     return ModelRepository(repository_path(args), create=create)
 
@@ -67,7 +67,7 @@ def open_repository(args: argparse.Namespace, *, create: bool = True) -> Any:
 
 def cmd_crawl(args: argparse.Namespace) -> int:
     """``hfselect crawl``: list Hub models and store them in the repository."""
-    from hfselect.crawler import CrawlOptions, crawl
+    from hfselect.hub.crawler import CrawlOptions, crawl
 
     options = CrawlOptions(
         pipeline_tag=args.pipeline_tag,
@@ -227,7 +227,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     """``hfselect bench``: fine-tune models on benchmark datasets, recording results and learning curves."""
     from accelerate import PartialState
 
-    from hfselect.bench import BenchConfig, parse_shard, run_bench
+    from hfselect.training.bench import BenchConfig, parse_shard, run_bench
 
     config = BenchConfig(**training_options(args))
     shard = parse_shard(args.shard)
@@ -261,7 +261,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_cluster(args: argparse.Namespace) -> int:
     """``hfselect cluster``: group the repository's models by their benchmark results."""
-    from hfselect.clustering import ModelClustering
+    from hfselect.core.clustering import ModelClustering
 
     if args.n_clusters is not None and args.method != "kmeans":
         raise HfSelectError("--n-clusters is for --method kmeans; the agglomerative method uses --threshold")
@@ -338,7 +338,7 @@ def target_spec(args: argparse.Namespace) -> str:
 
 def cmd_recall(args: argparse.Namespace) -> int:
     """``hfselect recall DATASET``: rank the repository's models for a target dataset from a few proxy scores."""
-    from hfselect.recall import recall_for_target
+    from hfselect.core.recall import recall_for_target
 
     with open_repository(args, create=False) as repository:
         recall = recall_for_target(
@@ -368,7 +368,7 @@ def proxy_download_scope(repository: Any, args: argparse.Namespace) -> str:
     """Print what the proxies will download from the Hub; return the recall scope that fits ``--max-download``."""
     if getattr(args, "proxy_scores", None):
         return args.scope  # precomputed scores: nothing is loaded
-    from hfselect.download_budget import DownloadBudgetError, plan_proxy_downloads
+    from hfselect.hub.download_budget import DownloadBudgetError, plan_proxy_downloads
 
     try:
         plan = plan_proxy_downloads(
@@ -409,7 +409,7 @@ def print_recall(recall: Any) -> None:
 
 
 def training_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The fine-tuning protocol's fields of :class:`~hfselect.bench.BenchConfig` from the training options."""
+    """The fine-tuning protocol's fields of :class:`~hfselect.training.bench.BenchConfig` from the training options."""
     return {
         "epochs": args.epochs,
         "learning_rate": args.learning_rate,
@@ -428,8 +428,8 @@ def training_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def selection_config(args: argparse.Namespace) -> Any:
-    """The :class:`~hfselect.selection.SelectConfig` of ``select``/``demo`` options."""
-    from hfselect.selection import SelectConfig
+    """The :class:`~hfselect.training.selection.SelectConfig` of ``select``/``demo`` options."""
+    from hfselect.training.selection import SelectConfig
 
     return SelectConfig(
         **training_options(args),
@@ -445,8 +445,8 @@ def run_selection(
     repository: Any, target: str, args: argparse.Namespace, *, exclude_datasets: Sequence[str] = ()
 ) -> dict:
     """Recall then fine selection for ``target``; print each step; write ``report.json``; return the report."""
-    from hfselect.recall import recall_for_target
-    from hfselect.selection import FineSelection
+    from hfselect.core.recall import recall_for_target
+    from hfselect.training.selection import FineSelection
 
     config = selection_config(args)
     print(f"== coarse recall: {args.candidates} candidates for {target} ==")
@@ -471,7 +471,7 @@ def run_selection(
     candidates = [repository.model_location(model) for model in recall.result.models]
     print(f"== fine selection ({config.schedule} successive halving, {config.epochs} epochs budget) ==")
     if getattr(args, "ray", None) is not None:  # demo has no --ray
-        from hfselect.distributed import RayFineSelection
+        from hfselect.training.distributed import RayFineSelection
 
         selection = RayFineSelection(
             repository, target, candidates, config, on_event=print,
@@ -547,7 +547,7 @@ def run_selection(
 
 def trend_notes(repository: Any, candidates: Sequence[str], config: Any) -> list[str]:
     """Which trend prediction applies to candidates without learning curves, and what it does to the margin."""
-    from hfselect.trend import curves_by_model, describe_trend_sources
+    from hfselect.core.trend import curves_by_model, describe_trend_sources
 
     curves = curves_by_model(repository.curves())
     return describe_trend_sources(candidates, curves, predictor=config.predictor, margin=config.margin)
@@ -569,10 +569,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """
     import time
 
-    from hfselect.bench import BenchConfig, run_bench
     from hfselect.cards.report import SelectionReport, winner_gap
     from hfselect.demo import largest_spread_dataset, selection_repository_path
-    from hfselect.repository import ModelRepository, hfselect_cache
+    from hfselect.store.repository import ModelRepository, hfselect_cache
+    from hfselect.training.bench import BenchConfig, run_bench
     from hfselect.zoo import ZooManifest, build_zoo
 
     started = time.perf_counter()
@@ -757,7 +757,7 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
 
 def size_value(text: str) -> int:
     """``--max-download``: a size such as 2GB or 500MB, in bytes."""
-    from hfselect.download_budget import parse_size
+    from hfselect.hub.download_budget import parse_size
 
     try:
         return parse_size(text)
@@ -798,10 +798,10 @@ def add_ray_options(parser: argparse.ArgumentParser, *, storage: bool = False) -
 
 
 def ray_resources(args: argparse.Namespace) -> Any:
-    """The :class:`~hfselect.distributed.RayResources` of ``--cpus-per-pair``/``--gpus-per-pair`` (None without --ray)."""
+    """The :class:`~hfselect.training.distributed.RayResources` of ``--cpus-per-pair``/``--gpus-per-pair`` (None without --ray)."""
     if args.ray is None:
         return None
-    from hfselect.distributed import RayResources
+    from hfselect.training.distributed import RayResources
 
     return RayResources(cpus=args.cpus_per_pair, gpus=args.gpus_per_pair)
 

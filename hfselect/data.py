@@ -624,7 +624,7 @@ def _load_raw(
         if spec.is_local:
             splits = _load_local_raw(spec, split=split, streaming=streaming)
         else:
-            from hfselect.hub import notice_if_slow
+            from hfselect.hub.client import notice_if_slow
 
             with notice_if_slow(f"the Hub to load dataset {spec}"):
                 splits = _load_with_datasets(spec, split=split, streaming=streaming, token=token)

@@ -53,7 +53,7 @@ from hfselect.models import (
     model_key,
     warn_if_custom_code_ignored,
 )
-from hfselect.repository import ModelRepository, utcnow
+from hfselect.store.repository import ModelRepository, utcnow
 from hfselect.validation import check_int
 
 if TYPE_CHECKING:  # heavy imports, only needed when models actually run
@@ -1049,7 +1049,7 @@ def resolve_model_sha(model_spec: str, *, token: str | bool | None = None) -> tu
         raise ModelLoadError(f"model {model_spec}: no such local folder")
     from huggingface_hub import HfApi
 
-    from hfselect.hub import call_with_retries, describe_hub_error
+    from hfselect.hub.client import call_with_retries, describe_hub_error
 
     try:
         info = call_with_retries(

@@ -15,7 +15,7 @@ release, with the MIT notice beside them). What is stored and how it is marked:
   paper's name (:attr:`StarterDataset.unmapped`), with the starter's modality;
 * results: under the protocol ``published-NAME`` (:class:`PublishedProtocol`) with each dataset's
   metric, and no learning curves: fine selection then predicts from other models' curves or from
-  the current score (:func:`hfselect.trend.describe_trend_sources`).
+  the current score (:func:`hfselect.core.trend.describe_trend_sources`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from importlib import resources
 from typing import Any
 
 from hfselect.errors import HfSelectError
-from hfselect.repository import ModelRepository, Protocol
+from hfselect.store.repository import ModelRepository, Protocol
 
 __all__ = [
     "PublishedProtocol",

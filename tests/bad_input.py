@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from hfselect import cli
-from hfselect.repository import TABLES
+from hfselect.store.repository import TABLES
 
 
 def table_rows(path: Path) -> dict[str, list[tuple]]:

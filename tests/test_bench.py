@@ -11,10 +11,10 @@ import datasets
 import pandas as pd
 import pytest
 
-import hfselect.bench as bench
-from hfselect.bench import BenchConfig, plan_jobs, run_bench
+import hfselect.training.bench as bench
 from hfselect.errors import HfSelectError
-from hfselect.repository import ModelRepository
+from hfselect.store.repository import ModelRepository
+from hfselect.training.bench import BenchConfig, plan_jobs, run_bench
 
 CONFIG = BenchConfig(epochs=2, learning_rate=1e-2, batch_size=16, max_length=32)
 CLI_OPTIONS = [

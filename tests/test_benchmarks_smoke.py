@@ -107,8 +107,8 @@ def test_stages_tiny(tmp_path: Path) -> None:
 
 
 def test_selection_replay_tiny(tiny_assets: Path, tmp_path: Path) -> None:
-    from hfselect.bench import BenchConfig, run_bench
-    from hfselect.repository import ModelRepository
+    from hfselect.store.repository import ModelRepository
+    from hfselect.training.bench import BenchConfig, run_bench
 
     repository = tmp_path / "zoo.sqlite"
     with ModelRepository(repository) as opened:

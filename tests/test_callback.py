@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hfselect.repository import ModelRepository
-from hfselect.study import Study
+from hfselect.store.repository import ModelRepository
+from hfselect.store.studies import Study
 
 SCRIPT = Path(__file__).with_name("trainer_with_callback.py")
 
@@ -92,7 +92,7 @@ def test_auto_margin_is_the_predictors_held_out_error() -> None:
     import pytest
 
     from hfselect.callbacks import ConvergenceTrendCallback
-    from hfselect.trend import Curve, HeadroomTrendPredictor
+    from hfselect.core.trend import Curve, HeadroomTrendPredictor
 
     callback = ConvergenceTrendCallback(study="s", margin="auto")
     callback.predictor = HeadroomTrendPredictor([Curve((0.6, 0.8)), Curve((0.2, 0.6)), Curve((0.5, 0.9))])
@@ -107,7 +107,7 @@ def test_callback_predicts_from_the_runs_whole_curve_at_epoch_ends() -> None:
     import pytest
 
     from hfselect.callbacks import ConvergenceTrendCallback
-    from hfselect.trend import Curve, NeighboursTrendPredictor
+    from hfselect.core.trend import Curve, NeighboursTrendPredictor
 
     rising = [Curve((0.1, 0.3, 0.9)), Curve((0.12, 0.31, 0.92))]
     flat = [Curve((0.3, 0.3, 0.3)), Curve((0.31, 0.3, 0.32))]

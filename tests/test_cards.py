@@ -32,10 +32,10 @@ from hfselect.cards import (
     write_report_folder,
 )
 from hfselect.cards.push import push_files
+from hfselect.core.scopes import RULE_SUMMARIES
 from hfselect.errors import HfSelectError, HubError
-from hfselect.repository import TABLES, ModelRepository, Protocol
-from hfselect.scopes import RULE_SUMMARIES
-from hfselect.study import COMPLETED, STOPPED, Study, Trial
+from hfselect.store.repository import TABLES, ModelRepository, Protocol
+from hfselect.store.studies import COMPLETED, STOPPED, Study, Trial
 from tests.hub.server import LocalHub
 
 FAKE_TOKEN = "hf_FAKEtoken1234567890"

@@ -27,6 +27,6 @@ def test_no_help_shows_rest_markup() -> None:
 
 
 def test_plain_text_keeps_the_words_of_the_markup() -> None:
-    assert plain_text("``hfselect bench``: see :class:`~hfselect.bench.BenchConfig`") == (
+    assert plain_text("``hfselect bench``: see :class:`~hfselect.training.bench.BenchConfig`") == (
         "hfselect bench: see BenchConfig"
     )

@@ -11,8 +11,8 @@ import pytest
 from sklearn.base import clone
 from sklearn.metrics import silhouette_score
 
-from hfselect.clustering import ModelClustering, model_distance, pairwise_model_distances
-from hfselect.repository import parse_matrix
+from hfselect.core.clustering import ModelClustering, model_distance, pairwise_model_distances
+from hfselect.store.repository import parse_matrix
 
 ANCHORS = Path(__file__).resolve().parents[2] / "shared" / "anchors" / "two-phase-selection"
 needs_anchors = pytest.mark.skipif(not ANCHORS.is_dir(), reason="released paper data not available")

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from safetensors.numpy import save as save_safetensors
 
-from hfselect.crawler import Crawler, CrawlOptions
-from hfselect.repository import ModelRepository
+from hfselect.hub.crawler import Crawler, CrawlOptions
+from hfselect.store.repository import ModelRepository
 
 TOTAL_MODELS = 600
 WEIGHTS = save_safetensors({"weight": np.zeros((3, 4), dtype=np.float32)})

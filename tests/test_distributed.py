@@ -21,12 +21,18 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from hfselect.bench import BenchConfig, attempt_pair, plan_jobs, run_bench
 from hfselect.cli import main
-from hfselect.distributed import RayFineSelection, RayResources, bench_on_ray, import_ray, storage_path
 from hfselect.errors import HfSelectError
-from hfselect.repository import ModelRepository
-from hfselect.selection import FineSelection, SelectConfig
+from hfselect.store.repository import ModelRepository
+from hfselect.training.bench import BenchConfig, attempt_pair, plan_jobs, run_bench
+from hfselect.training.distributed import (
+    RayFineSelection,
+    RayResources,
+    bench_on_ray,
+    import_ray,
+    storage_path,
+)
+from hfselect.training.selection import FineSelection, SelectConfig
 
 CONFIG = BenchConfig(epochs=2, learning_rate=1e-2, batch_size=16, max_length=32)
 

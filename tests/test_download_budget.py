@@ -11,7 +11,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from hfselect.download_budget import (
+from hfselect.core.recall import models_needing_proxy, recall_for_target
+from hfselect.core.scopes import DEFAULT_SCOPE
+from hfselect.hub.download_budget import (
     DownloadBudgetError,
     ModelDownload,
     format_size,
@@ -19,10 +21,8 @@ from hfselect.download_budget import (
     parse_size,
     plan_proxy_downloads,
 )
-from hfselect.recall import models_needing_proxy, recall_for_target
-from hfselect.repository import ModelRepository
-from hfselect.scopes import DEFAULT_SCOPE
 from hfselect.starters import init_starter, load_starter
+from hfselect.store.repository import ModelRepository
 
 MB = 10**6
 

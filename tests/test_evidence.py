@@ -10,15 +10,15 @@ import pandas as pd
 import pytest
 
 from hfselect.cli import build_parser, print_recall
-from hfselect.evidence import dataset_resemblance, fused_scores, standardized_ranks
-from hfselect.recall import (
+from hfselect.core.evidence import dataset_resemblance, fused_scores, standardized_ranks
+from hfselect.core.recall import (
     DEFAULT_SCOPE,
     TargetRecall,
     coarse_recall,
     models_needing_proxy,
     recall_for_target,
 )
-from hfselect.scopes import RULE_SUMMARIES, SCOPES
+from hfselect.core.scopes import RULE_SUMMARIES, SCOPES
 from tests.test_recall import PROXY, TOY
 
 # Four models on three benchmark datasets. "near" ranks the models as the target's proxy does,

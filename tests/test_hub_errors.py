@@ -1,11 +1,11 @@
-"""hfselect.hub: which failures are retried, under whichever HTTP client huggingface_hub uses."""
+"""hfselect.hub.client: which failures are retried, under whichever HTTP client huggingface_hub uses."""
 
 from __future__ import annotations
 
 import pytest
 from huggingface_hub.errors import OfflineModeIsEnabled, RepositoryNotFoundError
 
-from hfselect.hub import TRANSPORT_ERRORS, is_network_error, is_transient
+from hfselect.hub.client import TRANSPORT_ERRORS, is_network_error, is_transient
 
 
 def test_transport_errors_cover_the_installed_client() -> None:
@@ -35,7 +35,7 @@ def test_answers_and_offline_mode_are_not_network_failures() -> None:
 
 
 def test_a_retried_call_says_once_what_it_waits_for(caplog: pytest.LogCaptureFixture) -> None:
-    from hfselect.hub import call_with_retries
+    from hfselect.hub.client import call_with_retries
 
     attempts = []
 
@@ -45,7 +45,7 @@ def test_a_retried_call_says_once_what_it_waits_for(caplog: pytest.LogCaptureFix
             raise ConnectionError("connection refused")
         return "answer"
 
-    with caplog.at_level("WARNING", logger="hfselect.hub"):
+    with caplog.at_level("WARNING", logger="hfselect.hub.client"):
         answer = call_with_retries(flaky, max_time_s=30, sleep=lambda _: None, waiting_for="model org/name")
     assert answer == "answer" and len(attempts) == 4
     lines = [record.getMessage() for record in caplog.records]
@@ -62,9 +62,9 @@ def test_a_slow_call_says_what_it_waits_for_and_a_fast_one_says_nothing(
 ) -> None:
     import time
 
-    from hfselect.hub import notice_if_slow
+    from hfselect.hub.client import notice_if_slow
 
-    with caplog.at_level("WARNING", logger="hfselect.hub"):
+    with caplog.at_level("WARNING", logger="hfselect.hub.client"):
         with notice_if_slow("the Hub to load dataset org/data", after_s=0.05):
             pass
         time.sleep(0.1)

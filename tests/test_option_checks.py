@@ -11,11 +11,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from hfselect.bench import BenchConfig
-from hfselect.clustering import ModelClustering
-from hfselect.crawler import CrawlOptions
-from hfselect.repository import ModelRepository
-from hfselect.selection import SelectConfig
+from hfselect.core.clustering import ModelClustering
+from hfselect.hub.crawler import CrawlOptions
+from hfselect.store.repository import ModelRepository
+from hfselect.training.bench import BenchConfig
+from hfselect.training.selection import SelectConfig
 from tests.bad_input import run_cli, run_failing
 
 BENCH = ["bench", "--models", "m", "--datasets", "d"]
@@ -103,7 +103,7 @@ def test_recall_checks_its_numbers_before_any_proxy_is_computed(
     fields: dict, filled: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import hfselect.proxy
-    from hfselect.recall import recall_for_target
+    from hfselect.core.recall import recall_for_target
 
     def no_proxy(*args: object, **kwargs: object) -> None:
         raise AssertionError("a proxy was computed before the options were checked")

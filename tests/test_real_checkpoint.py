@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from hfselect.bench import BenchConfig, finetune_pair
 from hfselect.proxy import score_models
-from hfselect.repository import ModelRepository
+from hfselect.store.repository import ModelRepository
+from hfselect.training.bench import BenchConfig, finetune_pair
 
 
 def _package_folder(name: str) -> Path | None:

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hfselect.clustering import ModelClustering
-from hfselect.recall import RecallResult, coarse_recall, models_needing_proxy
+from hfselect.core.clustering import ModelClustering
+from hfselect.core.recall import RecallResult, coarse_recall, models_needing_proxy
 from tests.test_clustering import ANCHORS, load_anchor_matrix, needs_anchors, reference_clusters
 
 # -- a 5-model toy matrix, scored by hand ----------------------------------------------------------------

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from huggingface_hub import HfApi
 
-from hfselect.scopes import DEFAULT_SCOPE
+from hfselect.core.scopes import DEFAULT_SCOPE
 
 
 def test_recall_on_a_hub_dataset_id(hub, tiny_assets: Path, tiny_benchmarks: Path, tmp_path: Path) -> None:

@@ -10,7 +10,14 @@ import pandas as pd
 import pytest
 
 from hfselect.errors import RepositoryError
-from hfselect.repository import MIGRATIONS, SCHEMA_VERSION, TABLES, ModelRepository, Protocol, parse_matrix
+from hfselect.store.repository import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    TABLES,
+    ModelRepository,
+    Protocol,
+    parse_matrix,
+)
 
 ANCHORS = Path(__file__).resolve().parents[2] / "shared" / "anchors" / "two-phase-selection"
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from hfselect.bench import BenchConfig
 from hfselect.errors import HfSelectError
-from hfselect.repository import ModelRepository, Protocol
+from hfselect.store.repository import ModelRepository, Protocol
+from hfselect.training.bench import BenchConfig
 from tests.bad_input import run_cli
 
 BENCH = ["bench", "--models", "m", "--datasets", "d"]

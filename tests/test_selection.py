@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from hfselect.repository import ModelRepository
-from hfselect.selection import FineSelection, SelectConfig, successive_halving_epochs
+from hfselect.store.repository import ModelRepository
+from hfselect.training.selection import FineSelection, SelectConfig, successive_halving_epochs
 
 TRAINING = ["--epochs", "3", "--learning-rate", "1e-2", "--batch-size", "16", "--max-length", "32"]
 
@@ -126,7 +126,7 @@ def test_select_resumes_after_kill_9(tiny_assets: Path, benchmarked: Path, tmp_p
 
 
 def test_halving_round_drops_the_worse_half_and_predicted_low_performers() -> None:
-    from hfselect.selection import halving_round
+    from hfselect.training.selection import halving_round
 
     alive = ["a", "b", "c", "d"]
     score = {"a": 0.9, "b": 0.6, "c": 0.7, "d": 0.5}
@@ -141,7 +141,7 @@ def test_halving_round_drops_the_worse_half_and_predicted_low_performers() -> No
 
 
 def test_halving_round_margins_spare_a_late_bloomer() -> None:
-    from hfselect.selection import halving_round
+    from hfselect.training.selection import halving_round
 
     # Epoch 1 of a 4-class task: the late bloomer l is still at chance, e scored a little higher and
     # is predicted a little higher. Both are in the better half.
@@ -199,14 +199,14 @@ def test_select_with_published_results_only_says_which_prediction_applies(
     ("budget", "rungs"), [(1, [1]), (3, [1, 2]), (5, [1, 2, 4]), (50, [3, 6, 12, 24, 48])]
 )
 def test_halving_rungs_start_at_a_sixteenth_of_the_budget(budget: int, rungs: list[int]) -> None:
-    from hfselect.selection import halving_rungs
+    from hfselect.training.selection import halving_rungs
 
     assert halving_rungs(budget) == rungs
 
 
 def test_replay_halving_on_recorded_curves() -> None:
-    from hfselect.selection import replay_halving
-    from hfselect.trend import Curve, HeadroomTrendPredictor
+    from hfselect.core.trend import Curve, HeadroomTrendPredictor
+    from hfselect.training.selection import replay_halving
 
     curves = {
         "early": [0.6, 0.62, 0.63, 0.64],  # leads after one epoch, ends low

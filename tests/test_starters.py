@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from hfselect.cli import build_parser, main
-from hfselect.clustering import ModelClustering
+from hfselect.core.clustering import ModelClustering
 from hfselect.errors import HfSelectError
-from hfselect.repository import ModelRepository
 from hfselect.starters import init_starter, load_starter, result_sources, starter_names
+from hfselect.store.repository import ModelRepository
 from tests.test_clustering import (
     ANCHORS,
     CV_MULTI_MODEL_CLUSTERS,
@@ -131,7 +131,7 @@ def test_repo_init_and_info_commands_say_what_was_stored(
 
 
 def test_recall_on_an_empty_repository_names_the_starter_command(tmp_path: Path) -> None:
-    from hfselect.recall import recall_for_target
+    from hfselect.core.recall import recall_for_target
 
     with ModelRepository(tmp_path / "empty.sqlite") as repository, pytest.raises(HfSelectError) as error:
         recall_for_target(repository, "stanfordnlp/imdb")

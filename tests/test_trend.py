@@ -8,9 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from hfselect.repository import ModelRepository
-from hfselect.study import COMPLETED, Study, Trial
-from hfselect.trend import (
+from hfselect.core.trend import (
     DEFAULT_PREDICTOR,
     Curve,
     HeadroomTrendPredictor,
@@ -22,6 +20,8 @@ from hfselect.trend import (
     evaluate_predictors,
     make_predictor,
 )
+from hfselect.store.repository import ModelRepository
+from hfselect.store.studies import COMPLETED, Study, Trial
 
 
 def test_curve_interpolates_between_epochs() -> None:
@@ -142,7 +142,7 @@ def test_holdout_error_is_the_leave_one_curve_out_error() -> None:
 
 
 def test_neighbours_predictor_tells_curve_shapes_apart() -> None:
-    from hfselect.trend import NeighboursTrendPredictor
+    from hfselect.core.trend import NeighboursTrendPredictor
 
     # Two kinds of run at 0.3 after epoch 2: rising fast (ends at 0.9) or flat (ends at 0.3).
     rising = [Curve((0.1 + d, 0.3 + d, 0.6, 0.9 + d)) for d in (0.0, 0.01, 0.02)]
@@ -156,7 +156,7 @@ def test_neighbours_predictor_tells_curve_shapes_apart() -> None:
 
 
 def test_neighbours_holdout_errors_match_refitting_and_leave_the_group_out() -> None:
-    from hfselect.trend import NeighboursTrendPredictor
+    from hfselect.core.trend import NeighboursTrendPredictor
 
     curves = [
         Curve((0.1, 0.2, 0.9), group="a"),

@@ -6,7 +6,7 @@ Add it to existing Trainer code with one line::
 
 At each evaluation it records the run's score in the named study in the model repository (so runs
 in other processes, and later runs, see it), predicts the run's final score from the model's
-learning curves on the benchmark datasets (:mod:`hfselect.trend`), and stops training when the run
+learning curves on the benchmark datasets (:mod:`hfselect.core.trend`), and stops training when the run
 is a predicted low performer: its predicted final score is below the best predicted final score
 among the study's runs that were better at the same epoch, minus ``margin`` (the paper's rule), or
 below ``min_final_score``. Under ``accelerate launch`` only the main process reads and writes the
@@ -22,9 +22,15 @@ from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from hfselect.repository import ModelRepository
-from hfselect.study import COMPLETED, RUNNING, STOPPED, Study, Trial
-from hfselect.trend import DEFAULT_PREDICTOR, TrendPredictor, curves_by_model, make_predictor, resolve_margin
+from hfselect.core.trend import (
+    DEFAULT_PREDICTOR,
+    TrendPredictor,
+    curves_by_model,
+    make_predictor,
+    resolve_margin,
+)
+from hfselect.store.repository import ModelRepository
+from hfselect.store.studies import COMPLETED, RUNNING, STOPPED, Study, Trial
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +50,7 @@ class ConvergenceTrendCallback(TrainerCallback):
         min_epochs: never stop before this many epochs.
         margin: how far below the best prediction a run must be predicted to be stopped; ``"auto"``:
             the model's predictor's held-out error at that epoch
-            (:meth:`~hfselect.trend.TrendPredictor.holdout_error`), never stopping on the rivals'
+            (:meth:`~hfselect.core.trend.TrendPredictor.holdout_error`), never stopping on the rivals'
             rule when that error is unknown.
         min_final_score: also stop a run predicted to end below this score.
         predictor: ``"neighbours"`` (default), ``"headroom"``, ``"kmeans"`` (the paper's) or ``"current"``.
@@ -181,7 +187,7 @@ class ConvergenceTrendCallback(TrainerCallback):
 
     def _predict(self, score: float, epoch: float) -> float:
         """The predicted final score: from the run's whole curve at the end of an epoch when every
-        earlier epoch was evaluated in this process (:meth:`~hfselect.trend.TrendPredictor.predict_curve`),
+        earlier epoch was evaluated in this process (:meth:`~hfselect.core.trend.TrendPredictor.predict_curve`),
         else from the score alone."""
         assert self.predictor is not None
         whole = round(epoch)
@@ -266,7 +272,7 @@ class ConvergenceTrendCallback(TrainerCallback):
     def _peers(self, curves: dict[str, list]) -> list[str] | None:
         """The model's cluster-mates, whose curves stand in when its own are few (None: every model)."""
         try:
-            from hfselect.clustering import ModelClustering
+            from hfselect.core.clustering import ModelClustering
         except ImportError:
             return None
         matrix = self.repository.performance_matrix() if self.repository is not None else None

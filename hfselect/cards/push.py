@@ -27,7 +27,7 @@ from hfselect.cards.report import (
     write_report_folder,
 )
 from hfselect.errors import HfSelectError, HubError
-from hfselect.hub import TRANSPORT_ERRORS, describe_hub_error, status_code
+from hfselect.hub.client import TRANSPORT_ERRORS, describe_hub_error, status_code
 
 logger = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from typing import Any
 
 from huggingface_hub import DatasetCard, DatasetCardData, EvalResult, ModelCard, ModelCardData, constants
 
+from hfselect.core.scopes import RULE_SUMMARIES
 from hfselect.errors import HfSelectError
-from hfselect.scopes import RULE_SUMMARIES
 
 TEMPLATE_PATH = Path(__file__).with_name("template.md")
 REPORT_JSON = "report.json"
@@ -234,7 +234,7 @@ class SelectionReport:
         The selected model is the best completed run (or, while none completed, the best so far).
 
         Args:
-            repository: a :class:`~hfselect.repository.ModelRepository` or the path of one.
+            repository: a :class:`~hfselect.store.repository.ModelRepository` or the path of one.
             study_id: the study's name.
             metric: the metric's name for the card (the callback's ``metric``); default ``score``.
             command: how the study was run, for the reproduction section.

@@ -12,15 +12,15 @@ import math
 import os
 from typing import Any
 
-from hfselect import __version__
+from hfselect._version import __version__
 from hfselect.errors import HfSelectError
-from hfselect.repository import ModelRepository
-from hfselect.study import COMPLETED, STOPPED, Study, decision_rounds
+from hfselect.store.repository import ModelRepository
+from hfselect.store.studies import COMPLETED, STOPPED, Study, decision_rounds
 
 
 def _halving_epochs(candidates: int, budget: int) -> int:
-    # Imported lazily: hfselect.selection pulls in the training stack, a report needs none of it.
-    from hfselect.selection import successive_halving_epochs
+    # Imported lazily: hfselect.training.selection pulls in the training stack, a report needs none of it.
+    from hfselect.training.selection import successive_halving_epochs
 
     return successive_halving_epochs(candidates, budget)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from hfselect.repository import ModelRepository, utcnow
+from hfselect.store.repository import ModelRepository, utcnow
 
 RUNNING, STOPPED, COMPLETED, FAILED = "running", "stopped", "completed", "failed"
 

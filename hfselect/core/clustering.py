@@ -52,6 +52,8 @@ from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.metrics import silhouette_score
 
+# The paper's settings for its NLP matrix (it uses 0.03 for the vision matrix).
+from hfselect.config import DEFAULT_K_LARGEST, DEFAULT_THRESHOLD
 from hfselect.validation import check_int, check_threshold
 
 __all__ = [
@@ -61,10 +63,6 @@ __all__ = [
     "model_distance",
     "pairwise_model_distances",
 ]
-
-# The paper's settings for its NLP matrix (it uses 0.03 for the vision matrix).
-DEFAULT_THRESHOLD = 0.09
-DEFAULT_K_LARGEST = 5
 
 # Silhouette search: at most this many tree cuts are scored (each costs O(n^2)); more distinct merge
 # heights than this are thinned evenly.

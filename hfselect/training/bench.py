@@ -6,7 +6,7 @@ across processes), evaluated on the validation split after every epoch (the lear
 *convergence trend* fine selection uses) and on the test split at the end (the cell of the
 performance matrix that clustering and recall use). Only the main process writes.
 
-Runs are resumable: a pair already recorded under the same :class:`~hfselect.repository.Protocol`
+Runs are resumable: a pair already recorded under the same :class:`~hfselect.store.repository.Protocol`
 is skipped, and every pair is written as soon as it finishes. Before training a pair, a worker
 claims it in the repository (a claim renewed while it trains and taken over once it expires), so
 workers sharing one repository file never train the same pair twice, with or without ``--shard``;
@@ -43,11 +43,11 @@ from hfselect.data import (
 )
 from hfselect.errors import HfSelectError
 from hfselect.models import expand_model_specs, load_classifier, load_tokenizer_or_processor, model_key
-from hfselect.repository import CLAIM_TTL_S, ModelRepository, Protocol, utcnow
+from hfselect.store.repository import CLAIM_TTL_S, ModelRepository, Protocol, utcnow
 from hfselect.validation import check_int, check_optional_int, check_positive_float
 
 if TYPE_CHECKING:
-    from hfselect.distributed import RayResources
+    from hfselect.training.distributed import RayResources
 
 logger = logging.getLogger(__name__)
 
@@ -385,7 +385,7 @@ def local_model_fields(folder: Path) -> dict[str, Any]:
     """
     import json
 
-    from hfselect.crawler import config_fields
+    from hfselect.hub.crawler import config_fields
     from hfselect.models import local_model_sha
 
     fields: dict[str, Any] = {}
@@ -507,7 +507,7 @@ def run_bench(
     is passed over, then tried once more at the end, in case that worker died and its claim expired.
     With ``shard=(i, n)`` and ``OMP_NUM_THREADS`` unset, torch uses ``cores // n`` threads.
     With ``ray_address`` (``"local"``: ``$RAY_ADDRESS`` or a new local Ray; else a cluster
-    address), every pair is a Ray task (see :mod:`hfselect.distributed`) with ``ray_resources``.
+    address), every pair is a Ray task (see :mod:`hfselect.training.distributed`) with ``ray_resources``.
     """
     from accelerate import PartialState
 
@@ -519,7 +519,7 @@ def run_bench(
     # Fail before any training when the metric cannot be loaded.
     metric_function(config.metric, allow_hub_code=config.allow_hub_metric_code)
     if ray_address is not None:
-        from hfselect.distributed import bench_on_ray
+        from hfselect.training.distributed import bench_on_ray
 
         return bench_on_ray(
             repository, jobs, config, address=ray_address, resources=ray_resources, progress=progress

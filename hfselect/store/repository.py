@@ -682,9 +682,9 @@ class ModelRepository:
         """Write one Parquet file per table (``models.parquet``, ``results.parquet``, ...) into ``directory``.
 
         Exports are made to be shared, so local paths (where a local model's folder is, a local
-        target's path) are left out unless ``include_local_paths`` (see :mod:`hfselect.local_paths`).
+        target's path) are left out unless ``include_local_paths`` (see :mod:`hfselect.store.local_paths`).
         """
-        from hfselect.local_paths import public_table
+        from hfselect.store.local_paths import public_table
 
         target = Path(directory)
         target.mkdir(parents=True, exist_ok=True)

@@ -33,7 +33,11 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from hfselect.bench import (
+from hfselect.data import dataset_key
+from hfselect.errors import HfSelectError
+from hfselect.models import model_key
+from hfselect.store.repository import ModelRepository
+from hfselect.training.bench import (
     BenchConfig,
     BenchSummary,
     PairResult,
@@ -42,11 +46,7 @@ from hfselect.bench import (
     load_data,
     record_pair_result,
 )
-from hfselect.data import dataset_key
-from hfselect.errors import HfSelectError
-from hfselect.models import model_key
-from hfselect.repository import ModelRepository
-from hfselect.selection import FineSelection, SelectConfig, train_candidate
+from hfselect.training.selection import FineSelection, SelectConfig, train_candidate
 
 logger = logging.getLogger(__name__)
 
@@ -212,14 +212,14 @@ def storage_path(storage: str) -> Path:
 
 
 class RayFineSelection(FineSelection):
-    """:class:`~hfselect.selection.FineSelection` whose rounds train their candidates as parallel Ray tasks.
+    """:class:`~hfselect.training.selection.FineSelection` whose rounds train their candidates as parallel Ray tasks.
 
     Args:
         address: the Ray cluster (:data:`LOCAL_RAY`: ``$RAY_ADDRESS``, else a local Ray).
         resources: what each candidate's task asks for.
         storage: the checkpoint folder every worker can read (default: the run's own folder,
             fine on one node).
-        Others: as :class:`~hfselect.selection.FineSelection`.
+        Others: as :class:`~hfselect.training.selection.FineSelection`.
     """
 
     def __init__(

@@ -2,7 +2,7 @@
 
 A proxy score (LogME, LEEP, ...) ranks models on the target directly but is noisy; a model's
 benchmark results say how good it is on datasets that may or may not look like the target. This
-rule uses both, on one scale-free footing, for the ranking that :func:`hfselect.recall.coarse_recall`
+rule uses both, on one scale-free footing, for the ranking that :func:`hfselect.core.recall.coarse_recall`
 returns with ``scope="evidence"`` (hfselect's default).
 
 The rule, in two sentences

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-DEFAULT_PREDICTOR = "neighbours"
+from hfselect.config import DEFAULT_PREDICTOR
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 This is the online half of the coarse-recall phase of Cui et al., "A Two-Phase Recall-and-Select
 Framework for Fast Model Selection" (arXiv 2404.00069). The models are clustered by their benchmark
-scores (:class:`hfselect.clustering.ModelClustering`), a proxy score (LEEP in the paper) is computed
+scores (:class:`hfselect.core.clustering.ModelClustering`), a proxy score (LEEP in the paper) is computed
 on the target dataset for a few models, and every model gets a recall score; the ``top_k`` best
 (15 in the paper) go on to the fine-selection phase.
 
@@ -26,7 +26,7 @@ The paper's rule: ``scope="representatives"`` (and ``"all"``)
 
 hfselect's default rule: ``scope="evidence"``
     Each model's own proxy score and its benchmark evidence, fused on a scale-free footing
-    (:mod:`hfselect.evidence`): each benchmark dataset weighs as much as its scores agree with the
+    (:mod:`hfselect.core.evidence`): each benchmark dataset weighs as much as its scores agree with the
     target's proxy scores (Spearman, floored at 0), a model's evidence is the weighted mean of its
     standardized ranks on those datasets, and its score is two thirds its standardized proxy rank
     plus one third its standardized evidence. A model without benchmark results keeps its proxy part alone; a
@@ -89,9 +89,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hfselect.clustering import DEFAULT_K_LARGEST, DEFAULT_THRESHOLD, ModelClustering
-from hfselect.evidence import FusedScore, fused_scores
-from hfselect.scopes import DEFAULT_SCOPE, SCOPES, RecallScope
+from hfselect.config import DEFAULT_K_LARGEST, DEFAULT_THRESHOLD, DEFAULT_TOP_K
+from hfselect.core.clustering import ModelClustering
+from hfselect.core.evidence import FusedScore, fused_scores
+from hfselect.core.scopes import DEFAULT_SCOPE, SCOPES, RecallScope
 from hfselect.validation import check_int, check_optional_int, check_threshold
 
 __all__ = [
@@ -104,8 +105,6 @@ __all__ = [
     "models_needing_proxy",
     "recall_for_target",
 ]
-
-DEFAULT_TOP_K = 15  # the paper recalls 15 models
 
 
 @dataclasses.dataclass(frozen=True)
@@ -329,7 +328,7 @@ def models_needing_proxy(
     ``scope="representatives"``: one representative per cluster of several models (singletons are
     scored from the representatives' proxies). ``scope="all"``: every model of a cluster of several
     models. ``scope="every"`` and ``"evidence"``: every model with results, in the matrix's order
-    (``"evidence"`` still ranks a model whose proxy is missing, see :mod:`hfselect.evidence`). Then the models
+    (``"evidence"`` still ranks a model whose proxy is missing, see :mod:`hfselect.core.evidence`). Then the models
     without benchmark results (all-NaN rows of ``performance``, then ``extra_models`` not in it),
     which are ranked by their own proxy. When no cluster has several models, every model with
     results needs its own. Order: cluster order, then new models.
@@ -370,7 +369,7 @@ def coarse_recall(
         threshold: clustering threshold (or ``"silhouette"``), see :class:`ModelClustering`.
         k_largest: the clustering distance's ``k_largest``.
         scope: ``"evidence"`` (hfselect's default: each model's own proxy fused with its results on
-            the benchmark datasets that resemble the target, :mod:`hfselect.evidence`),
+            the benchmark datasets that resemble the target, :mod:`hfselect.core.evidence`),
             ``"representatives"`` (the paper's rule: proxies of representatives only), ``"all"``
             (each clustered model's own proxy, as the released code does) or ``"every"`` (every
             model ranked by its own proxy alone).
@@ -528,7 +527,7 @@ def _weighted_entries(
 
 
 def _evidence_entries(plan: _Plan, proxies: dict[str, float]) -> list[dict[str, Any]]:
-    """Scope ``"evidence"``: every model's fused score (:func:`hfselect.evidence.fused_scores`)."""
+    """Scope ``"evidence"``: every model's fused score (:func:`hfselect.core.evidence.fused_scores`)."""
     cluster_of = dict(zip(plan.scored.index, plan.labels, strict=True))
     representative_of = {model: plan.representatives.get(cluster) for model, cluster in cluster_of.items()}
     fused = fused_scores(plan.scored, proxies, representative_of, plan.new_models)

@@ -3,7 +3,7 @@
 Synchronous schedule (the paper's): in each round every surviving candidate trains up to the
 round's epoch (resuming from its own checkpoint, optimizer and scheduler included, so the
 learning-rate schedule is the full budget's), then the worse half by predicted final score and
-every predicted low performer (:mod:`hfselect.trend`; the same rule as
+every predicted low performer (:mod:`hfselect.core.trend`; the same rule as
 :class:`~hfselect.callbacks.ConvergenceTrendCallback`) are dropped. When one candidate is left it is
 trained to the full budget and saved. The paper ends a round after every epoch; hfselect ends them
 at :func:`halving_rungs` (epochs 1, 2, 4 of a 5-epoch budget; 3, 6, 12, 24, 48 of a 50-epoch one),
@@ -36,12 +36,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hfselect.bench import BenchConfig, build_trainer, check_finite_loss, load_data
+from hfselect.core.trend import (
+    DEFAULT_PREDICTOR,
+    TrendPredictor,
+    curves_by_model,
+    make_predictor,
+    resolve_margin,
+)
 from hfselect.data import ClassificationData
 from hfselect.models import model_key
-from hfselect.repository import ModelRepository
-from hfselect.study import COMPLETED, RUNNING, STOPPED, Study, Trial, decision_rounds
-from hfselect.trend import DEFAULT_PREDICTOR, TrendPredictor, curves_by_model, make_predictor, resolve_margin
+from hfselect.store.repository import ModelRepository
+from hfselect.store.studies import COMPLETED, RUNNING, STOPPED, Study, Trial, decision_rounds
+from hfselect.training.bench import BenchConfig, build_trainer, check_finite_loss, load_data
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +153,7 @@ def halving_round(
 
     ``margin`` is one number for every candidate, or one per candidate: how much better than
     predicted that candidate could plausibly end (e.g. its predictor's held-out error at this
-    epoch, see :meth:`hfselect.trend.TrendPredictor.holdout_error`); a NaN or missing margin means
+    epoch, see :meth:`hfselect.core.trend.TrendPredictor.holdout_error`); a NaN or missing margin means
     nobody knows, and that candidate is never called a low performer. ``low_performers=False`` is
     plain successive halving (with no trend, every run below the best would count as a low performer).
     """
@@ -352,7 +358,7 @@ class FineSelection:
         return self._predictors[model_id]
 
     def margins(self, alive: Sequence[str], epoch: int) -> dict[str, float]:
-        """Each candidate's low-performer margin at ``epoch`` (see :func:`hfselect.trend.resolve_margin`)."""
+        """Each candidate's low-performer margin at ``epoch`` (see :func:`hfselect.core.trend.resolve_margin`)."""
         return {
             model_id: resolve_margin(self.config.margin, self.predictor(model_id), epoch)
             for model_id in alive
@@ -427,7 +433,7 @@ class FineSelection:
         """Put a candidate's new (epoch -> score) points in the study, each with its predicted final score.
 
         The prediction sees the candidate's whole curve up to that epoch when every earlier epoch
-        is known (:meth:`~hfselect.trend.TrendPredictor.predict_curve`), else the score alone.
+        is known (:meth:`~hfselect.core.trend.TrendPredictor.predict_curve`), else the score alone.
         """
         known = {**self._scores(model_id), **points}
         predictor = self.predictor(model_id)

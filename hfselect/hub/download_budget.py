@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from hfselect.errors import HfSelectError
 
 if TYPE_CHECKING:
-    from hfselect.repository import ModelRepository
+    from hfselect.store.repository import ModelRepository
 
 __all__ = [
     "DownloadBudgetError",
@@ -137,7 +137,7 @@ def hub_model_download(
     """Ask the Hub for ``model_id``'s files and size what a proxy would download (see the module docs)."""
     from huggingface_hub import HfApi, try_to_load_from_cache
 
-    from hfselect.hub import call_with_retries, describe_hub_error
+    from hfselect.hub.client import call_with_retries, describe_hub_error
 
     try:
         info = call_with_retries(
@@ -179,12 +179,12 @@ def proxy_models(
     k_largest: int,
     exclude: Collection[str] = (),
 ) -> list[str]:
-    """The models a recall under ``scope`` computes a proxy for (as :func:`~hfselect.recall.recall_for_target`).
+    """The models a recall under ``scope`` computes a proxy for (as :func:`~hfselect.core.recall.recall_for_target`).
 
     ``exclude``: models the recall will fail to load, left out as the recall leaves them out (a
     representative left out hands its cluster to another member).
     """
-    from hfselect.recall import models_needing_proxy, repository_candidates
+    from hfselect.core.recall import models_needing_proxy, repository_candidates
 
     performance, new_models = repository_candidates(repository)
     performance = performance.drop(index=[m for m in exclude if m in performance.index])

@@ -1,20 +1,16 @@
 """The recall rules by name, and the one default every entry point uses.
 
-Kept apart from :mod:`hfselect.recall` so that the CLI can name them without importing the
+Kept apart from :mod:`hfselect.core.recall` so that the CLI can name them without importing the
 clustering (and scikit-learn) before a command runs.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from hfselect.config import DEFAULT_SCOPE, RecallScope
 
 __all__ = ["DEFAULT_SCOPE", "RULE_SUMMARIES", "SCOPES", "RecallScope"]
 
-RecallScope = Literal["evidence", "representatives", "all", "every"]
 SCOPES: tuple[RecallScope, ...] = ("evidence", "representatives", "all", "every")
-# hfselect's rule: the default of coarse_recall, models_needing_proxy, recall_for_target, the CLI's
-# recall, select and demo, and the replay benchmark.
-DEFAULT_SCOPE: RecallScope = "evidence"
 
 # One sentence per rule: how a model's recall score is computed (the card's recall paragraph).
 RULE_SUMMARIES: dict[str, str] = {

@@ -1,0 +1,40 @@
+"""Every default of hfselect, in one place.
+
+The command line, the Python API (`hfselect.recall`, `hfselect.select`, `coarse_recall`), the
+callback, the demo and the benchmarks read their defaults from here, so "what does hfselect do with
+no flags" has one answer. The values were measured on the synthetic zoo and the paper's released
+matrices; benchmarks/README.md says how.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+RecallScope = Literal["evidence", "representatives", "all", "every"]
+
+# Coarse recall.
+DEFAULT_SCOPE: RecallScope = "evidence"  # proxy rank fused with similarity-weighted benchmark evidence
+DEFAULT_TOP_K = 15  # the paper recalls 15 models
+DEFAULT_PROXY = "logme"  # the proxy of `hfselect recall` and of `score_models`
+DEFAULT_SAMPLE_SIZE = 1000  # target examples a proxy sees
+
+# Clustering of models by their benchmark results (the paper's NLP threshold).
+DEFAULT_THRESHOLD = 0.09
+DEFAULT_K_LARGEST = 5
+
+# Fine selection.
+DEFAULT_CANDIDATES = 4  # recalled models that fine selection trains
+DEFAULT_PREDICTOR = "neighbours"  # the convergence-trend predictor
+# "auto": each candidate's own predictor's held-out error at that epoch, so a noisy early
+# prediction cannot call a late bloomer a low performer; 0 is the paper's rule.
+DEFAULT_MARGIN: float | str = "auto"
+DEFAULT_SCHEDULE = "sync"
+DEFAULT_OUTPUT_DIR = "hfselect-selection"
+
+# The fine-tuning protocol of `bench` and `select`.
+DEFAULT_EPOCHS = 5
+DEFAULT_LEARNING_RATE = 5e-5
+DEFAULT_BATCH_SIZE = 32
+DEFAULT_MAX_LENGTH = 128
+DEFAULT_SEED = 0
+DEFAULT_METRIC = "accuracy"

@@ -1,0 +1,1 @@
+"""Fine-tuning with transformers and Accelerate: benchmarks, fine selection, distributed runs."""

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from hfselect.specs import is_local_path
+
 # Columns that only make sense on this machine: left out of a public export.
 DROPPED_COLUMNS = {"models": ("location",)}
 # Columns holding a dataset spec (a Hub id or a local path).
@@ -25,11 +27,6 @@ MESSAGE_COLUMNS = {"results": ("error",), "crawl_log": ("reason",), "study_trial
 # An absolute POSIX path (or ~/...) not preceded by a word character, ':' or '/', so URLs
 # (https://...) and Hub ids (namespace/name) are left alone.
 _ABSOLUTE_PATH = re.compile(r"(?<![\w:/.~-])(?:~|/)(?:[^\s/'\"`,;()\[\]]+/)*([^\s/'\"`,;:()\[\]]+)")
-
-
-def is_local_path(spec: str) -> bool:
-    """Whether a model or dataset spec names something on this machine rather than a Hub id."""
-    return spec.startswith(("/", "~", ".")) or Path(spec).expanduser().exists()
 
 
 def public_spec(spec: str | None) -> str | None:

@@ -41,12 +41,13 @@ from scipy.stats import spearmanr
 from selection_live import without_target
 
 from hfselect.cli import quiet_libraries, training_options
+from hfselect.core.proxies import PROXIES, run_proxy
 from hfselect.core.recall import recall_for_target
 from hfselect.data import load_target_sample
 from hfselect.errors import HfSelectError
-from hfselect.proxy import PROXIES, compute_model_outputs, load_model_for_outputs, run_proxy
 from hfselect.store.repository import ModelRepository, hfselect_cache
 from hfselect.training.bench import BenchConfig, run_bench
+from hfselect.training.features import compute_model_outputs, load_model_for_outputs
 from hfselect.training.selection import FineSelection, SelectConfig
 
 ALL_MODELS = ("all-MiniLM-L6-v2", "splade-bert-tiny", "all-mpnet-base-v2")

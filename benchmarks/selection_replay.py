@@ -95,8 +95,9 @@ def load_zoo(repository: ModelRepository, seed: int | None = None) -> Zoo:
 
 def compute_proxies(zoo: Zoo, zoo_dir: Path, cache: Path, sample_size: int) -> None:
     """Every proxy for every (model, dataset), from one forward pass each; cached in ``cache``."""
+    from hfselect.core.proxies import run_proxy
     from hfselect.data import load_target_sample
-    from hfselect.proxy import compute_model_outputs, load_model_for_outputs, run_proxy
+    from hfselect.training.features import compute_model_outputs, load_model_for_outputs
 
     stored = json.loads(cache.read_text()) if cache.exists() else {}
     # The proxies see the inputs fine-tuning saw: the same truncation.

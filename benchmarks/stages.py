@@ -1,6 +1,6 @@
 """Throughput of hfselect's stages: proxy scoring, Hub crawling, and the convergence callback.
 
-(a) Proxy scoring: examples/s per model of :func:`hfselect.proxy.compute_model_outputs` batched
+(a) Proxy scoring: examples/s per model of :func:`hfselect.training.features.compute_model_outputs` batched
     through Accelerate (``batch_size=64``) against a one-example-at-a-time loop like the paper's
     released code (``one_at_a_time=True``), same loaded model, same sample, same run (the two paths
     alternate over ``--repeats`` repetitions; the median is reported, after a warm-up).
@@ -212,7 +212,7 @@ def _bench_proxy_once(
     from accelerate import Accelerator
 
     from hfselect.data import load_target_sample
-    from hfselect.proxy import compute_model_outputs, load_model_for_outputs
+    from hfselect.training.features import compute_model_outputs, load_model_for_outputs
 
     # One accelerator for all models, as score_models uses it.
     accelerator = Accelerator()

@@ -1,8 +1,10 @@
 """Finding and loading candidate models, with hfselect's safety defaults.
 
-A model is a Hub id or a local ``save_pretrained`` folder; a local folder holding several model
-folders stands for all of them. Loading never runs remote code (``trust_remote_code=False``) and
-reads safetensors weights only unless the caller allows pickle files.
+A model is a Hub id or a local ``save_pretrained`` folder (:func:`hfselect.specs.is_local_path`
+tells them apart); a local folder holding several model folders stands for all of them. Its commit
+sha (:func:`resolve_model_sha`) keys everything cached about it. Loading never runs remote code
+(``trust_remote_code=False``) and reads safetensors weights only unless the caller allows pickle
+files.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hfselect.errors import ModelLoadError
+from hfselect.specs import is_local_path
 
 logger = logging.getLogger(__name__)
 
@@ -28,21 +31,16 @@ def is_model_folder(path: Path) -> bool:
     return path.is_dir() and (path / "config.json").is_file()
 
 
-def looks_like_local_path(spec: str) -> bool:
-    """Whether ``spec`` can only be a local path, not a Hub id (``owner/name``): ``/x``, ``./x``, ``~/x``, ``a/b/c``."""
-    return spec.startswith((".", "/", "~")) or spec.count("/") > 1 or "\\" in spec
-
-
 def expand_model_specs(specs: Iterable[str]) -> list[str]:
     """Hub ids and model folders as given; a folder of model folders becomes each of them (sorted).
 
     Raises:
-        ModelLoadError: A spec is a path (see :func:`looks_like_local_path`) that does not exist.
+        ModelLoadError: A spec is a path (see :func:`hfselect.specs.is_local_path`) that does not exist.
     """
     expanded: list[str] = []
     for spec in specs:
         path = Path(spec).expanduser()
-        if not path.exists() and looks_like_local_path(spec):
+        if not path.exists() and is_local_path(spec):
             raise ModelLoadError(f"model {spec}: the local folder {path} does not exist")
         if path.is_dir() and not is_model_folder(path):
             children = sorted(child for child in path.iterdir() if child.is_dir())
@@ -77,6 +75,51 @@ def local_model_sha(folder: str | os.PathLike[str]) -> str:
             if path.name == "config.json":
                 digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+def hub_model_sha(model_id: str, *, token: str | bool | None = None, max_time_s: float = 30.0) -> str:
+    """The current commit sha of a Hub model, from one ``model_info`` call (nothing is downloaded).
+
+    Transient Hub failures are retried for at most ``max_time_s`` (0: one attempt).
+
+    Raises:
+        ModelLoadError: The Hub does not know the model, cannot be reached or gives no sha.
+    """
+    from huggingface_hub import HfApi
+
+    from hfselect.hub.client import call_with_retries, describe_hub_error
+
+    try:
+        info = call_with_retries(
+            lambda: HfApi().model_info(model_id, token=token),
+            max_time_s=max_time_s,
+            waiting_for=f"the Hub to describe model {model_id}",
+        )
+    except Exception as error:
+        raise ModelLoadError(describe_hub_error(error, what=f"model {model_id}")) from error
+    if not info.sha:
+        raise ModelLoadError(f"model {model_id}: the Hub gave no commit sha")
+    return info.sha
+
+
+def resolve_model_sha(model_spec: str, *, token: str | bool | None = None) -> tuple[str, str | None]:
+    """The sha that keys a model's cached results, and the revision to load it at.
+
+    A local folder: :func:`local_model_sha`, revision ``None``. A Hub id: :func:`hub_model_sha`,
+    which is also the revision to load, so what is stored under it comes from exactly those weights.
+
+    Raises:
+        ModelLoadError: A path that does not exist, or the Hub does not know the model or cannot be
+            reached.
+    """
+    path = Path(model_spec).expanduser()
+    if path.exists():
+        return local_model_sha(path), None
+    if is_local_path(model_spec):
+        # Not a Hub id ("owner/name") but a path: say so rather than ask the Hub.
+        raise ModelLoadError(f"model {model_spec}: no such local folder")
+    sha = hub_model_sha(model_spec, token=token)
+    return sha, sha
 
 
 def warn_if_custom_code_ignored(spec: str, config: Any) -> bool:
@@ -136,14 +179,21 @@ def load_classifier(
         ) from error
 
 
-def load_tokenizer_or_processor(spec: str, *, modality: str = "text", token: str | bool | None = None) -> Any:
-    """The tokenizer (text) or image processor (image) saved with a model."""
+def load_tokenizer_or_processor(
+    spec: str, *, modality: str = "text", token: str | bool | None = None, revision: str | None = None
+) -> Any:
+    """The tokenizer (text) or image processor (image) saved with a model, at ``revision`` if given.
+
+    Raises:
+        ModelLoadError: One line naming the model and the cause.
+    """
     from transformers import AutoImageProcessor, AutoTokenizer
 
+    # A revision only when pinned, so an unpinned call passes exactly what it always did.
+    pinned = {} if revision is None else {"revision": revision}
     try:
-        if modality == "image":
-            return AutoImageProcessor.from_pretrained(spec, trust_remote_code=False, token=token)
-        return AutoTokenizer.from_pretrained(spec, trust_remote_code=False, token=token)
+        loader = AutoImageProcessor if modality == "image" else AutoTokenizer
+        return loader.from_pretrained(spec, trust_remote_code=False, token=token, **pinned)
     except Exception as error:
         raise ModelLoadError(
             f"cannot load the {'image processor' if modality == 'image' else 'tokenizer'} "

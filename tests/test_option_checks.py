@@ -102,19 +102,19 @@ def test_other_api_numbers_are_checked() -> None:
 def test_recall_checks_its_numbers_before_any_proxy_is_computed(
     fields: dict, filled: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import hfselect.proxy
+    import hfselect.training.proxy_scoring
     from hfselect.core.recall import recall_for_target
 
     def no_proxy(*args: object, **kwargs: object) -> None:
         raise AssertionError("a proxy was computed before the options were checked")
 
-    monkeypatch.setattr(hfselect.proxy, "score_models", no_proxy)
+    monkeypatch.setattr(hfselect.training.proxy_scoring, "score_models", no_proxy)
     with ModelRepository(filled) as repository, pytest.raises(ValueError, match=next(iter(fields))):
         recall_for_target(repository, "some/target", **fields)
 
 
 def test_score_models_checks_the_sample_size_before_loading_the_target(filled: Path) -> None:
-    from hfselect.proxy import score_models
+    from hfselect.training.proxy_scoring import score_models
 
     with ModelRepository(filled) as repository, pytest.raises(ValueError, match="sample_size"):
         score_models(repository, ["org/a"], "no/such/target", sample_size=0)

@@ -1,4 +1,5 @@
-"""Transferability proxies, model outputs and cached proxy scoring (hfselect.proxy).
+"""Transferability proxies (hfselect.core.proxies), model outputs (hfselect.training.features) and
+cached proxy scoring (hfselect.training.proxy_scoring).
 
 Each proxy is checked against a plain, slow computation of its paper's formula written here; model
 outputs and scoring run on tiny BERT models and a tiny parquet dataset built in temporary folders.
@@ -15,25 +16,14 @@ import numpy as np
 import pytest
 from datasets import ClassLabel, Dataset, Features, Value
 
-from hfselect import proxy as proxy_module
+from hfselect.config import DEFAULT_PROXY
+from hfselect.core.proxies import PROXIES, higher_is_better, hscore, knn_probe, leep, logme, nce
 from hfselect.data import load_target_sample
 from hfselect.errors import HfSelectError
-from hfselect.proxy import (
-    PROXIES,
-    LoadedModel,
-    ProxyRun,
-    compute_model_outputs,
-    higher_is_better,
-    hscore,
-    knn_probe,
-    leep,
-    load_model_for_outputs,
-    logme,
-    nce,
-    sample_fingerprint,
-    score_models,
-)
 from hfselect.store.repository import ModelRepository
+from hfselect.training import features as features_module
+from hfselect.training.features import LoadedModel, compute_model_outputs, load_model_for_outputs
+from hfselect.training.proxy_scoring import ProxyRun, sample_fingerprint, score_models
 
 LABELS = ("alpha", "beta", "gamma")
 WORDS = 90
@@ -192,7 +182,7 @@ def test_logme_is_the_maximised_evidence(n, d, max_iterations):
 
 def test_logme_reports_non_convergence(caplog):
     features, y = _data(3, n=40, d=60)
-    with caplog.at_level("INFO", logger="hfselect.proxy"):
+    with caplog.at_level("INFO", logger="hfselect.core.proxies"):
         _, info = logme(features, y, max_iterations=1, return_info=True)
     assert not info.converged and info.iterations == [1, 1, 1]
     assert "did not converge" in caplog.text
@@ -443,9 +433,15 @@ def test_head_named_in_config_but_missing_weights_is_not_used(zoo, tmp_path):
     # Scored with the fallback, the note says why; a missing folder is a one-line failure.
     repository = ModelRepository(tmp_path / "repo.sqlite")
     missing = str(tmp_path / "no-such-model")
-    run = score_models(repository, [str(folder), missing], str(zoo["data"]), sample_size=30, progress=False)
+    run = score_models(
+        repository, [str(folder), missing], str(zoo["data"]), proxy="leep", sample_size=30, progress=False
+    )
     assert run.records[0].proxy_used == "logme" and "lacks classifier" in run.records[0].note
     assert run.failures == {missing: f"model {missing}: no such local folder"}
+    # With no proxy named, the default (that of `hfselect recall`) is asked for, so nothing falls back.
+    default = score_models(repository, [str(folder)], str(zoo["data"]), sample_size=30, progress=False)
+    assert default.proxy == DEFAULT_PROXY and default.records[0].proxy_used == DEFAULT_PROXY
+    assert default.records[0].note is None
     repository.close()
 
 
@@ -501,7 +497,7 @@ def test_score_models_fallback_failures_and_cache(zoo, tmp_path, monkeypatch):
     def no_loading(*args, **kwargs):
         raise AssertionError("a model was loaded on a cache hit")
 
-    monkeypatch.setattr(proxy_module, "load_model_for_outputs", no_loading)
+    monkeypatch.setattr(features_module, "load_model_for_outputs", no_loading)
     again = score_models(
         repository, specs[:2], str(zoo["data"]), proxy="leep", sample_size=50, progress=False
     )
@@ -552,7 +548,12 @@ def test_score_models_by_hub_ids(hub, zoo, tmp_path):
 
     repository = ModelRepository(tmp_path / "repo.sqlite")
     run = score_models(
-        repository, ["org/tiny-head", "org/missing"], "org/tiny-topics", sample_size=40, progress=False
+        repository,
+        ["org/tiny-head", "org/missing"],
+        "org/tiny-topics",
+        proxy="leep",
+        sample_size=40,
+        progress=False,
     )
     record = run.records[0]
     assert (record.model_id, record.proxy_used, record.cached) == ("org/tiny-head", "leep", False)
@@ -566,7 +567,9 @@ def test_score_models_by_hub_ids(hub, zoo, tmp_path):
     assert record.score == pytest.approx(leep(outputs.source_probs, sample["label"]), abs=1e-6)
 
     downloads = hub.count("GET", r"/resolve/")
-    again = score_models(repository, ["org/tiny-head"], "org/tiny-topics", sample_size=40, progress=False)
+    again = score_models(
+        repository, ["org/tiny-head"], "org/tiny-topics", proxy="leep", sample_size=40, progress=False
+    )
     assert again.records[0].cached and again.records[0].score == record.score
     # Only the dataset is read again; no model file is downloaded on a cache hit.
     model_downloads = [r for r in hub.find("GET", r"/resolve/")[downloads:] if "tiny-head" in r.path]

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from hfselect.proxy import score_models
 from hfselect.store.repository import ModelRepository
 from hfselect.training.bench import BenchConfig, finetune_pair
+from hfselect.training.proxy_scoring import score_models
 
 
 def _package_folder(name: str) -> Path | None:

@@ -666,7 +666,7 @@ def recall_for_target(
     member of its cluster stands in). ``proxy_scores`` supplies precomputed scores instead.
     """
     from hfselect.errors import HfSelectError
-    from hfselect.proxy import score_models
+    from hfselect.training.proxy_scoring import score_models
 
     # Checked before any proxy is computed: a bad top_k must not cost a pass over every model.
     check_optional_int("top_k", top_k, minimum=1)

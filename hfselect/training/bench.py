@@ -41,8 +41,9 @@ from hfselect.data import (
     load_classification_dataset,
     preprocess_for_model,
 )
-from hfselect.errors import HfSelectError
+from hfselect.errors import HfSelectError, ModelLoadError
 from hfselect.models import expand_model_specs, load_classifier, load_tokenizer_or_processor, model_key
+from hfselect.models import hub_model_sha as commit_sha
 from hfselect.store.repository import CLAIM_TTL_S, ModelRepository, Protocol, utcnow
 from hfselect.validation import check_int, check_optional_int, check_positive_float
 
@@ -400,11 +401,9 @@ def local_model_fields(folder: Path) -> dict[str, Any]:
 
 def hub_model_sha(model_id: str) -> str | None:
     """The Hub commit sha of a model (None when the Hub cannot tell, e.g. offline)."""
-    from huggingface_hub import HfApi
-
     try:
-        return HfApi().model_info(model_id).sha
-    except Exception:  # the sha is metadata: a benchmark result is worth keeping without it
+        return commit_sha(model_id, max_time_s=0)  # one attempt: it is only metadata
+    except ModelLoadError:  # the sha is metadata: a benchmark result is worth keeping without it
         logger.debug("no commit sha for %s", model_id, exc_info=True)
         return None
 

@@ -15,7 +15,6 @@ from hfselect.data import (
     ClassificationData,
     ColumnInfo,
     DatasetSpec,
-    _stream_sample,
     dataset_key,
     expand_dataset_specs,
     infer_columns,
@@ -23,6 +22,7 @@ from hfselect.data import (
     load_target_sample,
     preprocess_for_model,
 )
+from hfselect.data.sampling import _stream_sample
 from hfselect.errors import DatasetError, HfSelectError
 
 SENTIMENT = ClassLabel(names=["neg", "pos"])

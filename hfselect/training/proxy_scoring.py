@@ -19,12 +19,11 @@ from typing import TYPE_CHECKING
 
 import datasets
 import numpy as np
-import pyarrow as pa
 from tqdm.auto import tqdm
 
 from hfselect.config import DEFAULT_PROXY
 from hfselect.core.proxies import DEFAULT_FALLBACK, ProxyInfo, proxy_info, run_proxy
-from hfselect.data import ColumnInfo, DatasetSpec, dataset_key, load_target_sample
+from hfselect.data import ColumnInfo, DatasetSpec, dataset_key, hash_rows, load_target_sample
 from hfselect.errors import HfSelectError
 from hfselect.models import model_key, resolve_model_sha
 from hfselect.store.proxy_cache import ProxyCacheKey, cache_proxy_scores, cached_proxy_score
@@ -132,13 +131,7 @@ def sample_fingerprint(
         "rows": sample.num_rows,
     }
     digest.update(json.dumps(header, sort_keys=True).encode())
-    # with_format("arrow") honours a selection (indices mapping); ``sample.data`` would not.
-    for table in sample.with_format("arrow").iter(batch_size=4096):
-        table = table.replace_schema_metadata(None).combine_chunks()
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, table.schema) as writer:
-            writer.write_table(table)
-        digest.update(sink.getvalue().to_pybytes())
+    hash_rows(digest, sample)
     return digest.hexdigest()[:32]
 
 

@@ -648,22 +648,24 @@ def test_hub_unknown_id_and_config(hub, tmp_path: Path):
 def test_local_folder_rebuilt_in_place_is_not_read_from_the_cache(tmp_path: Path, hf_cache: Path):
     # A zoo rebuilt into the same folder (another seed, other split sizes) must be loaded afresh:
     # datasets keys its prepared copy of a local folder by the folder's name and card only.
-    from hfselect import zoo
+    from hfselect.zoo.build import _write_dataset
+    from hfselect.zoo.language import _Lexicon
+    from hfselect.zoo.tasks import _TASKS, _generate
 
-    task, lexicon = zoo._TASKS["topic4"], zoo._Lexicon.create(0)
+    task, lexicon = _TASKS["topic4"], _Lexicon.create(0)
     folder = tmp_path / "topic4"
     small = dataclasses.replace(task, splits=(("train", 40), ("validation", 8), ("test", 8)))
-    zoo._write_dataset(small, zoo._generate(small, lexicon, 0), folder)
+    _write_dataset(small, _generate(small, lexicon, 0), folder)
     first = load_classification_dataset(str(folder))
     assert first.splits["test"].num_rows == 8
     larger = dataclasses.replace(task, splits=(("train", 40), ("validation", 8), ("test", 24)))
-    zoo._write_dataset(larger, zoo._generate(larger, zoo._Lexicon.create(1), 1), folder)
+    _write_dataset(larger, _generate(larger, _Lexicon.create(1), 1), folder)
     again = load_classification_dataset(str(folder))
     assert again.splits["test"].num_rows == 24
     assert again.splits["train"]["text"] != first.splits["train"]["text"]
     # The same name in another folder (the zoo of another seed) is another dataset too.
     elsewhere = tmp_path / "other" / "topic4"
-    zoo._write_dataset(small, zoo._generate(small, zoo._Lexicon.create(2), 2), elsewhere)
+    _write_dataset(small, _generate(small, _Lexicon.create(2), 2), elsewhere)
     other = load_classification_dataset(str(elsewhere))
     assert other.splits["test"].num_rows == 8
     assert other.splits["train"]["text"] not in (first.splits["train"]["text"], again.splits["train"]["text"])

@@ -1,4 +1,4 @@
-"""The offline model zoo (hfselect/zoo.py): layout, loadability, cards, determinism, publishing.
+"""The offline model zoo (hfselect/zoo/): layout, loadability, cards, determinism, publishing.
 
 The small zoo is built once per session (about half a minute on two CPU cores); every test reads it.
 """
@@ -165,10 +165,11 @@ def test_build_is_deterministic(small_zoo: ZooManifest, tmp_path: Path) -> None:
     import torch
     from safetensors.torch import load_file
 
-    from hfselect import zoo
+    from hfselect.zoo.build import _build
+    from hfselect.zoo.language import _Lexicon
 
     name = "tiny-distilbert-style"
-    again = zoo._build(tmp_path / "again", "small", seed=0, progress=False, only_models={name})
+    again = _build(tmp_path / "again", "small", seed=0, progress=False, only_models={name})
     assert [m.name for m in again.models] == [name]
     assert again.models[0] == next(m for m in small_zoo.models if m.name == name)
     first_root, second_root = Path(small_zoo.directory), Path(again.directory)
@@ -187,7 +188,7 @@ def test_build_is_deterministic(small_zoo: ZooManifest, tmp_path: Path) -> None:
         ).read_bytes()
 
     # Another seed is another language.
-    assert zoo._Lexicon.create(1) != zoo._Lexicon.create(0)
+    assert _Lexicon.create(1) != _Lexicon.create(0)
 
 
 def test_build_refuses_a_folder_that_is_not_a_zoo(tmp_path: Path) -> None:

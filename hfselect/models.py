@@ -142,6 +142,64 @@ def warn_if_custom_code_ignored(spec: str, config: Any) -> bool:
     return True
 
 
+def _pinned(token: str | bool | None, revision: str | None) -> dict[str, Any]:
+    # Never remote code; a revision only when pinned, so an unpinned call asks for the default branch.
+    arguments: dict[str, Any] = {"trust_remote_code": False, "token": token}
+    if revision is not None:
+        arguments["revision"] = revision
+    return arguments
+
+
+def load_config(
+    spec: str, *, token: str | bool | None = None, revision: str | None = None, allow_pickle: bool = False
+) -> Any:
+    """A model's config, without running its custom code (see :func:`warn_if_custom_code_ignored`).
+
+    Raises:
+        ModelLoadError: One line naming the model and the cause.
+    """
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(spec, **_pinned(token, revision))
+    except Exception as error:
+        raise ModelLoadError(
+            f"cannot load model {spec}: {describe_load_error(error, allow_pickle)}"
+        ) from error
+    warn_if_custom_code_ignored(spec, config)
+    return config
+
+
+def load_pretrained(
+    auto_class: Any,
+    spec: str,
+    *,
+    config: Any,
+    allow_pickle: bool = False,
+    token: str | bool | None = None,
+    revision: str | None = None,
+    **options: Any,
+) -> Any:
+    """``auto_class.from_pretrained(spec, ...)`` with hfselect's safety defaults: never remote code,
+    safetensors weights only unless ``allow_pickle``. ``options`` go to ``from_pretrained``.
+
+    Raises:
+        ModelLoadError: One line naming the model and the cause.
+    """
+    try:
+        return auto_class.from_pretrained(
+            spec,
+            config=config,
+            use_safetensors=None if allow_pickle else True,
+            **_pinned(token, revision),
+            **options,
+        )
+    except Exception as error:
+        raise ModelLoadError(
+            f"cannot load model {spec}: {describe_load_error(error, allow_pickle)}"
+        ) from error
+
+
 def load_classifier(
     spec: str,
     *,
@@ -156,27 +214,21 @@ def load_classifier(
     otherwise (``ignore_mismatched_sizes``), which is how fine-tuning on a new label set works.
     Raises :class:`ModelLoadError` with one line naming the model and the cause.
     """
-    from transformers import AutoConfig, AutoModelForSequenceClassification
+    from transformers import AutoModelForSequenceClassification
 
     label_names = id2label or {index: f"LABEL_{index}" for index in range(num_labels)}
-    try:
-        config = AutoConfig.from_pretrained(spec, trust_remote_code=False, token=token)
-        warn_if_custom_code_ignored(spec, config)
-        config.num_labels = num_labels
-        config.id2label = dict(label_names)
-        config.label2id = {name: index for index, name in label_names.items()}
-        return AutoModelForSequenceClassification.from_pretrained(
-            spec,
-            config=config,
-            ignore_mismatched_sizes=True,
-            trust_remote_code=False,
-            use_safetensors=True if not allow_pickle else None,
-            token=token,
-        )
-    except Exception as error:
-        raise ModelLoadError(
-            f"cannot load model {spec}: {describe_load_error(error, allow_pickle)}"
-        ) from error
+    config = load_config(spec, token=token, allow_pickle=allow_pickle)
+    config.num_labels = num_labels
+    config.id2label = dict(label_names)
+    config.label2id = {name: index for index, name in label_names.items()}
+    return load_pretrained(
+        AutoModelForSequenceClassification,
+        spec,
+        config=config,
+        allow_pickle=allow_pickle,
+        token=token,
+        ignore_mismatched_sizes=True,
+    )
 
 
 def load_tokenizer_or_processor(

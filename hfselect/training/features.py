@@ -31,7 +31,7 @@ import numpy as np
 from hfselect.core.proxies import ModelOutputs
 from hfselect.data import ClassificationData, ColumnInfo, DatasetSpec, preprocess_for_model
 from hfselect.errors import HfSelectError, ModelLoadError
-from hfselect.models import describe_load_error, load_tokenizer_or_processor, warn_if_custom_code_ignored
+from hfselect.models import load_config, load_pretrained, load_tokenizer_or_processor
 
 if TYPE_CHECKING:  # heavy imports, only needed when models actually run
     import torch
@@ -92,24 +92,10 @@ def load_model_for_outputs(
         ModelLoadError: One line naming the model and the cause.
     """
     import torch
-    from transformers import (
-        AutoConfig,
-        AutoModel,
-        AutoModelForImageClassification,
-        AutoModelForSequenceClassification,
-    )
+    from transformers import AutoModel, AutoModelForImageClassification, AutoModelForSequenceClassification
 
     started = time.perf_counter()
-    common: dict[str, Any] = {"trust_remote_code": False, "token": token}
-    if revision is not None:
-        common["revision"] = revision
-    try:
-        config = AutoConfig.from_pretrained(model_spec, **common)
-    except Exception as error:
-        raise ModelLoadError(
-            f"cannot load model {model_spec}: {describe_load_error(error, allow_pickle)}"
-        ) from error
-    warn_if_custom_code_ignored(model_spec, config)
+    config = load_config(model_spec, token=token, revision=revision, allow_pickle=allow_pickle)
     architectures = list(getattr(config, "architectures", None) or [])
     head_named = any(name.endswith(_HEAD_SUFFIXES[modality]) for name in architectures) and (
         len(getattr(config, "id2label", None) or {}) >= 2
@@ -123,19 +109,16 @@ def load_model_for_outputs(
         )
     else:
         auto_class = AutoModel
-    try:
-        model, loading_info = auto_class.from_pretrained(
-            model_spec,
-            config=config,
-            use_safetensors=None if allow_pickle else True,
-            dtype=torch.float32,
-            output_loading_info=True,
-            **common,
-        )
-    except Exception as error:
-        raise ModelLoadError(
-            f"cannot load model {model_spec}: {describe_load_error(error, allow_pickle)}"
-        ) from error
+    model, loading_info = load_pretrained(
+        auto_class,
+        model_spec,
+        config=config,
+        allow_pickle=allow_pickle,
+        token=token,
+        revision=revision,
+        dtype=torch.float32,
+        output_loading_info=True,
+    )
     has_head, note = head_named, None
     if head_named:
         # Parameters outside the base model are the head's; missing ones were randomly initialised.

@@ -29,7 +29,6 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     (
         "hfselect.hub",
         "hfselect.training",
-        "hfselect.proxies",
         "hfselect.cards",
         "hfselect.callbacks",
         "hfselect.starters",

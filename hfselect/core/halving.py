@@ -245,7 +245,7 @@ def replay_halving(
     budget: int,
     *,
     predictors: Mapping[str, TrendPredictor] | None = None,
-    margin: float | str = 0.0,
+    margin: float | str = DEFAULT_MARGIN,
     rungs: Sequence[int] | None = None,
 ) -> HalvingReplay:
     """Synchronous halving replayed on recorded validation curves, without training anything.
@@ -253,7 +253,7 @@ def replay_halving(
     ``curves`` maps each candidate (best recalled first) to its validation score after each epoch.
     At every rung (:func:`halving_rungs`, fine selection's sync schedule, or the given ``rungs``)
     the surviving candidates are trained up to the rung and :func:`halving_round` decides, on each
-    one's predicted final score (``predictors``, ``margin`` as fine selection's) or, without
+    one's predicted final score (``predictors``; ``margin`` as :func:`stop_decision`'s) or, without
     ``predictors``, on the current score alone (plain successive halving). When the rungs end with
     several candidates left, the best latest prediction wins, as in the sync schedule; the winner
     is trained to ``budget``.

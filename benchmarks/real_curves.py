@@ -26,8 +26,8 @@ Methods (the same runs for all):
   its share of the models (15 of 39), then one-epoch halving rounds with the k-means trend filter,
   margin 0.
 * ``hfselect``: its defaults (``scope="every"``, 4 candidates, the default trend predictor,
-  ``margin="auto"``, halving rounds at :func:`hfselect.training.selection.halving_rungs`), run through the
-  library (:func:`hfselect.core.recall.coarse_recall`, :func:`hfselect.training.selection.replay_halving`).
+  ``margin="auto"``, halving rounds at :func:`hfselect.core.halving.halving_rungs`), run through the
+  library (:func:`hfselect.core.recall.coarse_recall`, :func:`hfselect.core.halving.replay_halving`).
   Then hfselect with one choice changed at a time, and as it was before this benchmark.
 
 No proxy scores exist here (no model outputs on the targets). What recall uses instead:
@@ -64,12 +64,12 @@ import pandas as pd
 from _shared import machine_info, table
 from scipy.stats import spearmanr
 
+from hfselect.config import DEFAULT_CANDIDATES, DEFAULT_MARGIN, DEFAULT_PREDICTOR
 from hfselect.core.clustering import DEFAULT_K_LARGEST, DEFAULT_THRESHOLD
+from hfselect.core.halving import replay_halving
 from hfselect.core.recall import DEFAULT_SCOPE, coarse_recall
-from hfselect.core.trend import DEFAULT_PREDICTOR, PREDICTORS, Curve, TrendPredictor, make_predictor
-from hfselect.training.selection import SelectConfig, replay_halving
+from hfselect.core.trend import PREDICTORS, Curve, TrendPredictor, make_predictor
 
-DEFAULT_CANDIDATES = 4  # select's --candidates default
 PAPER_SHARE = 15 / 39  # the paper recalls 15 of its 39 NLP models
 TREND_EPOCHS = (1, 3, 5, 10)
 ISSUE_METHODS = ("brute_force", "successive_halving", "two_phase_paper", "hfselect")
@@ -314,14 +314,14 @@ def every_epoch(target: Target) -> list[int]:
 def hfselect_method(
     candidates: int | Callable[[int], int] = DEFAULT_CANDIDATES,
     predictor: str = DEFAULT_PREDICTOR,
-    margin: float | str = SelectConfig.margin,
+    margin: float | str = DEFAULT_MARGIN,
     prior: Callable[[Target], dict[str, float]] | None = None,
     schedule: Callable[[Target], list[int]] | None = None,
 ) -> Method:
     """hfselect's recall (``scope="every"``) then its sync halving, with one choice changed when asked.
 
     ``prior`` stands in for the proxy (default: :func:`protocol_prior`); ``schedule`` gives the rungs
-    (default: the library's :func:`hfselect.training.selection.halving_rungs`).
+    (default: the library's :func:`hfselect.core.halving.halving_rungs`).
     """
 
     def run(target: Target) -> dict[str, Any]:

@@ -47,12 +47,13 @@ from _shared import provenance, table
 from _stats import CONFIDENCE, bootstrap_mean, compare, resample_indices
 from scipy.stats import spearmanr
 
+from hfselect.config import DEFAULT_MARGIN, DEFAULT_PREDICTOR
 from hfselect.core.clustering import ModelClustering
+from hfselect.core.halving import candidate_predictors, successive_halving_epochs
+from hfselect.core.halving import replay_halving as replay_curves
 from hfselect.core.recall import DEFAULT_SCOPE, SCOPES, coarse_recall, models_needing_proxy, proxy_weight
-from hfselect.core.trend import DEFAULT_PREDICTOR, curves_by_model, evaluate_predictors, make_predictor
+from hfselect.core.trend import evaluate_predictors
 from hfselect.store.repository import ModelRepository
-from hfselect.training.selection import SelectConfig, successive_halving_epochs
-from hfselect.training.selection import replay_halving as replay_curves
 
 PROXIES = ("leep", "nce", "logme", "hscore", "knn")
 HEAD_PROXIES = ("leep", "nce")
@@ -150,9 +151,10 @@ def replay_halving(
 ) -> tuple[str, int]:
     """Synchronous halving over recorded curves; ``predictor=None`` is plain successive halving.
 
-    The library's rule (:func:`hfselect.training.selection.replay_halving`): rounds at its rungs, or after
+    The library's rule and predictor pool (:func:`hfselect.core.halving.replay_halving`,
+    :func:`hfselect.core.halving.candidate_predictors`): rounds at its rungs, or after
     every epoch with ``every_epoch`` (the paper's schedule, and plain successive halving's here).
-    ``margin`` as ``SelectConfig.margin``: a number, or ``"auto"`` for each candidate's
+    ``margin`` as fine selection's: a number, or ``"auto"`` for each candidate's
     predictor's held-out error at that epoch.
     """
     budget = zoo.epochs
@@ -164,8 +166,7 @@ def replay_halving(
             for (m, d), curve in other.items()
             for e, s in enumerate(curve)
         ]
-        by_model = curves_by_model(pd.DataFrame(rows))
-        predictors = {m: make_predictor(predictor, m, by_model) for m in candidates}
+        predictors = candidate_predictors(pd.DataFrame(rows), candidates, predictor)
     replay = replay_curves(
         {m: zoo.curves[(m, target)] for m in candidates},
         budget,
@@ -204,7 +205,7 @@ def run_target(zoo: Zoo, target: str, candidates: int, proxy: str) -> dict[str, 
     selected, cost = replay_halving(zoo, target, list(recall.models), "kmeans", benchmarks, every_epoch=True)
     rows["two_phase_paper"] = {"selected": selected, "cost": cost + proxy_cost(zoo, target, needed)}
 
-    def hfselect(k: int, scope: str = DEFAULT_SCOPE, margin: float | str = SelectConfig.margin) -> dict:
+    def hfselect(k: int, scope: str = DEFAULT_SCOPE, margin: float | str = DEFAULT_MARGIN) -> dict:
         needed = models_needing_proxy(performance, 0.09, 5, scope)
         recall = coarse_recall(performance, scores, k, 0.09, 5, scope, proxy_transform=proxy_weight(used))
         selected, cost = replay_halving(

@@ -511,7 +511,9 @@ def bench_callback(
     _seed_repository(repository, model_path)
     # min_epochs above the run's length: the callback does all its work (record, predict, compare)
     # but never stops the run, so both runs train and evaluate exactly as much.
-    callback = ConvergenceTrendCallback(study="bench", repository=str(repository), min_epochs=epochs + 1)
+    callback = ConvergenceTrendCallback(
+        study="bench", repository=str(repository), metric="eval_accuracy", min_epochs=epochs + 1
+    )
     begin_times: list[float] = []
     on_train_begin = callback.on_train_begin
 

@@ -180,6 +180,19 @@ def tiny_assets(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+# The fine-tuning protocol of the benchmarked tiny fixtures below.
+TINY_BENCH = {"epochs": 3, "learning_rate": 1e-2, "batch_size": 16, "max_length": 32}
+
+
+def _checkpoint_wal(path: Path) -> None:
+    """Checkpoint the WAL into the main file, so a byte copy of it is the whole repository."""
+    import sqlite3
+
+    connection = sqlite3.connect(path)
+    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    connection.close()
+
+
 @pytest.fixture(scope="session")
 def tiny_benchmarks(tiny_assets: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A repository file with the tiny models benchmarked on the sentiment dataset (3 epochs of curves).
@@ -190,21 +203,40 @@ def tiny_benchmarks(tiny_assets: Path, tmp_path_factory: pytest.TempPathFactory)
     from hfselect.training.bench import BenchConfig, run_bench
 
     path = tmp_path_factory.mktemp("tiny-benchmarks") / "repo.sqlite"
-    config = BenchConfig(epochs=3, learning_rate=1e-2, batch_size=16, max_length=32)
     with ModelRepository(path) as repository:
         run_bench(
             repository,
             [str(tiny_assets / "models")],
             [str(tiny_assets / "datasets" / "sentiment")],
-            config,
+            BenchConfig(**TINY_BENCH),
             progress=False,
         )
-    # Checkpoint the WAL into the main file, so a byte copy of it is the whole repository.
-    import sqlite3
+    _checkpoint_wal(path)
+    return path
 
-    connection = sqlite3.connect(path)
-    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    connection.close()
+
+@pytest.fixture(scope="session")
+def tiny_zoo_benchmarks(
+    tiny_assets: Path, tiny_benchmarks: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """``tiny_benchmarks`` plus the topic dataset: every tiny model on both tiny datasets (a zoo to replay).
+
+    Shared by the session: copy it before writing to it.
+    """
+    from hfselect.store.repository import ModelRepository
+    from hfselect.training.bench import BenchConfig, run_bench
+
+    path = tmp_path_factory.mktemp("tiny-zoo-benchmarks") / "repo.sqlite"
+    path.write_bytes(tiny_benchmarks.read_bytes())
+    with ModelRepository(path) as repository:  # the sentiment pairs are done: only topic's are trained
+        run_bench(
+            repository,
+            [str(tiny_assets / "models")],
+            [str(tiny_assets / "datasets")],
+            BenchConfig(**TINY_BENCH),
+            progress=False,
+        )
+    _checkpoint_wal(path)
     return path
 
 

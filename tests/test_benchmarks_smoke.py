@@ -106,33 +106,29 @@ def test_stages_tiny(tmp_path: Path) -> None:
     assert set(callback["decisions"]) == {"continue"}
 
 
-def test_selection_replay_tiny(tiny_assets: Path, tmp_path: Path) -> None:
-    from hfselect.store.repository import ModelRepository
-    from hfselect.training.bench import BenchConfig, run_bench
-
-    repository = tmp_path / "zoo.sqlite"
-    with ModelRepository(repository) as opened:
-        for seed in (0, 1):  # two training seeds: two runs to replay
-            config = BenchConfig(epochs=3, learning_rate=1e-2, batch_size=16, max_length=32, seed=seed)
-            run_bench(
-                opened, [str(tiny_assets / "models")], [str(tiny_assets / "datasets")], config, progress=False
-            )
+def test_selection_replay_tiny(tiny_assets: Path, tiny_zoo_benchmarks: Path, tmp_path: Path) -> None:
+    # The same zoo twice: two runs to aggregate, with no training beyond the shared fixture's.
+    first, second = tmp_path / "zoo-a.sqlite", tmp_path / "zoo-b.sqlite"
+    for repository in (first, second):
+        repository.write_bytes(tiny_zoo_benchmarks.read_bytes())
     out = tmp_path / "replay.json"
     replay = _load("selection_replay")
-    argv = [
-        "--repository",
-        str(repository),
-        "--zoo",
-        str(tiny_assets),
-        "--sample-size",
-        "32",
-        "--bootstrap",
-        "200",
-    ]
+    common = ["--sample-size", "32", "--bootstrap", "200"]
+    argv = ["--repository", str(first), str(second), "--zoo", str(tiny_assets), str(tiny_assets), *common]
     assert replay.main([*argv, "--candidates", "2", "--json", str(out)]) == 0
     report = json.loads(out.read_text())
     assert report["zoo"] == {"models": 3, "datasets": 2, "epochs": 3}
-    assert [run["training_seed"] for run in report["runs"]] == [0, 1]
+    assert [run["training_seed"] for run in report["runs"]] == [0, 0]
+    # The same zoo: the same choices (the costs hold each run's own measured proxy times).
+    choices = [
+        {
+            (target, method): row["selected"]
+            for target, rows in run["per_target"].items()
+            for method, row in rows.items()
+        }
+        for run in report["runs"]
+    ]
+    assert choices[0] == choices[1]
     summary = report["summary"]
     assert {"brute_force", "proxy_top1", "successive_halving", "two_phase_paper", "hfselect"} <= set(summary)
     assert summary["brute_force"]["cost_epochs"] == 9  # 3 models x 3 epochs
@@ -152,13 +148,16 @@ def test_selection_replay_tiny(tiny_assets: Path, tmp_path: Path) -> None:
             assert ours["finetune_epochs"] <= ours["candidates_brute_force_epochs"] == 6
             assert ours["cost"] > ours["finetune_epochs"]  # the proxies are counted too
     record = report["provenance"]
-    assert record["training_seeds"] == [0, 1] and "selection_replay" in record["command"]
+    assert record["training_seeds"] == [0] and "selection_replay" in record["command"]
     assert record["packages"]["torch"] and record["torch_threads"] >= 1 and "source_revision" in record
     # The proxies are cached: a second run computes none. --seeds picks the runs.
-    cache = repository.with_suffix(".proxies.json")
+    cache = first.with_suffix(".proxies.json")
     before = cache.read_text()
-    assert replay.main([*argv, "--seeds", "1", "--json", str(out)]) == 0 and cache.read_text() == before
-    assert [run["training_seed"] for run in json.loads(out.read_text())["runs"]] == [1]
+    single = ["--repository", str(first), "--zoo", str(tiny_assets), *common]
+    assert replay.main([*single, "--seeds", "0", "--json", str(out)]) == 0 and cache.read_text() == before
+    assert [run["training_seed"] for run in json.loads(out.read_text())["runs"]] == [0]
+    with pytest.raises(SystemExit):  # no results with training seed 1
+        replay.main([*single, "--seeds", "1"])
 
 
 def test_ray_bench_tiny(tiny_assets: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
 
 from hfselect.store.repository import ModelRepository
 from hfselect.store.studies import Study
@@ -41,17 +45,42 @@ def train(
     return json.loads(out.read_text())
 
 
-def test_weak_run_is_halted_and_strong_run_completes(tiny_assets: Path, tmp_path: Path) -> None:
-    repository = tmp_path / "repo.sqlite"
+@pytest.fixture(scope="module")
+def strong_run(tiny_assets: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """A study with one strong run (4 epochs, evaluated each epoch), shared by the module: copy it."""
+    folder = tmp_path_factory.mktemp("strong-run")
+    repository = folder / "repo.sqlite"
     dataset = tiny_assets / "datasets" / "sentiment"
-    strong = train(
-        tiny_assets / "models" / "distil-b", dataset, repository, "target", 1e-2, 4, tmp_path / "s.json"
-    )
-    weak = train(
-        tiny_assets / "models" / "bert-a", dataset, repository, "target", 0.0, 4, tmp_path / "w.json"
-    )
+    model = tiny_assets / "models" / "distil-b"
+    strong = train(model, dataset, repository, "target", 1e-2, 4, folder / "s.json", "margin=0")
+    return repository, strong
 
+
+def copy_repository(source: Path, destination: Path) -> Path:
+    """A consistent copy of a repository another process wrote (its WAL included)."""
+    with sqlite3.connect(source) as reader, sqlite3.connect(destination) as writer:
+        reader.backup(writer)
+    return destination
+
+
+def weak_run(
+    tiny_assets: Path, strong_run: tuple[Path, dict], tmp_path: Path, epochs: int, *options: str
+) -> tuple[Path, dict]:
+    """A run at learning rate 0 (it never learns) joining a copy of the strong run's study, margin 0."""
+    repository = copy_repository(strong_run[0], tmp_path / "repo.sqlite")
+    model, dataset = tiny_assets / "models" / "bert-a", tiny_assets / "datasets" / "sentiment"
+    weak = train(model, dataset, repository, "target", 0.0, epochs, tmp_path / "w.json", "margin=0", *options)
+    return repository, weak
+
+
+def test_weak_run_is_halted_and_strong_run_completes(
+    tiny_assets: Path, strong_run: tuple[Path, dict], tmp_path: Path
+) -> None:
+    repository, weak = weak_run(tiny_assets, strong_run, tmp_path, 4)
+    strong = strong_run[1]
     assert strong["stopped_reason"] is None and strong["epochs"] == 4
+    # No metric given: the callback followed TrainingArguments.metric_for_best_model.
+    assert (strong["metric"], strong["greater_is_better"]) == ("eval_accuracy", True)
     assert weak["stopped_reason"] is not None and weak["epochs"] <= 3
     assert "which scored higher" in weak["stopped_reason"]
     decisions = [entry for entry in weak["log_history"] if "trend/decision" in entry]
@@ -70,18 +99,13 @@ def test_weak_run_is_halted_and_strong_run_completes(tiny_assets: Path, tmp_path
     assert trials[weak_id].details["trend/decision"] == "stop"
 
 
-def test_steps_evaluation_and_min_epochs(tiny_assets: Path, tmp_path: Path) -> None:
-    repository = tmp_path / "repo.sqlite"
-    dataset = tiny_assets / "datasets" / "sentiment"
-    train(
-        tiny_assets / "models" / "distil-b", dataset, repository, "t", 1e-2, 2, tmp_path / "s.json", "steps"
-    )
-    weak = train(
-        tiny_assets / "models" / "bert-a", dataset, repository, "t", 0.0, 2, tmp_path / "w.json", "steps"
-    )
+def test_steps_evaluation_and_min_epochs(
+    tiny_assets: Path, strong_run: tuple[Path, dict], tmp_path: Path
+) -> None:
+    _, weak = weak_run(tiny_assets, strong_run, tmp_path, 2, "strategy=steps")
     decisions = [entry for entry in weak["log_history"] if "trend/decision" in entry]
     assert weak["stopped_reason"] is not None
-    # 20 steps an epoch, evaluated every 10: never stopped before min_epochs=1.
+    # 20 steps an epoch, evaluated every 10 (the strong run: every epoch): never stopped before min_epochs=1.
     assert all(entry["trend/decision"] == "continue" for entry in decisions if entry["epoch"] < 1)
     assert 1 <= weak["epochs"] < 2
 
@@ -119,3 +143,81 @@ def test_callback_predicts_from_the_runs_whole_curve_at_epoch_ends() -> None:
     fresh.predictor = callback.predictor
     fresh._predict(0.1, 1.0)
     assert fresh._predict(0.3, 2.0) == pytest.approx(0.91)  # rises like the first two curves
+
+
+def test_margin_and_predictor_default_to_selects() -> None:
+    from hfselect.callbacks import ConvergenceTrendCallback
+    from hfselect.config import DEFAULT_MARGIN, DEFAULT_PREDICTOR
+
+    callback = ConvergenceTrendCallback(study="s")
+    assert callback.margin == DEFAULT_MARGIN and callback.predictor_name == DEFAULT_PREDICTOR
+    assert ConvergenceTrendCallback(study="s", metric="eval_loss").predictor_name == "current"
+
+
+@pytest.mark.parametrize(
+    ("metric_for_best_model", "greater_is_better", "metric", "greater"),
+    [
+        ("accuracy", True, "eval_accuracy", True),
+        ("eval_f1", None, "eval_f1", True),  # already prefixed; direction from the name
+        ("loss", None, "eval_loss", False),
+        ("eval_perplexity", False, "eval_perplexity", False),
+    ],
+)
+def test_no_metric_follows_the_trainer_arguments(
+    metric_for_best_model: str, greater_is_better: bool | None, metric: str, greater: bool
+) -> None:
+    from hfselect.callbacks import ConvergenceTrendCallback
+
+    callback = ConvergenceTrendCallback(study="s")
+    args = SimpleNamespace(metric_for_best_model=metric_for_best_model, greater_is_better=greater_is_better)
+    # A process other than the main one: the arguments are read, the repository is not opened.
+    callback.on_train_begin(args, SimpleNamespace(is_world_process_zero=False), None, model=None)
+    assert (callback.metric, callback.greater_is_better) == (metric, greater)
+    assert callback.predictor_name == ("neighbours" if greater else "current")
+
+
+def test_real_training_arguments_and_an_explicit_metric() -> None:
+    from transformers import TrainingArguments
+
+    from hfselect.callbacks import ConvergenceTrendCallback
+
+    args = TrainingArguments(output_dir="unused", metric_for_best_model="loss", report_to=[])
+    callback = ConvergenceTrendCallback(study="s")
+    callback.on_train_begin(args, SimpleNamespace(is_world_process_zero=False), None, model=None)
+    assert (callback.metric, callback.greater_is_better) == ("eval_loss", False)
+    # A metric given to the callback wins over the arguments.
+    given = ConvergenceTrendCallback(study="s", metric="eval_accuracy")
+    given.on_train_begin(args, SimpleNamespace(is_world_process_zero=False), None, model=None)
+    assert (given.metric, given.greater_is_better) == ("eval_accuracy", True)
+
+
+def test_no_metric_anywhere_says_what_to_set() -> None:
+    from hfselect.callbacks import ConvergenceTrendCallback
+
+    callback = ConvergenceTrendCallback(study="s")
+    args = SimpleNamespace(metric_for_best_model=None, greater_is_better=None)
+    with pytest.raises(ValueError, match="metric_for_best_model") as raised:
+        callback.on_train_begin(args, SimpleNamespace(is_world_process_zero=False), None, model=None)
+    assert "metric='eval_accuracy'" in str(raised.value)
+
+
+def test_callback_decides_with_the_halving_rule(tmp_path: Path) -> None:
+    from hfselect.callbacks import ConvergenceTrendCallback
+    from hfselect.core.halving import rivals_at, stop_decision
+    from hfselect.core.trend import TrendPredictor
+
+    with ModelRepository(tmp_path / "repo.sqlite") as repository:
+        study = Study(repository, "s")
+        study.record_point("rival", 1, 0.8, 0.9)
+        for margin, score in ((0.0, 0.6), (0.05, 0.6), (0.0, 0.85)):
+            callback = ConvergenceTrendCallback(study="s", repository=repository, metric="eval_accuracy")
+            callback.margin, callback.model_id, callback.study = margin, f"run-{margin}-{score}", study
+            callback.predictor = TrendPredictor()  # predicts the current score
+            expected = stop_decision(
+                score, 1.0, score + 0.26, rivals_at(study.curves(), callback.model_id, 1), margin
+            )
+            callback.predictor.predict = lambda s, e: s + 0.26  # type: ignore[method-assign]
+            state = SimpleNamespace(epoch=1.0, global_step=10, log_history=[])
+            assert callback._decide(state, {"eval_accuracy": score}) == [expected.stop, expected.reason]
+        # 0.86 + 0 < 0.9: stopped by the paper's rule; with a margin of 0.05 it is spared.
+        assert [t.state for m, t in sorted(study.trials().items())] == ["stopped", "running", "running"]

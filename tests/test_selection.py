@@ -13,17 +13,9 @@ from pathlib import Path
 import pytest
 
 from hfselect.store.repository import ModelRepository
-from hfselect.training.selection import FineSelection, SelectConfig, successive_halving_epochs
+from hfselect.training.selection import FineSelection, SelectConfig
 
 TRAINING = ["--epochs", "3", "--learning-rate", "1e-2", "--batch-size", "16", "--max-length", "32"]
-
-
-@pytest.mark.parametrize(
-    ("candidates", "budget", "expected"),
-    [(1, 5, 5), (2, 5, 2 + 4), (4, 5, 4 + 2 + 3), (8, 3, 8 + 4 + 2)],  # 8 candidates: budget ends first
-)
-def test_successive_halving_epochs(candidates: int, budget: int, expected: int) -> None:
-    assert successive_halving_epochs(candidates, budget) == expected
 
 
 def test_sync_selection_drops_half_each_round_and_saves_the_winner(
@@ -125,40 +117,6 @@ def test_select_resumes_after_kill_9(tiny_assets: Path, benchmarked: Path, tmp_p
     }
 
 
-def test_halving_round_drops_the_worse_half_and_predicted_low_performers() -> None:
-    from hfselect.training.selection import halving_round
-
-    alive = ["a", "b", "c", "d"]
-    score = {"a": 0.9, "b": 0.6, "c": 0.7, "d": 0.5}
-    predicted = {"a": 0.92, "b": 0.95, "c": 0.75, "d": 0.6}
-    drops = halving_round(alive, score, predicted, epoch=1)
-    # c and d are the worse half by prediction; b is kept: nobody who scored higher is predicted higher.
-    assert set(drops) == {"c", "d"} and drops["c"].startswith("worse half")
-    predicted["b"] = 0.91  # now a (higher score, higher prediction) outranks b: a predicted low performer
-    drops = halving_round(alive, score, predicted, epoch=1)
-    assert set(drops) == {"b", "c", "d"} and drops["b"].startswith("predicted low performer")
-    assert halving_round(["a"], score, predicted, epoch=2) == {}
-
-
-def test_halving_round_margins_spare_a_late_bloomer() -> None:
-    from hfselect.training.selection import halving_round
-
-    # Epoch 1 of a 4-class task: the late bloomer l is still at chance, e scored a little higher and
-    # is predicted a little higher. Both are in the better half.
-    alive = ["e", "l", "x", "y"]
-    score = {"e": 0.33, "l": 0.25, "x": 0.25, "y": 0.24}
-    predicted = {"e": 0.71, "l": 0.64, "x": 0.40, "y": 0.30}
-    assert set(halving_round(alive, score, predicted, epoch=1)) == {"l", "x", "y"}  # the paper's rule
-    # With a margin of the predictor's typical error (0.1 here), 0.64 + 0.1 is not below 0.71: kept.
-    drops = halving_round(alive, score, predicted, epoch=1, margin={"e": 0.1, "l": 0.1, "x": 0.1, "y": 0.1})
-    assert set(drops) == {"x", "y"}
-    # A margin that is too small does not save it; an unknown (NaN or missing) one never condemns.
-    drops = halving_round(alive, score, predicted, epoch=1, margin={"l": 0.05})
-    assert drops["l"].startswith("predicted low performer") and "+ margin 0.0500" in drops["l"]
-    assert "l" not in halving_round(alive, score, predicted, epoch=1, margin={"l": float("nan")})
-    assert "l" not in halving_round(alive, score, predicted, epoch=1, margin={})
-
-
 def test_select_options_default_to_hfselects_rule() -> None:
     import pytest
 
@@ -193,42 +151,6 @@ def test_select_with_published_results_only_says_which_prediction_applies(
     assert "note: no learning curves in the repository for 2 candidate(s)" in out
     assert "predicted final score is their current score" in out and "plain successive halving" in out
     assert "predicted low performer at epoch" not in out and "worse half at epoch 1" in out
-
-
-@pytest.mark.parametrize(
-    ("budget", "rungs"), [(1, [1]), (3, [1, 2]), (5, [1, 2, 4]), (50, [3, 6, 12, 24, 48])]
-)
-def test_halving_rungs_start_at_a_sixteenth_of_the_budget(budget: int, rungs: list[int]) -> None:
-    from hfselect.training.selection import halving_rungs
-
-    assert halving_rungs(budget) == rungs
-
-
-def test_replay_halving_on_recorded_curves() -> None:
-    from hfselect.core.trend import Curve, HeadroomTrendPredictor
-    from hfselect.training.selection import replay_halving
-
-    curves = {
-        "early": [0.6, 0.62, 0.63, 0.64],  # leads after one epoch, ends low
-        "late": [0.35, 0.7, 0.8, 0.9],
-        "mid": [0.3, 0.4, 0.5, 0.6],
-        "flat": [0.1, 0.1, 0.1, 0.1],
-    }
-    # Plain successive halving after epochs 1 and 2: the early leader and the late bloomer survive
-    # epoch 1's cut, the late bloomer wins at epoch 2 and trains to the budget.
-    plain = replay_halving(curves, 4, rungs=[1, 2])
-    assert plain.selected == "late"
-    assert plain.epochs == {"early": 2, "late": 4, "mid": 1, "flat": 1}
-    assert set(plain.drops) == {"early", "flat", "mid"}
-    # With trend predictors and the paper's margin 0, the late bloomer is a predicted low performer
-    # after epoch 1 (predicted below the early leader, which scored higher); with "auto" and a
-    # predictor whose error is unknown (one curve), it is not.
-    predictors = {m: HeadroomTrendPredictor([Curve((0.3, 0.9, 0.95, 0.97))]) for m in curves}
-    paper = replay_halving(curves, 4, predictors=predictors, margin=0.0, rungs=[1, 2])
-    assert paper.selected == "early" and "low performer" in paper.drops["late"]
-    auto = replay_halving(curves, 4, predictors=predictors, margin="auto", rungs=[1, 2])
-    assert auto.selected == "late" and auto.epochs["late"] == 4
-    assert replay_halving({"only": [0.5, 0.6]}, 2).epochs == {"only": 2}
 
 
 def test_a_rerun_reports_the_wall_time_of_the_run_that_did_the_work(

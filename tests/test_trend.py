@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from hfselect.core.halving import RivalPoint, rivals_at, stop_decision
 from hfselect.core.trend import (
     DEFAULT_PREDICTOR,
     Curve,
@@ -112,8 +113,11 @@ def test_study_records_points_trials_and_rivals(tmp_path: Path) -> None:
         study.record_point("a", 1, 0.8, 0.9)
         study.record_point("b", 1, 0.6, 0.95)
         study.record_point("c", 1.1, 0.9, 0.92)  # evaluated every few steps: still compared at epoch 1
-        assert study.best_predicted_among_better("d", 1, 0.7) == ("c", 0.92)
-        assert study.best_predicted_among_better("c", 1, 0.9) is None
+        # The study's rows are the callback's rivals (hfselect.core.halving.rivals_at).
+        assert stop_decision(0.7, 1, 0.5, rivals_at(study.curves(), "d", 1), 0).rival == RivalPoint(
+            "c", 0.9, 0.92
+        )
+        assert stop_decision(0.9, 1, 0.5, rivals_at(study.curves(), "c", 1), 0).rival is None
         study.record_point("a", 1, 0.85, 0.91)  # a resumed run replaces its point
         assert len(study.curves()) == 3
         study.set_trial(Trial("a", COMPLETED, epochs_trained=3, final_score=0.9, details={"x": 1}))

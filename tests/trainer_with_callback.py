@@ -1,7 +1,9 @@
 """A user's ordinary Trainer script with the one line that adds hfselect's callback.
 
 Used by tests/test_callback.py, which runs it in separate processes sharing one study:
-``python tests/trainer_with_callback.py MODEL DATASET REPOSITORY STUDY LR EPOCHS OUT.json [steps]``.
+``python tests/trainer_with_callback.py MODEL DATASET REPOSITORY STUDY LR EPOCHS OUT.json [KEY=VALUE ...]``
+with ``strategy=steps`` (evaluate every 10 steps) and ``margin=0`` (the callback's margin). The
+callback is given no metric: it follows ``metric_for_best_model``, as ``EarlyStoppingCallback`` does.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from hfselect import ConvergenceTrendCallback
 
 def main() -> None:
     model_path, dataset_path, repository, study, learning_rate, epochs, out = sys.argv[1:8]
-    strategy = sys.argv[8] if len(sys.argv) > 8 else "epoch"
+    options = dict(argument.split("=", 1) for argument in sys.argv[8:])
+    strategy = options.get("strategy", "epoch")
+    margin = options.get("margin", "auto")
     data = datasets.load_dataset(dataset_path)
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     data = data.map(lambda batch: tokenizer(batch["text"], truncation=True, max_length=32), batched=True)
@@ -41,8 +45,11 @@ def main() -> None:
             report_to=[],
             seed=0,
             disable_tqdm=True,
+            metric_for_best_model="accuracy",  # what the callback follows: eval_accuracy, higher is better
         )
-        callback = ConvergenceTrendCallback(study=study, repository=repository, metric="eval_accuracy")
+        callback = ConvergenceTrendCallback(
+            study=study, repository=repository, margin=margin if margin == "auto" else float(margin)
+        )
         trainer = Trainer(
             model=model,
             args=arguments,
@@ -60,6 +67,8 @@ def main() -> None:
                 "log_history": trainer.state.log_history,
                 "stopped_reason": callback.stopped_reason,
                 "overhead_s": callback.overhead_s,
+                "metric": callback.metric,
+                "greater_is_better": callback.greater_is_better,
             },
             file,
         )

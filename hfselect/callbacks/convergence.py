@@ -7,28 +7,28 @@ Add it to existing Trainer code with one line::
 At each evaluation it records the run's score in the named study in the model repository (so runs
 in other processes, and later runs, see it), predicts the run's final score from the model's
 learning curves on the benchmark datasets (:mod:`hfselect.core.trend`), and stops training when the run
-is a predicted low performer: its predicted final score is below the best predicted final score
-among the study's runs that were better at the same epoch, minus ``margin`` (the paper's rule), or
-below ``min_final_score``. Under ``accelerate launch`` only the main process reads and writes the
-repository and decides; the decision is broadcast so every process stops together.
+is a predicted low performer (:func:`hfselect.core.halving.stop_decision`, the rule fine selection
+uses too): its predicted final score plus ``margin`` is below the best predicted final score among
+the study's runs that were better at the same epoch, or it is below ``min_final_score``. Under
+``accelerate launch`` only the main process reads and writes the repository and decides; the
+decision is broadcast so every process stops together.
+
+As transformers' ``EarlyStoppingCallback``, with no ``metric`` it follows
+``TrainingArguments.metric_for_best_model`` (``eval_`` prefixed when it is not) and
+``TrainingArguments.greater_is_better``.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import time
 from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from hfselect.core.trend import (
-    DEFAULT_PREDICTOR,
-    TrendPredictor,
-    curves_by_model,
-    make_predictor,
-    resolve_margin,
-)
+from hfselect.config import DEFAULT_MARGIN, DEFAULT_PREDICTOR
+from hfselect.core.halving import candidate_predictors, predict_final, rivals_at, stop_decision
+from hfselect.core.trend import TrendPredictor, resolve_margin
 from hfselect.store.repository import ModelRepository
 from hfselect.store.studies import COMPLETED, RUNNING, STOPPED, Study, Trial
 
@@ -44,14 +44,17 @@ class ConvergenceTrendCallback(TrainerCallback):
             ``~/.cache/hfselect/repository.sqlite``. Its learning curves drive the prediction.
         model_id: the run's name in the study and in the repository; defaults to the trained
             model's ``name_or_path``.
-        metric: the evaluation metric to follow, as Trainer logs it (``eval_accuracy``).
-        greater_is_better: whether higher ``metric`` is better. For a lower-is-better metric the
-            benchmark trends (scores in [0, 1]) do not apply, so the prediction is the current value.
+        metric: the evaluation metric to follow, as Trainer logs it (``eval_accuracy``); default:
+            ``args.metric_for_best_model`` (with the ``eval_`` prefix added when missing).
+        greater_is_better: whether higher ``metric`` is better; default: ``args.greater_is_better``
+            when ``metric`` comes from the arguments, else true unless ``metric`` ends in ``loss``.
+            For a lower-is-better metric the benchmark trends (scores in [0, 1]) do not apply, so the
+            prediction is the current value.
         min_epochs: never stop before this many epochs.
-        margin: how far below the best prediction a run must be predicted to be stopped; ``"auto"``:
-            the model's predictor's held-out error at that epoch
-            (:meth:`~hfselect.core.trend.TrendPredictor.holdout_error`), never stopping on the rivals'
-            rule when that error is unknown.
+        margin: how far below the best prediction a run must be predicted to be stopped; ``"auto"``
+            (the default, as ``hfselect select``'s): the model's predictor's held-out error at that
+            epoch (:meth:`~hfselect.core.trend.TrendPredictor.holdout_error`), never stopping on the
+            rivals' rule when that error is unknown; ``0``: the paper's rule.
         min_final_score: also stop a run predicted to end below this score.
         predictor: ``"neighbours"`` (default), ``"headroom"``, ``"kmeans"`` (the paper's) or ``"current"``.
         push_to_hub: a Hub repo id: at the end of training the study's report card (curves,
@@ -64,10 +67,10 @@ class ConvergenceTrendCallback(TrainerCallback):
         study: str,
         repository: ModelRepository | str | None = None,
         model_id: str | None = None,
-        metric: str = "eval_accuracy",
-        greater_is_better: bool = True,
+        metric: str | None = None,
+        greater_is_better: bool | None = None,
         min_epochs: float = 1,
-        margin: float | str = 0.0,
+        margin: float | str = DEFAULT_MARGIN,
         min_final_score: float | None = None,
         predictor: str = DEFAULT_PREDICTOR,
         push_to_hub: str | None = None,
@@ -78,12 +81,14 @@ class ConvergenceTrendCallback(TrainerCallback):
         self.model_id = model_id
         self.metric = metric
         self.greater_is_better = greater_is_better
+        if metric is not None and greater_is_better is None:
+            self.greater_is_better = not metric.endswith("loss")  # Trainer's own convention
         self.min_epochs = min_epochs
         if isinstance(margin, str) and margin != "auto":
             raise ValueError(f"margin must be a number or 'auto', not {margin!r}")
         self.margin = margin
         self.min_final_score = min_final_score
-        self.predictor_name = predictor if greater_is_better else "current"
+        self._predictor_arg = predictor
         self.push_to_hub = push_to_hub
         self.hub_private = hub_private
         self.pushed_url: str | None = None
@@ -95,6 +100,27 @@ class ConvergenceTrendCallback(TrainerCallback):
         self.overhead_s: list[float] = []
         self._started = time.perf_counter()
         self._last_score: float | None = None
+        self._epoch_scores: dict[int, float] = {}
+
+    @property
+    def predictor_name(self) -> str:
+        """The trend predictor in use: ``"current"`` for a lower-is-better metric (no trend applies)."""
+        return self._predictor_arg if self.greater_is_better is not False else "current"
+
+    def _follow_arguments(self, args: TrainingArguments) -> None:
+        """With no ``metric`` given, take it and its direction from the Trainer's arguments."""
+        if self.metric is not None:
+            return
+        metric = getattr(args, "metric_for_best_model", None)
+        if metric is None:
+            raise ValueError(
+                "ConvergenceTrendCallback needs to know which metric to follow: pass "
+                "metric='eval_accuracy' (any metric the evaluation logs) or set "
+                "TrainingArguments(metric_for_best_model='accuracy', greater_is_better=True)"
+            )
+        self.metric = metric if metric.startswith("eval_") else f"eval_{metric}"
+        greater = getattr(args, "greater_is_better", None)
+        self.greater_is_better = (not self.metric.endswith("loss")) if greater is None else bool(greater)
 
     # -- Trainer events -------------------------------------------------------------------------
 
@@ -106,7 +132,12 @@ class ConvergenceTrendCallback(TrainerCallback):
         model: Any = None,
         **kwargs: Any,
     ) -> None:
-        """Open the study and fit the model's trend predictor (main process only)."""
+        """Open the study and fit the model's trend predictor (main process only).
+
+        Raises:
+            ValueError: no ``metric`` was given and ``args.metric_for_best_model`` is not set.
+        """
+        self._follow_arguments(args)
         if self.model_id is None:
             self.model_id = getattr(model, "name_or_path", None) or getattr(
                 getattr(model, "config", None), "_name_or_path", "model"
@@ -119,8 +150,9 @@ class ConvergenceTrendCallback(TrainerCallback):
         else:
             self.repository = ModelRepository(self._repository_arg)
         self.study = Study(self.repository, self.study_name)
-        curves = curves_by_model(self.repository.curves())
-        self.predictor = make_predictor(self.predictor_name, self.model_id, curves, peers=self._peers(curves))
+        self.predictor = candidate_predictors(self.repository.curves(), [self.model_id], self.predictor_name)[
+            self.model_id
+        ]
         self.study.set_trial(Trial(self.model_id, RUNNING, epochs_trained=state.epoch or 0.0))
 
     def on_evaluate(
@@ -186,17 +218,15 @@ class ConvergenceTrendCallback(TrainerCallback):
     # -- the decision ---------------------------------------------------------------------------
 
     def _predict(self, score: float, epoch: float) -> float:
-        """The predicted final score: from the run's whole curve at the end of an epoch when every
-        earlier epoch was evaluated in this process (:meth:`~hfselect.core.trend.TrendPredictor.predict_curve`),
-        else from the score alone."""
+        """The predicted final score (:func:`hfselect.core.halving.predict_final`): from the run's whole
+        curve at the end of an epoch when every earlier epoch was evaluated in this process, else
+        from the score alone."""
         assert self.predictor is not None
+        predicted = predict_final(self.predictor, score, epoch, self._epoch_scores)
         whole = round(epoch)
         if whole >= 1 and abs(epoch - whole) < 1e-6:
-            curve = self.__dict__.setdefault("_epoch_scores", {})
-            curve[whole] = score
-            if all(earlier in curve for earlier in range(1, whole + 1)):
-                return self.predictor.predict_curve([curve[earlier] for earlier in range(1, whole + 1)])
-        return self.predictor.predict(score, epoch)
+            self._epoch_scores[whole] = score
+        return predicted
 
     def _decide(self, state: TrainerState, metrics: dict[str, float]) -> list[Any]:
         if self.metric not in metrics:
@@ -216,19 +246,15 @@ class ConvergenceTrendCallback(TrainerCallback):
         reason = None
         rival = None
         if epoch + 1e-9 >= self.min_epochs:
-            if self.min_final_score is not None and predicted < self.min_final_score:
-                reason = (
-                    f"predicted final {predicted:.4f} is below min_final_score {self.min_final_score:.4f}"
-                )
-            else:
-                rival = self.study.best_predicted_among_better(self.model_id, epoch, score)
-                margin = self.margin_at(epoch)
-                if rival is not None and not math.isnan(margin) and predicted < rival[1] - margin:
-                    reason = (
-                        f"predicted final {predicted:.4f} is below {rival[1]:.4f}, the predicted final of "
-                        f"{rival[0]} which scored higher at epoch {epoch:g}"
-                        + (f", minus margin {margin:.4g}" if margin else "")
-                    )
+            decision = stop_decision(
+                score,
+                epoch,
+                predicted,
+                rivals_at(self.study.curves(), self.model_id, epoch),
+                self.margin_at(epoch),
+                min_final_score=self.min_final_score,
+            )
+            reason, rival = decision.reason, decision.rival
         record = {
             "epoch": epoch,
             "step": state.global_step,
@@ -237,7 +263,10 @@ class ConvergenceTrendCallback(TrainerCallback):
             "trend/decision": "stop" if reason else "continue",
         }
         if rival is not None:
-            record["trend/rival"], record["trend/rival_predicted_final"] = rival
+            record["trend/rival"], record["trend/rival_predicted_final"] = (
+                rival.model_id,
+                rival.predicted_final,
+            )
         if reason:
             record["trend/reason"] = reason
         self.decisions.append(record)
@@ -267,20 +296,9 @@ class ConvergenceTrendCallback(TrainerCallback):
     def margin_at(self, epoch: float) -> float:
         """The margin in force at ``epoch`` (``"auto"`` resolved; NaN: unknown)."""
         # A lower-is-better metric has no trend (see greater_is_better): no error to go by.
-        return resolve_margin(self.margin, self.predictor if self.greater_is_better else None, epoch)
-
-    def _peers(self, curves: dict[str, list]) -> list[str] | None:
-        """The model's cluster-mates, whose curves stand in when its own are few (None: every model)."""
-        try:
-            from hfselect.core.clustering import ModelClustering
-        except ImportError:
-            return None
-        matrix = self.repository.performance_matrix() if self.repository is not None else None
-        if matrix is None or self.model_id not in getattr(matrix, "index", ()) or len(matrix) < 2:
-            return None
-        labels = ModelClustering().fit(matrix).labels_
-        mine = labels[list(matrix.index).index(self.model_id)]
-        return [model for model, label in zip(matrix.index, labels, strict=True) if label == mine]
+        return resolve_margin(
+            self.margin, self.predictor if self.greater_is_better is not False else None, epoch
+        )
 
 
 def _broadcast(decision: list[Any]) -> list[Any]:

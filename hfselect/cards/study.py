@@ -13,16 +13,10 @@ import os
 from typing import Any
 
 from hfselect._version import __version__
+from hfselect.core.halving import decision_rounds, successive_halving_epochs
 from hfselect.errors import HfSelectError
 from hfselect.store.repository import ModelRepository
-from hfselect.store.studies import COMPLETED, STOPPED, Study, decision_rounds
-
-
-def _halving_epochs(candidates: int, budget: int) -> int:
-    # Imported lazily: hfselect.training.selection pulls in the training stack, a report needs none of it.
-    from hfselect.training.selection import successive_halving_epochs
-
-    return successive_halving_epochs(candidates, budget)
+from hfselect.store.studies import COMPLETED, STOPPED, Study
 
 
 def study_report_dict(
@@ -87,9 +81,8 @@ def study_report_dict(
     budget_epochs = math.ceil(budget - 1e-9)
     spent = sum(epoch for epoch, _ in last.values())
 
-    rounds = decision_rounds(
-        curves, trials, curves["epoch"].round(6), lambda model_id, trial: last[model_id][0]
-    )
+    stops = {m: (last[m][0], t.reason) for m, t in trials.items() if t.state == STOPPED and m in last}
+    rounds = decision_rounds(curves, curves["epoch"].round(6), stops)
 
     target = info.get("target")  # None for the callback's studies: the card then names the study
     score = last[winner][1]
@@ -116,7 +109,7 @@ def study_report_dict(
             "rounds": rounds,
             "epochs_spent": round(spent, 2),
             "brute_force_epochs": len(last) * budget_epochs,
-            "successive_halving_epochs": _halving_epochs(len(last), budget_epochs),
+            "successive_halving_epochs": successive_halving_epochs(len(last), budget_epochs),
             "wall_time_s": sum(c["seconds"] or 0.0 for c in candidates),
         },
         "excluded_benchmark_datasets": [],

@@ -9,7 +9,6 @@ row per run; ``hfselect select`` reads them to resume without redoing finished e
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -155,57 +154,3 @@ class Study:
         return pd.DataFrame(
             [dict(row) for row in rows], columns=["model_id", "epoch", "score", "predicted_final"]
         )
-
-    def best_predicted_among_better(
-        self, model_id: str, epoch: float, score: float, *, tolerance: float = 0.5
-    ) -> tuple[str, float] | None:
-        """The paper's comparison set: among the other runs that scored higher at ``epoch``, the best predicted final.
-
-        Each other run is compared at its evaluation nearest to ``epoch`` (within ``tolerance``
-        epochs, so runs evaluated every few steps still meet). Returns ``(model_id,
-        predicted_final)``, or None when no run was better at that point.
-        """
-        curves = self.curves()
-        curves = curves[(curves["model_id"] != model_id) & ((curves["epoch"] - epoch).abs() <= tolerance)]
-        best: tuple[str, float] | None = None
-        for other, frame in curves.groupby("model_id"):
-            nearest = frame.loc[(frame["epoch"] - epoch).abs().idxmin()]
-            if nearest["score"] > score and pd.notna(nearest["predicted_final"]):
-                predicted = float(nearest["predicted_final"])
-                if best is None or predicted > best[1]:
-                    best = (str(other), predicted)
-        return best
-
-
-def decision_rounds(
-    curves: pd.DataFrame,
-    trials: dict[str, Trial],
-    epochs: pd.Series,
-    stopped_at: Callable[[str, Trial], Any],
-) -> list[dict[str, Any]]:
-    """Each evaluation round's decisions, from a study's curves and trials (what reports show).
-
-    ``epochs`` labels each row of ``curves`` with its round (rounded as the caller counts rounds);
-    a stopped trial's decision is "stop", with its reason, in the round ``stopped_at(model, trial)``
-    and "continue" everywhere else.
-    """
-    rounds = []
-    for epoch in sorted(set(epochs)):
-        decisions = []
-        for row in curves[epochs == epoch].itertuples():
-            trial = trials.get(row.model_id)
-            stopped_here = (
-                trial is not None and trial.state == STOPPED and stopped_at(row.model_id, trial) == epoch
-            )
-            predicted = row.predicted_final
-            decisions.append(
-                {
-                    "model_id": row.model_id,
-                    "score": float(row.score),
-                    "predicted_final": None if predicted != predicted else float(predicted),
-                    "decision": "stop" if stopped_here else "continue",
-                    **({"reason": trial.reason} if stopped_here else {}),
-                }
-            )
-        rounds.append({"round": epoch, "decisions": decisions})
-    return rounds

@@ -2,21 +2,18 @@
 
 Synchronous schedule (the paper's): in each round every surviving candidate trains up to the
 round's epoch (resuming from its own checkpoint, optimizer and scheduler included, so the
-learning-rate schedule is the full budget's), then the worse half by predicted final score and
-every predicted low performer (:mod:`hfselect.core.trend`; the same rule as
-:class:`~hfselect.callbacks.ConvergenceTrendCallback`) are dropped. When one candidate is left it is
-trained to the full budget and saved. The paper ends a round after every epoch; hfselect ends them
-at :func:`halving_rungs` (epochs 1, 2, 4 of a 5-epoch budget; 3, 6, 12, 24, 48 of a 50-epoch one),
-so that a long budget is not decided on its first epoch.
-
-Where hfselect departs from the paper: a candidate counts as a predicted low performer only when
-even its prediction plus the margin stays below a better-scoring rival's (``margin="auto"``, the
-default: the candidate's predictor's held-out error at that epoch on the benchmark curves). After
-one epoch the predictions are off by about 0.1 on the zoo, so the paper's margin of 0 drops late
-bloomers that are still at chance level; ``benchmarks/selection_replay.py`` measures the difference.
+learning-rate schedule is the full budget's), then :func:`hfselect.core.halving.halving_round` drops
+the worse half by predicted final score and every predicted low performer. When one candidate is
+left it is trained to the full budget and saved. The paper ends a round after every epoch; hfselect
+ends them at :func:`~hfselect.core.halving.halving_rungs` (epochs 1, 2, 4 of a 5-epoch budget; 3, 6,
+12, 24, 48 of a 50-epoch one), so that a long budget is not decided on its first epoch.
 
 Asynchronous schedule: candidates train one after another, best recalled first, each with the
-callback, which halts it against the study's earlier runs: the way the callback works in user code.
+:class:`~hfselect.callbacks.ConvergenceTrendCallback`, which halts it against the study's earlier
+runs: the way the callback works in user code.
+
+Both schedules, the callback and the replay benchmark decide with one rule and one predictor pool
+(:mod:`hfselect.core.halving`: the rule, and where hfselect departs from the paper: the margin).
 
 Everything a round decides is stored in the study (repository tables ``study_*``) and each epoch
 leaves a checkpoint, so an interrupted selection resumes where it stopped: a candidate continues
@@ -36,17 +33,25 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hfselect.core.trend import (
+from hfselect.config import (
+    DEFAULT_MARGIN,
+    DEFAULT_OUTPUT_DIR,
     DEFAULT_PREDICTOR,
-    TrendPredictor,
-    curves_by_model,
-    make_predictor,
-    resolve_margin,
+    DEFAULT_SCHEDULE,
 )
+from hfselect.core.halving import (
+    candidate_predictors,
+    decision_rounds,
+    halving_round,
+    halving_rungs,
+    predict_final,
+    successive_halving_epochs,
+)
+from hfselect.core.trend import TrendPredictor, resolve_margin
 from hfselect.data import ClassificationData
 from hfselect.models import model_key
 from hfselect.store.repository import ModelRepository
-from hfselect.store.studies import COMPLETED, RUNNING, STOPPED, Study, Trial, decision_rounds
+from hfselect.store.studies import COMPLETED, RUNNING, STOPPED, Study, Trial
 from hfselect.training.bench import BenchConfig, build_trainer, check_finite_loss, load_data
 
 logger = logging.getLogger(__name__)
@@ -56,13 +61,13 @@ logger = logging.getLogger(__name__)
 class SelectConfig(BenchConfig):
     """Fine-selection options on top of the fine-tuning protocol."""
 
-    schedule: str = "sync"
+    schedule: str = DEFAULT_SCHEDULE
     predictor: str = DEFAULT_PREDICTOR
     # "auto": each candidate's own predictor's held-out error at that epoch (trend.holdout_error),
     # so a noisy early prediction cannot call a late bloomer a low performer.
-    margin: float | str = "auto"
+    margin: float | str = DEFAULT_MARGIN
     keep_checkpoints: bool = False
-    output_dir: str = "hfselect-selection"
+    output_dir: str = DEFAULT_OUTPUT_DIR
     study: str | None = None
 
 
@@ -105,138 +110,6 @@ class SelectionResult:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly view (what ``report.json`` holds)."""
         return asdict(self)
-
-
-def successive_halving_epochs(candidates: int, budget: int) -> int:
-    """Epochs plain synchronous successive halving spends: one epoch per rung, halving, survivor to ``budget``."""
-    spent, alive, epoch = 0, candidates, 0
-    while alive > 1 and epoch < budget:
-        epoch += 1
-        spent += alive
-        alive = math.ceil(alive / 2)
-    return spent + (budget - epoch)  # the survivor trains on to the full budget
-
-
-# The first halving decision comes after this share of the budget, then at every doubling of it.
-FIRST_RUNG_SHARE = 1 / 16
-
-
-def halving_rungs(budget: int) -> list[int]:
-    """The epochs after which synchronous halving decides: ``f, 2f, 4f, ...`` up to ``budget``.
-
-    ``f`` is 1/16 of the budget (at least 1): after one epoch of a 50-epoch budget a run's score
-    says little about its end (on Quick-Tune's real curves the trend predictors are off by 0.23
-    there, by 0.15 after 3), while a 5-epoch budget still decides after epochs 1, 2 and 4.
-    """
-    rungs, rung = [], max(1, round(budget * FIRST_RUNG_SHARE))
-    while rung <= budget:
-        rungs.append(rung)
-        rung *= 2
-    return rungs
-
-
-def halving_round(
-    alive: Sequence[str],
-    score: dict[str, float],
-    predicted: dict[str, float],
-    epoch: int,
-    margin: float | Mapping[str, float] = 0.0,
-    *,
-    low_performers: bool = True,
-) -> dict[str, str]:
-    """One synchronous round's drops: ``model -> reason`` for the candidates to stop after ``epoch``.
-
-    The worse half by predicted final score is dropped (ties: lower current score, then later in
-    ``alive``, i.e. worse recalled), and so is every predicted low performer: a candidate predicted
-    below the best prediction among the candidates that scored higher now, minus ``margin``. The
-    best prediction is never a low performer, so at least one candidate is always kept.
-
-    ``margin`` is one number for every candidate, or one per candidate: how much better than
-    predicted that candidate could plausibly end (e.g. its predictor's held-out error at this
-    epoch, see :meth:`hfselect.core.trend.TrendPredictor.holdout_error`); a NaN or missing margin means
-    nobody knows, and that candidate is never called a low performer. ``low_performers=False`` is
-    plain successive halving (with no trend, every run below the best would count as a low performer).
-    """
-    order = list(alive)
-    ranked = sorted(order, key=lambda m: (-predicted[m], -score[m], order.index(m)))
-    keep = set(ranked[: math.ceil(len(ranked) / 2)])
-    drops: dict[str, str] = {}
-    for model_id in ranked:
-        rivals = [m for m in order if score[m] > score[model_id]]
-        best_rival = max(rivals, key=lambda m: predicted[m], default=None)
-        slack = margin.get(model_id, math.nan) if isinstance(margin, Mapping) else float(margin)
-        if model_id not in keep:
-            drops[model_id] = (
-                f"worse half at epoch {epoch}: predicted final {predicted[model_id]:.4f} (score {score[model_id]:.4f})"
-            )
-        elif (
-            low_performers
-            and best_rival is not None
-            and not math.isnan(slack)
-            and predicted[model_id] + slack < predicted[best_rival]
-        ):
-            drops[model_id] = (
-                f"predicted low performer at epoch {epoch}: predicted final {predicted[model_id]:.4f}"
-                + (f" + margin {slack:.4f}" if slack else "")
-                + f" < {predicted[best_rival]:.4f} of {best_rival}, which scored higher"
-            )
-    return drops
-
-
-@dataclass
-class HalvingReplay:
-    """What synchronous halving did on recorded curves (see :func:`replay_halving`)."""
-
-    selected: str
-    epochs: dict[str, int]  # epochs each candidate trained; the selected one's is the full budget
-    drops: dict[str, str]  # dropped candidate -> reason
-
-
-def replay_halving(
-    curves: Mapping[str, Sequence[float]],
-    budget: int,
-    *,
-    predictors: Mapping[str, TrendPredictor] | None = None,
-    margin: float | str = 0.0,
-    rungs: Sequence[int] | None = None,
-) -> HalvingReplay:
-    """Synchronous halving replayed on recorded validation curves, without training anything.
-
-    ``curves`` maps each candidate (best recalled first) to its validation score after each epoch.
-    At every rung (:func:`halving_rungs`, :class:`FineSelection`'s sync schedule, or the given
-    ``rungs``) the surviving candidates are trained up to the rung and :func:`halving_round` decides,
-    on each one's predicted final score (``predictors``, margin as :attr:`SelectConfig.margin`) or,
-    without ``predictors``, on the current score alone (plain successive halving). When the rungs
-    end with several candidates left, the best latest prediction wins, as in the sync schedule; the
-    winner is trained to ``budget``.
-    """
-    alive = list(curves)
-    if not alive:
-        raise ValueError("halving needs at least one candidate")
-    schedule = sorted(
-        {rung for rung in (halving_rungs(budget) if rungs is None else rungs) if 1 <= rung <= budget}
-    )
-    epochs = dict.fromkeys(alive, 0)
-    drops: dict[str, str] = {}
-    predicted: dict[str, float] = {}
-    for rung in schedule:
-        if len(alive) <= 1:
-            break
-        score = {model: float(curves[model][rung - 1]) for model in alive}
-        if predictors is None:
-            predicted = dict(score)
-            margins: float | dict[str, float] = 0.0
-        else:
-            predicted = {model: predictors[model].predict_curve(curves[model][:rung]) for model in alive}
-            margins = {model: resolve_margin(margin, predictors[model], rung) for model in alive}
-        for model in alive:
-            epochs[model] = rung
-        decided = halving_round(alive, score, predicted, rung, margins, low_performers=predictors is not None)
-        drops.update(decided)
-        alive = [model for model in alive if model not in decided]
-    winner = max(alive, key=lambda model: predicted.get(model, 0.0)) if len(alive) > 1 else alive[0]
-    epochs[winner] = budget
-    return HalvingReplay(winner, epochs, drops)
 
 
 def default_study_name(target: str, candidates: Sequence[str], config: BenchConfig) -> str:
@@ -353,8 +226,9 @@ class FineSelection:
     def predictor(self, model_id: str) -> TrendPredictor:
         """The candidate's trend predictor, fitted on its benchmark curves."""
         if model_id not in self._predictors:
-            curves = curves_by_model(self.repository.curves())
-            self._predictors[model_id] = make_predictor(self.config.predictor, model_id, curves)
+            self._predictors.update(
+                candidate_predictors(self.repository.curves(), self.specs, self.config.predictor)
+            )
         return self._predictors[model_id]
 
     def margins(self, alive: Sequence[str], epoch: int) -> dict[str, float]:
@@ -438,11 +312,7 @@ class FineSelection:
         known = {**self._scores(model_id), **points}
         predictor = self.predictor(model_id)
         for epoch, score in sorted(points.items()):
-            if all(earlier in known for earlier in range(1, epoch + 1)):
-                predicted = predictor.predict_curve([known[earlier] for earlier in range(1, epoch + 1)])
-            else:
-                predicted = predictor.predict(score, epoch)
-            self.study.record_point(model_id, epoch, score, predicted)
+            self.study.record_point(model_id, epoch, score, predict_final(predictor, score, epoch, known))
 
     def _drop(self, model_id: str, round_number: int, reason: str) -> None:
         scores = self._scores(model_id)
@@ -537,12 +407,12 @@ class FineSelection:
     def _rounds_from_study(self) -> list[dict[str, Any]]:
         """Each epoch's evaluations and decisions, rebuilt from the study (so a resumed run reports them all)."""
         curves = self.study.curves()
-        return decision_rounds(
-            curves,
-            self.study.trials(),
-            curves["epoch"].map(round),
-            lambda model_id, trial: round(trial.epochs_trained or 0),
-        )
+        stops = {
+            model_id: (round(trial.epochs_trained or 0), trial.reason)
+            for model_id, trial in self.study.trials().items()
+            if trial.state == STOPPED
+        }
+        return decision_rounds(curves, curves["epoch"].map(round), stops)
 
     def _run_async(self) -> str:
         from hfselect.callbacks import ConvergenceTrendCallback

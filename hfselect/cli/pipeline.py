@@ -217,13 +217,13 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         "--threshold",
         type=threshold_value,
         default=DEFAULT_THRESHOLD,
-        help="merge clusters while their distance is within this (default 0.09; 'silhouette' picks it)",
+        help="merge clusters while their distance is within this (default %(default)s; 'silhouette' picks it)",
     )
     cluster.add_argument(
         "--k-largest",
         type=positive_int,
         default=DEFAULT_K_LARGEST,
-        help="distance = mean of the k largest score differences (default 5)",
+        help="distance = mean of the k largest score differences (default %(default)s)",
     )
     cluster.add_argument("--method", choices=["agglomerative", "kmeans"], default="agglomerative")
     cluster.add_argument("--n-clusters", type=positive_int, help="number of clusters for --method kmeans")

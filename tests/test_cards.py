@@ -687,3 +687,17 @@ def test_one_wording_for_what_a_recall_score_came_from() -> None:
     assert score_source(new, "every") == "own proxy (no benchmark results)"
     sourced = RecallEntry("m", 1, 0.5, 0.7, 0.5, "member", 0, "r", "m", -0.7, True, source="own proxy")
     assert score_source(sourced, "all") == "own proxy"
+
+
+def test_report_render_rewrites_an_old_report_in_the_typed_schema(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hfselect.cli import main
+
+    (tmp_path / "report.json").write_text(json.dumps(make_report()))
+    assert main(["report", "render", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.split() == [str(tmp_path / name) for name in (
+        "report.json", "learning_curves.png", "README.md")]  # fmt: skip
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert data["schema_version"] == SCHEMA_VERSION and data["selected_model"] == "prajjwal1/bert-tiny"
+    assert "hfselect model selection for fancyzhx/ag_news" in (tmp_path / "README.md").read_text()

@@ -46,7 +46,7 @@ def test_recall_from_a_path_with_the_configured_defaults(tiny_assets: Path, benc
 def test_recall_checks_its_options_first(benchmarked: Path) -> None:
     with pytest.raises(ValueError, match="top_k"):
         hfselect.recall("any/target", benchmarked, top_k=0)
-    assert DEFAULT_TOP_K == hfselect.recall.__kwdefaults__["top_k"]
+    assert hfselect.recall.__kwdefaults__["top_k"] == DEFAULT_TOP_K
 
 
 def test_select_returns_the_report_it_writes(tiny_assets: Path, benchmarked: Path, tmp_path: Path) -> None:

@@ -40,15 +40,14 @@ from _shared import machine_info, table
 from scipy.stats import spearmanr
 from selection_live import without_target
 
-from hfselect.cli import quiet_libraries, training_options
+import hfselect
 from hfselect.core.proxies import PROXIES, run_proxy
-from hfselect.core.recall import recall_for_target
 from hfselect.data import load_target_sample
 from hfselect.errors import HfSelectError
+from hfselect.logs import quiet_libraries
 from hfselect.store.repository import ModelRepository, hfselect_cache
 from hfselect.training.bench import BenchConfig, run_bench
 from hfselect.training.features import compute_model_outputs, load_model_for_outputs
-from hfselect.training.selection import FineSelection, SelectConfig
 
 ALL_MODELS = ("all-MiniLM-L6-v2", "splade-bert-tiny", "all-mpnet-base-v2")
 DEFAULT_MODELS = ALL_MODELS
@@ -84,8 +83,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--candidates", type=int, default=2, help="select's recall size")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path)
-    # The rest of the protocol, as `hfselect bench` has it by default (real_text's models are safetensors).
-    parser.set_defaults(metric="accuracy", allow_pickle=False)
     return parser.parse_args(argv)
 
 
@@ -224,30 +221,35 @@ def select_on_target(
     proxy_cpu_seconds = sum(proxies[f"{m}|{target}"]["cpu_seconds"] for m in models)
     with tempfile.TemporaryDirectory(prefix="hfselect-real-text-") as scratch:
         repository_path = without_target(str(bench_path), target, Path(scratch), args.cache)
-        # The bench protocol, with select's defaults for the rest.
-        select_config = SelectConfig(**dataclasses.asdict(config), output_dir=str(Path(scratch) / "run"))
+        recalled_at: list[float] = []
         started, cpu_started = time.perf_counter(), time.process_time()
         with ModelRepository(repository_path) as repository:
-            recall = recall_for_target(
-                repository, target_folder, top_k=args.candidates, proxy_scores=logme, progress=False
+            # The bench protocol, with select's defaults for the rest.
+            report = hfselect.select(
+                target_folder,
+                repository,
+                candidates=args.candidates,
+                proxy_scores=logme,
+                output_dir=scratch,
+                progress=False,
+                on_recall=lambda _: recalled_at.append(time.perf_counter()),
+                **dataclasses.asdict(config),
             )
-            candidates = [repository.model_location(m) for m in recall.result.models]
-            recall_seconds = time.perf_counter() - started
-            selection = FineSelection(repository, target_folder, candidates, select_config).run()
+        recall_seconds = recalled_at[0] - started
         select_seconds = time.perf_counter() - started
         select_cpu_seconds = time.process_time() - cpu_started
     return {
-        "candidates": list(recall.result.models),
-        "selected": selection.selected_model,
-        "selected_test_score": selection.test_score,
-        "epochs_spent": selection.epochs_spent,
+        "candidates": list(report.recall.models if report.recall else []),
+        "selected": report.selected_model,
+        "selected_test_score": report.test_score,
+        "epochs_spent": report.selection["epochs_spent"],
         "proxy_seconds": proxy_seconds,
         "proxy_cpu_seconds": proxy_cpu_seconds,
         "recall_seconds": recall_seconds,
         "select_seconds": select_seconds,
         "select_cpu_seconds": select_cpu_seconds,
-        "rounds": selection.rounds,
-        "candidate_runs": selection.to_dict()["candidates"],
+        "rounds": report.selection["rounds"],
+        "candidate_runs": report.selection["candidates"],
     }
 
 
@@ -467,7 +469,15 @@ def main(argv: list[str] | None = None) -> int:
     checkpoints = describe_checkpoints({**model_folders, **check_folders}, args.max_length)
     print(f"models: {', '.join(model_folders)}; checked: {', '.join(check_folders) or '-'}", flush=True)
 
-    config = BenchConfig(**training_options(args))
+    config = BenchConfig(
+        epochs=args.epochs,
+        learning_rate=args.learning_rate,
+        batch_size=args.batch_size,
+        max_length=args.max_length,
+        train_samples=args.train_samples,
+        eval_samples=args.eval_samples,
+        seed=args.seed,
+    )
     folder = run_folder(args, config)
     bench_path = folder / "bench.sqlite"
     step = time.perf_counter()

@@ -25,11 +25,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from hfselect.cli import quiet_libraries
-from hfselect.core.recall import recall_for_target
+import hfselect
+from hfselect.logs import quiet_libraries
 from hfselect.store.repository import ModelRepository
 from hfselect.training.bench import BenchConfig, finetune_pair
-from hfselect.training.selection import FineSelection, SelectConfig
 
 
 def without_target(source: str, target: str, directory: Path, zoo: Path) -> Path:
@@ -79,24 +78,21 @@ def main(argv: list[str] | None = None) -> int:
         target_path = str(zoo / "datasets" / target)
         with tempfile.TemporaryDirectory() as scratch:
             repository_path = without_target(args.repository, target, Path(scratch), zoo)
-            config = SelectConfig(
-                epochs=args.epochs,
-                learning_rate=args.learning_rate,
-                max_length=args.max_length,
-                output_dir=str(Path(scratch) / "run"),
-            )
             started = time.perf_counter()
             with ModelRepository(repository_path) as repository:
-                recall = recall_for_target(
-                    repository,
+                report = hfselect.select(
                     target_path,
-                    top_k=args.candidates,
+                    repository,
+                    candidates=args.candidates,
                     sample_size=args.sample_size,
+                    output_dir=scratch,
                     progress=False,
+                    epochs=args.epochs,
+                    learning_rate=args.learning_rate,
+                    max_length=args.max_length,
                 )
-                candidates = [repository.model_location(m) for m in recall.result.models]
-                selection = FineSelection(repository, target_path, candidates, config).run()
             select_seconds = time.perf_counter() - started
+            recalled = report.recall.models if report.recall else []
 
         brute = BenchConfig(epochs=args.epochs, learning_rate=args.learning_rate, max_length=args.max_length)
         started = time.perf_counter()
@@ -104,21 +100,20 @@ def main(argv: list[str] | None = None) -> int:
         brute_seconds = time.perf_counter() - started
         best_by_validation = max(results, key=lambda m: results[m].curve[-1])
         best_test = max(result.score for result in results.values())
-        selected_test = results[selection.selected_model].score
+        selected_test = results[report.selected_model].score
         rows.append(
             {
                 "target": target,
-                "selected": selection.selected_model,
+                "selected": report.selected_model,
                 "brute_force_pick": best_by_validation,
                 "select_seconds": select_seconds,
                 "brute_force_seconds": brute_seconds,
                 "speedup": brute_seconds / select_seconds,
-                "select_epochs": selection.epochs_spent,
+                "select_epochs": report.selection["epochs_spent"],
                 "brute_force_epochs": len(models) * args.epochs,
                 "select_regret": best_test - selected_test,
-                "candidates": list(recall.result.models),
-                "select_regret_vs_candidates": max(results[m].score for m in recall.result.models)
-                - selected_test,
+                "candidates": list(recalled),
+                "select_regret_vs_candidates": max(results[m].score for m in recalled) - selected_test,
                 "brute_force_regret": best_test - results[best_by_validation].score,
             }
         )

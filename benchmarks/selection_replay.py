@@ -488,7 +488,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give one --zoo folder per --repository, in the same order")
     if args.cache and len(args.repository) > 1:
         parser.error("--cache takes one repository; with several, each caches beside itself")
-    from hfselect.cli import quiet_libraries
+    from hfselect.logs import quiet_libraries
 
     quiet_libraries()
 

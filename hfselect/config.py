@@ -38,3 +38,13 @@ DEFAULT_BATCH_SIZE = 32
 DEFAULT_MAX_LENGTH = 128
 DEFAULT_SEED = 0
 DEFAULT_METRIC = "accuracy"
+
+# `hfselect demo`: the zoo's tiny models need a far larger learning rate than BERT.
+DEMO_EPOCHS = 3
+DEMO_LEARNING_RATE = 2e-3
+DEMO_MAX_LENGTH = 32
+DEMO_SAMPLE_SIZE = 256
+# The small zoo leaves 5 benchmark datasets beside the target: with k_largest=5 no two models would
+# be comparable (they must share more than k datasets), so the demo clusters on 4.
+DEMO_K_LARGEST = 4
+DEMO_OUTPUT_DIR = "hfselect-demo"

@@ -19,6 +19,7 @@ import pytest
 from huggingface_hub import DatasetCard, ModelCard
 
 from hfselect.cards import (
+    SCHEMA_VERSION,
     SelectionReport,
     environment_versions,
     pull_repository,
@@ -251,13 +252,13 @@ def test_report_loads_from_dict_file_and_folder_and_redacts_tokens(tmp_path: Pat
     report = SelectionReport.from_json(data)
     assert report.selected_model == "prajjwal1/bert-tiny" and report.metric == "accuracy"
     assert FAKE_TOKEN not in report.to_json() and "hf_ABCDEFGH" not in report.to_json()
-    assert "--token ***" in report.data["command"]
+    assert "--token ***" in (report.command or "")
     assert "hf_transfer" in redact_secrets("pip install hf_transfer")  # not a token
 
     report.to_json(tmp_path / "report.json")
     for source in (tmp_path, tmp_path / "report.json"):
         again = SelectionReport.from_json(source)
-        assert again.data == report.data
+        assert again.to_dict() == report.to_dict()
     assert (
         json.loads(report.to_json(public=True))["saved_to"] == "~/runs/hfselect-selection/run/selected-model"
     )
@@ -640,3 +641,63 @@ def test_card_cost_counts_brute_force_over_the_whole_repository_and_the_winners_
     ) in render_report_card(local).text
     # An older report without the repository's size keeps the candidates-only line.
     assert "models of the repository" not in render_report_card(make_report()).text
+
+
+# -- the typed schema ----------------------------------------------------------------------------------
+
+
+def test_a_report_in_the_old_untyped_format_loads_and_is_written_back_typed(tmp_path: Path) -> None:
+    old = make_report()  # today's report.json: no schema_version, no schedule
+    assert "schema_version" not in old
+    (tmp_path / "report.json").write_text(json.dumps(old))
+    report = SelectionReport.from_json(tmp_path)
+    assert report.schema_version == SCHEMA_VERSION and report.schedule is None and report.source == "select"
+    assert report.target == old["target"] and report.selected_model == old["selected_model"]
+    assert report.recall is not None and report.recall.models == old["recall"]["models"]
+    entries = report.recall.to_dict()["entries"]  # with the fields old reports lack, at their defaults
+    old_entries = old["recall"]["entries"]
+    assert [
+        {key: new[key] for key in entry} for new, entry in zip(entries, old_entries, strict=True)
+    ] == old_entries
+    assert all(new["source"] == "" and new["evidence"] is None for new in entries)
+    data = report.to_dict()
+    assert data["schema_version"] == SCHEMA_VERSION and data["selection"] == old["selection"]
+    assert SelectionReport.from_dict(data).to_dict() == data
+    # A study's target lived in its selection section only; the metric in its protocol only.
+    del old["target"], old["metric"]
+    old["protocol"]["metric"] = "f1"
+    again = SelectionReport.from_dict(old)
+    assert again.target == old["selection"]["target"] and again.metric == "f1"
+
+
+def test_the_card_shows_the_schedule_it_ran() -> None:
+    data = SelectionReport.from_dict(make_report()).to_dict()
+    assert "Fine-selection schedule" not in render_report_card(data).text  # unknown in old reports
+    data["schedule"] = "async"
+    assert "**Fine-selection schedule:** `async` successive halving" in render_report_card(data).text
+
+
+def test_one_wording_for_what_a_recall_score_came_from() -> None:
+    from hfselect.core.recall_result import RecallEntry, score_source
+
+    entry = RecallEntry("m", 1, 0.5, 0.7, 0.5, "member", 0, "r", "m", -0.7, True)
+    assert score_source(entry, "every") == "own proxy"  # the branch the card used to lack
+    assert score_source(entry, "representatives") == "member of cluster 0, represented by r"
+    new = RecallEntry("n", 2, 0.4, 0.7, 0.4, "new", None, None, "n", -0.9, False)
+    assert score_source(new, "every") == "own proxy (no benchmark results)"
+    sourced = RecallEntry("m", 1, 0.5, 0.7, 0.5, "member", 0, "r", "m", -0.7, True, source="own proxy")
+    assert score_source(sourced, "all") == "own proxy"
+
+
+def test_report_render_rewrites_an_old_report_in_the_typed_schema(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hfselect.cli import main
+
+    (tmp_path / "report.json").write_text(json.dumps(make_report()))
+    assert main(["report", "render", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.split() == [str(tmp_path / name) for name in (
+        "report.json", "learning_curves.png", "README.md")]  # fmt: skip
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert data["schema_version"] == SCHEMA_VERSION and data["selected_model"] == "prajjwal1/bert-tiny"
+    assert "hfselect model selection for fancyzhx/ag_news" in (tmp_path / "README.md").read_text()

@@ -11,7 +11,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from hfselect.core.recall import models_needing_proxy, recall_for_target
+from hfselect.api import recall
+from hfselect.core.recall import models_needing_proxy
 from hfselect.core.scopes import DEFAULT_SCOPE
 from hfselect.hub.download_budget import (
     DownloadBudgetError,
@@ -192,10 +193,10 @@ def test_the_estimate_is_what_the_recall_downloads_and_a_rerun_downloads_nothing
     needed = plan.needed["representatives"]
     assert len(needed) == 8 and plan.size("representatives") > len(needed) * starter_hub.weights_size
 
-    recall = recall_for_target(
-        starter_repository, "stanfordnlp/imdb", scope="representatives", sample_size=32, progress=False
+    recalled = recall(
+        "stanfordnlp/imdb", starter_repository, scope="representatives", sample_size=32, progress=False
     )
-    assert sorted(recall.proxied_models) == sorted(needed)
+    assert sorted(recalled.proxied_models) == sorted(needed)
     assert cached_blob_bytes(hf_cache, needed) == plan.size("representatives")
 
     again = plan_proxy_downloads(starter_repository, scope="representatives", threshold=0.09, k_largest=5)

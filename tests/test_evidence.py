@@ -9,15 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from hfselect.api import recall
 from hfselect.cli import build_parser, print_recall
 from hfselect.core.evidence import dataset_resemblance, fused_scores, standardized_ranks
-from hfselect.core.recall import (
-    DEFAULT_SCOPE,
-    TargetRecall,
-    coarse_recall,
-    models_needing_proxy,
-    recall_for_target,
-)
+from hfselect.core.recall import DEFAULT_SCOPE, coarse_recall, models_needing_proxy
 from hfselect.core.scopes import RULE_SUMMARIES, SCOPES
 from tests.test_recall import PROXY, TOY
 
@@ -130,7 +125,7 @@ def test_the_evidence_lifts_a_model_the_noisy_proxy_ranks_second() -> None:
 
 def test_one_default_rule_everywhere() -> None:
     assert DEFAULT_SCOPE == "evidence" and DEFAULT_SCOPE in SCOPES and set(RULE_SUMMARIES) == set(SCOPES)
-    for function in (coarse_recall, models_needing_proxy, recall_for_target):
+    for function in (coarse_recall, models_needing_proxy, recall):
         assert inspect.signature(function).parameters["scope"].default == DEFAULT_SCOPE
     parser = build_parser()
     for command in (["recall", "d"], ["select", "d"]):
@@ -157,8 +152,13 @@ EXPECTED_SOURCES = {
 @pytest.mark.parametrize("scope", SCOPES)
 def test_the_recall_table_says_what_each_score_came_from(scope: str, capsys: pytest.CaptureFixture) -> None:
     result = coarse_recall(TOY, PROXY, top_k=None, threshold=0.15, scope=scope)
-    recall = TargetRecall("toy", result, "logme", dict(PROXY), list(PROXY), {}, [], False, 0.0, {})
-    print_recall(recall)
+    result.target, result.proxy, result.proxy_scores, result.proxied_models = (
+        "toy",
+        "logme",
+        dict(PROXY),
+        list(PROXY),
+    )
+    print_recall(result)
     printed = capsys.readouterr().out
     assert "score from" in printed
     for entry in result.entries:
@@ -167,7 +167,7 @@ def test_the_recall_table_says_what_each_score_came_from(scope: str, capsys: pyt
     assert member_d.source.startswith(EXPECTED_SOURCES[scope])
     if scope in ("evidence", "every"):  # nothing of the paper's rule's wording
         assert "x mean benchmark score" not in printed and "similarity" not in printed
-    assert recall.to_dict()["entries"][0]["source"] == result.entries[0].source
+    assert result.to_dict()["entries"][0]["source"] == result.entries[0].source
 
 
 def test_entries_serialise_their_evidence() -> None:

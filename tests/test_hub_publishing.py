@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from huggingface_hub import DatasetCard
 
+from hfselect.api import recall
 from hfselect.cards import pull_repository, push_repository
-from hfselect.core.recall import recall_for_target
 from hfselect.store.repository import ModelRepository
 
 TOKEN = "hf_FAKEtokenForPublishing0987654321"
@@ -83,10 +83,10 @@ def test_pushed_and_pulled_repository_gives_the_same_recall(
     with ModelRepository(repository_copy) as original:
         # The zoo's models are local folders: the pulled copy needs their locations to load them.
         push_repository(original, "tester/zoo-repository", include_local_paths=True)
-        before = recall_for_target(original, target, proxy="logme", sample_size=100, progress=False)
+        before = recall(target, original, proxy="logme", sample_size=100, progress=False)
     with ModelRepository(tmp_path / "empty.sqlite") as pulled:
         pull_repository("tester/zoo-repository", pulled)
-        after = recall_for_target(pulled, target, proxy="logme", sample_size=100, progress=False)
+        after = recall(target, pulled, proxy="logme", sample_size=100, progress=False)
         assert pulled.counts()["results"] == 3
-    assert after.result.models == before.result.models
-    assert after.result.scores == pytest.approx(before.result.scores)
+    assert after.models == before.models
+    assert after.scores == pytest.approx(before.scores)

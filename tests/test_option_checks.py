@@ -103,14 +103,14 @@ def test_recall_checks_its_numbers_before_any_proxy_is_computed(
     fields: dict, filled: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import hfselect.training.proxy_scoring
-    from hfselect.core.recall import recall_for_target
+    from hfselect.api import recall
 
     def no_proxy(*args: object, **kwargs: object) -> None:
         raise AssertionError("a proxy was computed before the options were checked")
 
     monkeypatch.setattr(hfselect.training.proxy_scoring, "score_models", no_proxy)
     with ModelRepository(filled) as repository, pytest.raises(ValueError, match=next(iter(fields))):
-        recall_for_target(repository, "some/target", **fields)
+        recall("some/target", repository, **fields)
 
 
 def test_score_models_checks_the_sample_size_before_loading_the_target(filled: Path) -> None:

@@ -120,11 +120,12 @@ def test_select_resumes_after_kill_9(tiny_assets: Path, benchmarked: Path, tmp_p
 def test_select_options_default_to_hfselects_rule() -> None:
     import pytest
 
-    from hfselect.cli import build_parser, selection_config
+    from hfselect.cli import build_parser
+    from hfselect.cli.options import selection_options
 
     args = build_parser().parse_args(["select", "some/dataset"])
     assert args.scope == "evidence" and args.candidates == 4 and args.margin == "auto"
-    assert selection_config(args).margin == "auto"
+    assert selection_options(args)["margin"] == "auto"
     assert build_parser().parse_args(["select", "d", "--margin", "0.02"]).margin == 0.02
     for bad in ("wide", "-1"):
         with pytest.raises(SystemExit):

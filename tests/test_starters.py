@@ -131,8 +131,8 @@ def test_repo_init_and_info_commands_say_what_was_stored(
 
 
 def test_recall_on_an_empty_repository_names_the_starter_command(tmp_path: Path) -> None:
-    from hfselect.core.recall import recall_for_target
+    from hfselect.api import recall
 
     with ModelRepository(tmp_path / "empty.sqlite") as repository, pytest.raises(HfSelectError) as error:
-        recall_for_target(repository, "stanfordnlp/imdb")
+        recall("stanfordnlp/imdb", repository)
     assert "hfselect repo init --starter paper-nlp" in str(error.value)

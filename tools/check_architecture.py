@@ -23,7 +23,14 @@ SQL_TEXT = re.compile(r"[\"']\s*(SELECT|INSERT|UPDATE|DELETE|CREATE|PRAGMA)\s")
 
 # Lowest first. A module may import modules of its own layer or of a lower one, never a higher one.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("hfselect._version", "hfselect.errors", "hfselect.validation", "hfselect.config", "hfselect.specs"),
+    (
+        "hfselect._version",
+        "hfselect.errors",
+        "hfselect.validation",
+        "hfselect.config",
+        "hfselect.specs",
+        "hfselect.logs",
+    ),
     ("hfselect.core",),
     ("hfselect.store", "hfselect.data", "hfselect.models", "hfselect.zoo", "hfselect.hub.client"),
     (

@@ -1,7 +1,8 @@
 """Selection reports as Hub cards, and pushing reports and model repositories to the Hub.
 
-- :class:`SelectionReport`, :func:`render_report_card`, :func:`write_report_folder`: a
-  ``report.json`` as a card (``README.md``) with a learning-curves plot.
+- :class:`SelectionReport`: the typed schema of ``report.json`` (``to_dict``/``from_dict``, JSON
+  files, old reports upgraded); :func:`render_report_card`, :func:`write_report_folder`: the
+  report as a card (``README.md``) with a learning-curves plot.
 - :func:`push_report`, :func:`push_study_report`: push a report (or a study's) in one commit.
 - :func:`push_repository`, :func:`pull_repository`, :func:`resolve_repository_path`: the model
   repository as a Hub dataset of Parquet tables, and ``--repository hf://datasets/USER/NAME``.
@@ -14,15 +15,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from hfselect.cards.names import redact_secrets
     from hfselect.cards.plot import plot_learning_curves
     from hfselect.cards.push import push_report, push_study_report, resolve_token
-    from hfselect.cards.report import (
-        SelectionReport,
-        redact_secrets,
-        render_report_card,
-        report_card_data,
-        write_report_folder,
-    )
+    from hfselect.cards.report import render_report_card, report_card_data, write_report_folder
+    from hfselect.cards.selection_report import SCHEMA_VERSION, SelectionReport, winner_gap
     from hfselect.cards.snapshot import (
         pull_repository,
         push_repository,
@@ -33,8 +30,10 @@ if TYPE_CHECKING:
     from hfselect.cards.versions import environment_versions
 
 _EXPORTS = {
-    "SelectionReport": "report",
-    "redact_secrets": "report",
+    "SCHEMA_VERSION": "selection_report",
+    "SelectionReport": "selection_report",
+    "winner_gap": "selection_report",
+    "redact_secrets": "names",
     "render_report_card": "report",
     "report_card_data": "report",
     "write_report_folder": "report",
@@ -51,6 +50,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "SCHEMA_VERSION",
     "SelectionReport",
     "environment_versions",
     "plot_learning_curves",
@@ -65,6 +65,7 @@ __all__ = [
     "repository_snapshot",
     "resolve_repository_path",
     "resolve_token",
+    "winner_gap",
     "write_report_folder",
 ]
 

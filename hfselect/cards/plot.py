@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from hfselect.cards.report import SelectionReport
+from hfselect.cards.names import model_name, target_name
+from hfselect.cards.selection_report import SelectionReport
 
 WINNER_COLOR = "#d62728"
 # Muted colours for the other candidates (tab10 without its red, which marks the winner).
@@ -31,9 +30,6 @@ OTHER_COLORS = (
 
 
 def _short(model_id: str, width: int = 38) -> str:
-    # model_name is imported here, not at the top: report.py imports this module lazily too.
-    from hfselect.cards.report import model_name
-
     name = model_name(model_id)
     return name if len(name) <= width else name[: width - 1] + "\u2026"
 
@@ -51,8 +47,6 @@ def plot_learning_curves(
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
-
-    from hfselect.cards.report import target_name
 
     candidates = [c for c in report.candidates if c.curve]
     if not candidates:
@@ -99,7 +93,7 @@ def plot_learning_curves(
     if report.target:
         title = f"Fine selection on {target_name(report.target)}: {len(candidates)} candidates"
     else:  # a callback study records no target
-        title = f"Study {report.selection.get('study')}: {len(candidates)} runs"
+        title = f"Study {report.study}: {len(candidates)} runs"
     axes.set_title(title, fontsize=11)
     axes.grid(True, alpha=0.3)
     figure.legend(

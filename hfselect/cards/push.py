@@ -19,13 +19,9 @@ from typing import Any
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, get_token
 from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError
 
-from hfselect.cards.report import (
-    REPORT_JSON,
-    SelectionReport,
-    redact_secrets,
-    target_name,
-    write_report_folder,
-)
+from hfselect.cards.names import redact_secrets, target_name
+from hfselect.cards.report import write_report_folder
+from hfselect.cards.selection_report import REPORT_JSON, SelectionReport
 from hfselect.errors import HfSelectError, HubError
 from hfselect.hub.client import TRANSPORT_ERRORS, describe_hub_error, status_code
 
@@ -204,7 +200,7 @@ def push_report(
     report = SelectionReport.from_json(source if source.is_file() else source / REPORT_JSON)
     token = resolve_token(token)
     # Whatever shape the token has, a copy of it in the report (a command line, a note) is masked.
-    report = SelectionReport(redact_secrets(report.data, secret=token))
+    report = SelectionReport.from_dict(redact_secrets(report.to_dict(), secret=token))
     with tempfile.TemporaryDirectory(prefix="hfselect-report-") as work:
         written = write_report_folder(
             report, work, repo_type=repo_type, includes_model=model_dir is not None, public=True

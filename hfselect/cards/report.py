@@ -1,35 +1,39 @@
-"""Selection reports: the ``report.json`` of ``hfselect select``/``demo`` as an object and as a Hub card.
+"""A selection report as a Hub card: ``README.md`` with YAML metadata, and the report folder.
 
-:class:`SelectionReport` wraps the JSON (it keeps the dict as it is, so ``to_json`` writes the same
-schema back) and offers the normalised views the card needs. :func:`render_report_card` turns it into
-a ``README.md`` through huggingface_hub's card classes and the Jinja template ``template.md`` next to
+:func:`render_report_card` turns a :class:`~hfselect.cards.selection_report.SelectionReport` into a
+``README.md`` through huggingface_hub's card classes and the Jinja template ``template.md`` next to
 this file: the Python side prepares every value (escaped, formatted, linked), the template only lays
 them out, so the template stays readable and the card data (the YAML block) stays valid metadata.
 :func:`write_report_folder` writes the card, the JSON and the learning-curves plot into one folder.
 
-Cards and JSON never hold a Hugging Face token (:func:`redact_secrets`), and the card shows local
-paths by their last component only, so a pushed card does not reveal a home folder.
+Cards and JSON never hold a Hugging Face token (:func:`~hfselect.cards.names.redact_secrets`), and
+the card shows local paths by their last component only, so a pushed card does not reveal a home folder.
 """
 
 from __future__ import annotations
 
-import copy
-import json
-import math
 import os
-import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from huggingface_hub import DatasetCard, DatasetCardData, EvalResult, ModelCard, ModelCardData, constants
 
+from hfselect.cards.names import (
+    display_path,
+    finite,
+    home_as_tilde,
+    is_hub_model_id,
+    model_name,
+    redact_secrets,
+    split_hub_dataset,
+    target_name,
+)
+from hfselect.cards.selection_report import REPORT_JSON, Candidate, SelectionReport, winner_gap
+from hfselect.core.recall_result import score_source
 from hfselect.core.scopes import RULE_SUMMARIES
-from hfselect.errors import HfSelectError
 
 TEMPLATE_PATH = Path(__file__).with_name("template.md")
-REPORT_JSON = "report.json"
 CARD_NAME = "README.md"
 PLOT_NAME = "learning_curves.png"
 TAGS = ("hfselect", "model-selection", "recall-and-select")
@@ -38,54 +42,9 @@ PAPER_URL = "https://arxiv.org/abs/2404.00069"
 MISSING = "\u2013"
 TIMES = "\u00d7"
 
-# Hugging Face user tokens ("hf_" + 34 letters and digits) and legacy org tokens; 16+ characters so
-# that names such as ``hf_transfer`` are left alone.
-_TOKEN_PATTERN = re.compile(r"\b(hf|api_org)_[A-Za-z0-9]{16,}")
-# ``--token VALUE`` / ``--token=VALUE`` / ``token=VALUE`` in a recorded command line.
-_TOKEN_OPTION = re.compile(r"(--?token[= ]|\btoken=)(\S+)", re.IGNORECASE)
-# A Hub repository id: ``name`` or ``namespace/name`` (the Hub's own character set).
-_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
-_NAMESPACED_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-
-
-def redact_secrets(value: Any, *, secret: str | None = None) -> Any:
-    """``value`` (a string, or lists/dicts of them) with anything that looks like a token replaced.
-
-    Replaces Hugging Face token patterns, the value after a ``--token`` option, and ``secret`` (the
-    token actually in use, whatever its shape) by ``***``. Used on every report before it is
-    written, rendered or pushed.
-    """
-    if isinstance(value, str):
-        if secret and len(secret) >= 8:  # a real token; masking a short string would garble the text
-            value = value.replace(secret, "***")
-        value = _TOKEN_OPTION.sub(lambda match: match.group(1) + "***", value)
-        return _TOKEN_PATTERN.sub("***", value)
-    if isinstance(value, Mapping):
-        return {key: redact_secrets(item, secret=secret) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [redact_secrets(item, secret=secret) for item in value]
-    return value
-
-
-def home_as_tilde(text: str) -> str:
-    """``text`` with the home folder written ``~`` (a published report should not name the user)."""
-    home = str(Path.home())
-    return text.replace(home, "~") if len(home) > 1 else text
-
-
-def _finite(value: Any) -> float | None:
-    """A float, or None for missing/NaN/inf (JSON reports carry NaN as null, but be lenient)."""
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
 
 def _fmt(value: Any, digits: int = 4) -> str:
-    number = _finite(value)
+    number = finite(value)
     return MISSING if number is None else f"{number:.{digits}f}"
 
 
@@ -96,262 +55,9 @@ def _cell(text: Any) -> str:
     return " ".join(text.split())
 
 
-def _display_path(value: str) -> str:
-    """The last component of a local path (the card must not reveal a home folder)."""
-    return Path(value.rstrip("/\\")).name or value
-
-
-def is_hub_model_id(model_id: str | None, spec: str | None = None) -> bool:
-    """Whether ``model_id`` names a Hub model (``namespace/name``) rather than a local folder.
-
-    A candidate loaded from a local folder has its folder as ``spec``; a Hub candidate's spec is its
-    id. Names without a namespace are ambiguous (a folder name looks the same) and count as local.
-    """
-    if not model_id or not _NAMESPACED_ID.match(model_id):
-        return False
-    return spec is None or spec == model_id
-
-
-def split_hub_dataset(target: str | None) -> tuple[str, str | None] | None:
-    """``(dataset_id, config)`` when ``target`` is a Hub dataset spec (``ID`` or ``ID:CONFIG``), else None.
-
-    Local paths (absolute, starting with ``.`` or ``~``, or an existing file or folder) are not Hub ids.
-    """
-    if not target or "\\" in target or target.startswith((".", "/", "~")):
-        return None
-    dataset_id, _, config = target.partition(":")
-    if not _REPO_ID.match(dataset_id) or (config and not re.fullmatch(r"[\w.-]+", config)):
-        return None
-    if Path(target).exists() or Path(dataset_id).exists():
-        return None
-    return dataset_id, config or None
-
-
-def target_name(target: str) -> str:
-    """How a card names a target: its Hub id (and config), or a local dataset's folder name."""
-    hub = split_hub_dataset(target)
-    if hub is not None:
-        return hub[0] + (f" ({hub[1]})" if hub[1] else "")
-    return _display_path(target) if target else "unknown"
-
-
 def _hub_url(repo_id: str, repo_type: str = "model") -> str:
     prefix = {"model": "", "dataset": "datasets/", "space": "spaces/"}[repo_type]
     return f"{constants.ENDPOINT.rstrip('/')}/{prefix}{repo_id}"
-
-
-@dataclass
-class Candidate:
-    """One fine-selection candidate as the card shows it."""
-
-    model_id: str
-    spec: str | None
-    epochs: list[float]
-    curve: list[float]
-    predicted_final: list[float | None]
-    state: str
-    reason: str | None
-    seconds: float | None
-    selected: bool
-    recall_rank: int | None
-
-    @property
-    def is_hub(self) -> bool:
-        """Whether the candidate is a Hub model (linked in the card, named as ``base_model``)."""
-        return is_hub_model_id(self.model_id, self.spec)
-
-    @property
-    def last_epoch(self) -> float | None:
-        """The epoch of its last evaluation."""
-        return self.epochs[-1] if self.epochs else None
-
-
-@dataclass
-class SelectionReport:
-    """A selection report: the ``report.json`` that ``hfselect select`` and ``hfselect demo`` write.
-
-    ``data`` is that JSON as a dict, kept as it is (so :meth:`to_json` writes the same schema); the
-    properties are normalised views of it. Reports built from a study (:meth:`from_study`) have no
-    ``recall`` section.
-    """
-
-    data: dict[str, Any]
-
-    # -- loading and saving ---------------------------------------------------------------------
-
-    @classmethod
-    def from_json(cls, source: str | os.PathLike[str] | Mapping[str, Any]) -> SelectionReport:
-        """Load a report from a dict, a ``report.json`` file, or a folder holding one.
-
-        Raises:
-            HfSelectError: the file is missing, is not JSON, or is not an hfselect report.
-        """
-        if isinstance(source, Mapping):
-            data = copy.deepcopy(dict(source))
-            where = "the report"
-        else:
-            path = Path(source)
-            if path.is_dir():
-                path = path / REPORT_JSON
-            where = str(path)
-            try:
-                data = json.loads(path.read_text(encoding="utf-8"))
-            except OSError as error:
-                raise HfSelectError(f"cannot read the selection report {path}: {error.strerror}") from error
-            except ValueError as error:
-                raise HfSelectError(f"{path} is not JSON: {error}") from error
-        if not isinstance(data, dict) or not isinstance(data.get("selection"), Mapping):
-            raise HfSelectError(
-                f"{where} is not an hfselect selection report (no 'selection' section); "
-                "make one with `hfselect select` or `hfselect demo`"
-            )
-        return cls(redact_secrets(data))
-
-    def to_json(self, path: str | os.PathLike[str] | None = None, *, public: bool = False) -> str:
-        """The report as JSON text (written to ``path`` too when given).
-
-        Tokens are always redacted. ``public=True`` (what a push uses) also writes the home folder
-        as ``~`` in paths, so a published report does not reveal the user name of the machine.
-        """
-        data = redact_secrets(self.data)
-        text = json.dumps(data, indent=2, default=str)
-        if public:
-            home = json.dumps(str(Path.home()))[1:-1]  # as it appears inside JSON strings
-            if len(home) > 1:
-                text = text.replace(home, "~")
-        if path is not None:
-            Path(path).write_text(text + "\n", encoding="utf-8")
-        return text
-
-    @classmethod
-    def from_study(
-        cls, repository: Any, study_id: str, *, metric: str | None = None, command: str | None = None
-    ) -> SelectionReport:
-        """A report of a selection study stored in a repository (tables ``study_trials``, ``study_curves``).
-
-        Studies written by the :class:`~hfselect.callbacks.ConvergenceTrendCallback` hold no recall,
-        and no budget: the report's brute-force cost is every run trained as far as the longest one.
-        The selected model is the best completed run (or, while none completed, the best so far).
-
-        Args:
-            repository: a :class:`~hfselect.store.repository.ModelRepository` or the path of one.
-            study_id: the study's name.
-            metric: the metric's name for the card (the callback's ``metric``); default ``score``.
-            command: how the study was run, for the reproduction section.
-        """
-        from hfselect.cards.study import study_report_dict
-
-        return cls(redact_secrets(study_report_dict(repository, study_id, metric=metric, command=command)))
-
-    # -- normalised views -----------------------------------------------------------------------
-
-    @property
-    def selection(self) -> dict[str, Any]:
-        """The ``selection`` section (SelectionResult.to_dict())."""
-        return dict(self.data.get("selection") or {})
-
-    @property
-    def recall(self) -> dict[str, Any] | None:
-        """The ``recall`` section (TargetRecall.to_dict()), or None for a study report."""
-        recall = self.data.get("recall")
-        return dict(recall) if isinstance(recall, Mapping) else None
-
-    @property
-    def target(self) -> str:
-        """The target dataset as given (Hub id, ``ID:CONFIG`` or local path)."""
-        return str(self.data.get("target") or self.selection.get("target") or "")
-
-    @property
-    def metric(self) -> str:
-        """The validation metric's name."""
-        return str(self.data.get("metric") or (self.data.get("protocol") or {}).get("metric") or "score")
-
-    @property
-    def selected_model(self) -> str | None:
-        """The model fine selection chose."""
-        return self.data.get("selected_model") or self.selection.get("selected_model")
-
-    @property
-    def selected_score(self) -> float | None:
-        """Its validation score at the end of the budget."""
-        return _finite(self.data.get("selected_score", self.selection.get("selected_score")))
-
-    @property
-    def test_score(self) -> float | None:
-        """Its score on the target's test split, when one was computed."""
-        return _finite(self.data.get("test_score", self.selection.get("test_score")))
-
-    @property
-    def candidates(self) -> list[Candidate]:
-        """Every fine-selection candidate, in the order fine selection listed them."""
-        ranks = {}
-        for entry in (self.recall or {}).get("entries") or []:
-            ranks[entry.get("model_id")] = entry.get("rank")
-        selected = self.selected_model
-        out = []
-        for raw in self.selection.get("candidates") or []:
-            values = list(raw.get("curve") or [])
-            x = raw.get("curve_epochs") or list(range(1, len(values) + 1))  # select's curves: one per epoch
-            # A NaN evaluation (a diverged run) is left out with its epoch, keeping the two aligned.
-            points = [(float(e), float(v)) for e, v in zip(x, values, strict=False) if _finite(v) is not None]
-            predicted = [_finite(v) for v in raw.get("predicted_final") or []]
-            out.append(
-                Candidate(
-                    model_id=str(raw.get("model_id")),
-                    spec=raw.get("spec"),
-                    epochs=[e for e, _ in points],
-                    curve=[v for _, v in points],
-                    predicted_final=predicted,
-                    state=str(raw.get("state") or "running"),
-                    reason=raw.get("reason"),
-                    seconds=_finite(raw.get("seconds")),
-                    selected=raw.get("model_id") == selected,
-                    recall_rank=ranks.get(raw.get("model_id")),
-                )
-            )
-        return out
-
-    @property
-    def is_study(self) -> bool:
-        """Whether this report was built from a study (no recall, no budget)."""
-        return self.data.get("source") == "study" or self.recall is None
-
-
-# -- the card ----------------------------------------------------------------------------------------
-
-
-def _recall_reason(entry: Mapping[str, Any], scope: str | None) -> str:
-    """What a model's recall score came from: the same wording as ``hfselect recall``.
-
-    Reports written before recall entries carried their ``source`` fall back to the entry's role
-    under the rule that ran.
-    """
-    if entry.get("source"):
-        return str(entry["source"])
-    role = entry.get("role")
-    if scope == "every":
-        return "own proxy (no benchmark results)" if role == "new" else "own proxy"
-    if role == "representative":
-        return "represents its cluster"
-    if role == "member":
-        return f"member of cluster {entry.get('cluster')}, represented by {entry.get('representative')}"
-    if role == "singleton":
-        if entry.get("proxy_model") != entry.get("model_id"):
-            return "alone in its cluster: weighted by its similarity to every representative"
-        return "no cluster has several models: weighted by its own proxy"
-    if role == "new":
-        return "no benchmark results: ranked by its own proxy"
-    return str(role or "")
-
-
-def model_name(model_id: str) -> str:
-    """How a card names a model: its id, or a local folder's last component when the id is a path.
-
-    (The callback names a run after ``name_or_path``, an absolute folder for a local model.)
-    """
-    if model_id.startswith(("/", "~", ".")) or "\\" in model_id or model_id.count("/") > 1:
-        return _display_path(model_id)
-    return model_id
 
 
 def _model_ref(model_id: str, spec: str | None = None) -> str:
@@ -398,8 +104,8 @@ def _summary_metadata(report: SelectionReport) -> dict[str, Any]:
         "candidates": len(selection.get("candidates") or []),
         "epochs_spent": selection.get("epochs_spent"),
         "brute_force_epochs": selection.get("brute_force_epochs"),
-        "study": selection.get("study"),
-        "version": report.data.get("hfselect_version"),
+        "study": report.study,
+        "version": report.hfselect_version,
     }
     return {key: value for key, value in summary.items() if value is not None}
 
@@ -424,7 +130,7 @@ def report_card_data(
     title = f"hfselect {_title(report, target)}"
     extra: dict[str, Any] = {"hfselect": _summary_metadata(report)}
     if repo_type == "model":
-        dataset_name = target["name"] or str(report.selection.get("study") or "unknown")
+        dataset_name = target["name"] or str(report.study or "unknown")
         eval_results = []
         for split, score in (("validation", report.selected_score), ("test", report.test_score)):
             if score is None:
@@ -466,7 +172,7 @@ def report_card_data(
 
 
 def _protocol_rows(report: SelectionReport) -> list[tuple[str, str]]:
-    protocol = dict(report.data.get("protocol") or {})
+    protocol = dict(report.protocol)
     labels = [
         ("metric", "metric"),
         ("epochs", "epochs (budget per candidate)"),
@@ -491,7 +197,7 @@ def _protocol_rows(report: SelectionReport) -> list[tuple[str, str]]:
 def _snapshot_rows(report: SelectionReport) -> list[tuple[str, str]]:
     """What the model repository held: the recorded snapshot, else what the recall saw."""
     rows: list[tuple[str, str]] = []
-    snapshot = report.data.get("repository")
+    snapshot = report.repository
     if isinstance(snapshot, Mapping):
         counts = snapshot.get("counts") or {}
         if snapshot.get("models_with_results") is not None:
@@ -508,18 +214,16 @@ def _snapshot_rows(report: SelectionReport) -> list[tuple[str, str]]:
             rows.append(("repository", _cell(snapshot["source"])))
     recall = report.recall
     if recall is not None:
-        ranking = recall.get("ranking") or []
-        clusters = recall.get("clusters") or []
-        rows.append(("models ranked by the recall", str(len(ranking))))
-        if clusters:
-            multi = sum(1 for cluster in clusters if len(cluster) > 1)
-            rows.append(("clusters", f"{len(clusters)} ({multi} with several models)"))
-        if recall.get("new_models"):
-            rows.append(("models without benchmark results", str(len(recall["new_models"]))))
-    excluded = report.data.get("excluded_benchmark_datasets") or []
+        rows.append(("models ranked by the recall", str(len(recall.ranking))))
+        if recall.clusters:
+            multi = sum(1 for cluster in recall.clusters if len(cluster) > 1)
+            rows.append(("clusters", f"{len(recall.clusters)} ({multi} with several models)"))
+        if recall.new_models:
+            rows.append(("models without benchmark results", str(len(recall.new_models))))
+    excluded = report.excluded_benchmark_datasets
     if excluded:
         rows.append(
-            ("benchmark datasets held out", ", ".join(f"`{_cell(_display_path(d))}`" for d in excluded))
+            ("benchmark datasets held out", ", ".join(f"`{_cell(display_path(d))}`" for d in excluded))
         )
     return [(label[:1].upper() + label[1:], value) for label, value in rows]
 
@@ -537,28 +241,26 @@ def _recall_view(report: SelectionReport) -> dict[str, Any] | None:
     recall = report.recall
     if recall is None:
         return None
-    proxy = str(recall.get("proxy") or "proxy")
+    proxy = str(recall.proxy or "proxy")
     rows = []
-    for entry in recall.get("entries") or []:
-        proxy_value = _finite(entry.get("proxy"))
-        proxy_model = entry.get("proxy_model")
+    for entry in recall.entries:
+        proxy_value = finite(entry.proxy)
         proxy_text = _fmt(proxy_value)
-        if proxy_value is not None and proxy_model and proxy_model != entry.get("model_id"):
-            proxy_text += f" (of `{_cell(proxy_model)}`)"
+        if proxy_value is not None and entry.proxy_model and entry.proxy_model != entry.model_id:
+            proxy_text += f" (of `{_cell(entry.proxy_model)}`)"
         rows.append(
             {
-                "rank": entry.get("rank"),
-                "model": _model_ref(str(entry.get("model_id"))),
-                "score": _fmt(entry.get("score")),
-                "mean": _fmt(entry.get("mean_score")),
+                "rank": entry.rank,
+                "model": _model_ref(entry.model_id),
+                "score": _fmt(entry.score),
+                "mean": _fmt(entry.mean_score),
                 "proxy": proxy_text,
-                "why": _cell(_recall_reason(entry, recall.get("scope"))),
+                "why": _cell(score_source(entry, recall.scope)),
             }
         )
-    recalled = set(recall.get("models") or [])
-    representatives = {str(k): v for k, v in (recall.get("representatives") or {}).items()}
+    recalled = set(recall.models)
     clusters = []
-    for index, members in enumerate(recall.get("clusters") or []):
+    for index, members in enumerate(recall.clusters):
         if not recalled.intersection(members) or len(members) < 2:
             continue  # a large repository has hundreds of clusters: show those the recall drew on
         shown = [f"**`{_cell(m)}`**" if m in recalled else f"`{_cell(m)}`" for m in members[:8]]
@@ -568,30 +270,30 @@ def _recall_view(report: SelectionReport) -> dict[str, Any] | None:
             {
                 "cluster": index,
                 "size": len(members),
-                "representative": f"`{_cell(representatives.get(str(index), MISSING))}`",
+                "representative": f"`{_cell(recall.representatives.get(index, MISSING))}`",
                 "members": ", ".join(shown),
             }
         )
-    all_clusters = recall.get("clusters") or []
-    notes = [_cell(note) for note in recall.get("notes") or []]
-    skipped = [f"`{_cell(m)}`: {_cell(r)}" for m, r in sorted((recall.get("skipped") or {}).items())]
+    all_clusters = recall.clusters
+    notes = [_cell(note) for note in recall.notes]
+    skipped = [f"`{_cell(m)}`: {_cell(r)}" for m, r in sorted(recall.skipped.items())]
     return {
         "proxy": proxy,
         "proxy_upper": proxy.upper() if proxy in ("leep", "logme", "nce") else proxy,
-        "proxied": len(recall.get("proxied_models") or []),
-        "proxy_seconds": _fmt(recall.get("proxy_seconds"), 1),
-        "ranked": len(recall.get("ranking") or []),
-        "top_k": recall.get("top_k"),
-        "scope": recall.get("scope"),
-        "rule": RULE_SUMMARIES.get(str(recall.get("scope")), ""),
-        "threshold": _fmt(recall.get("threshold"), 3) if recall.get("threshold") is not None else None,
-        "k_largest": recall.get("k_largest"),
+        "proxied": len(recall.proxied_models),
+        "proxy_seconds": _fmt(recall.proxy_seconds, 1),
+        "ranked": len(recall.ranking),
+        "top_k": recall.top_k,
+        "scope": recall.scope,
+        "rule": RULE_SUMMARIES.get(recall.scope, ""),
+        "threshold": _fmt(recall.threshold, 3) if recall.threshold is not None else None,
+        "k_largest": recall.k_largest,
         "rows": rows,
         "clusters": clusters,
         "n_clusters": len(all_clusters),
         "n_multi": sum(1 for cluster in all_clusters if len(cluster) > 1),
         "n_singletons": sum(1 for cluster in all_clusters if len(cluster) == 1),
-        "fallback": bool(recall.get("fallback_to_proxy_only")),
+        "fallback": recall.fallback,
         "notes": notes,
         "skipped": skipped,
     }
@@ -611,7 +313,7 @@ def _rounds_view(report: SelectionReport, candidates: list[Candidate]) -> list[d
     by_id = {c.model_id: c for c in candidates}
     rounds = []
     for raw in report.selection.get("rounds") or []:
-        epoch = _finite(raw.get("round"))
+        epoch = finite(raw.get("round"))
         rows = []
         for decision in raw.get("decisions") or []:
             model_id = str(decision.get("model_id"))
@@ -679,39 +381,6 @@ def _candidate_rows(candidates: list[Candidate]) -> list[dict[str, str]]:
     return rows
 
 
-def winner_gap(candidates: Sequence[Candidate]) -> dict[str, Any] | None:
-    """How far the winner was ahead of the worst recalled candidate, at an epoch all were evaluated at.
-
-    The worst candidate is the lowest-scoring one at the first epoch every candidate reached
-    (candidates stopped early have no later score to compare). None without a winner and a rival.
-    """
-    winner = next((c for c in candidates if c.selected and c.curve), None)
-    rivals = [c for c in candidates if not c.selected and c.curve]
-    if winner is None or not rivals:
-        return None
-    common = set(winner.epochs).intersection(*(c.epochs for c in rivals))
-    if not common:
-        return None
-    epoch = min(common)
-
-    def at(candidate: Candidate) -> float:
-        return candidate.curve[candidate.epochs.index(epoch)]
-
-    worst = min(rivals, key=at)
-    return {
-        "epoch": epoch,
-        "winner": winner.model_id,
-        "winner_score": at(winner),
-        "winner_final": winner.curve[-1],
-        "winner_final_epoch": winner.last_epoch,
-        "worst": worst.model_id,
-        "worst_score": at(worst),
-        "worst_last": worst.curve[-1],
-        "worst_last_epoch": worst.last_epoch,
-        "gap": at(winner) - at(worst),
-    }
-
-
 def _gap_view(report: SelectionReport) -> dict[str, Any] | None:
     candidates = report.candidates
     gap = winner_gap(candidates)
@@ -734,10 +403,10 @@ def _gap_view(report: SelectionReport) -> dict[str, Any] | None:
 
 def _cost_view(report: SelectionReport) -> dict[str, Any] | None:
     selection = report.selection
-    spent = _finite(selection.get("epochs_spent"))
-    brute = _finite(selection.get("brute_force_epochs"))
-    brute_all = _finite(selection.get("brute_force_repository_epochs"))
-    halving = _finite(selection.get("successive_halving_epochs"))
+    spent = finite(selection.get("epochs_spent"))
+    brute = finite(selection.get("brute_force_epochs"))
+    brute_all = finite(selection.get("brute_force_repository_epochs"))
+    halving = finite(selection.get("successive_halving_epochs"))
     if spent is None:
         return None
 
@@ -759,26 +428,24 @@ def _cost_view(report: SelectionReport) -> dict[str, Any] | None:
 
 
 def _reproduce_view(report: SelectionReport) -> dict[str, Any]:
-    protocol = report.data.get("protocol") or {}
-    versions = report.data.get("versions") or {}
-    version_rows = [(name, str(value)) for name, value in versions.items() if value]
-    if not version_rows and report.data.get("hfselect_version"):
-        version_rows = [("hfselect", str(report.data["hfselect_version"]))]
-    command = report.data.get("command")
+    version_rows = [(name, str(value)) for name, value in report.versions.items() if value]
+    if not version_rows and report.hfselect_version:
+        version_rows = [("hfselect", str(report.hfselect_version))]
+    command = report.command
     return {
         "command": redact_secrets(str(command)) if command else None,
-        "version": report.data.get("hfselect_version"),
+        "version": report.hfselect_version,
         "versions": version_rows,
-        "seed": protocol.get("seed"),
-        "study": report.selection.get("study"),
-        "schedule": (report.data.get("selection_config") or {}).get("schedule"),
+        "seed": report.protocol.get("seed"),
+        "study": report.study,
+        "schedule": report.schedule,
     }
 
 
 def _title(report: SelectionReport, target: Mapping[str, Any]) -> str:
     if target["name"]:
         return f"model selection for {target['name']}"
-    return f"model-selection study {report.selection.get('study') or ''}".strip()
+    return f"model-selection study {report.study or ''}".strip()
 
 
 def report_card_context(report: SelectionReport, *, plot_name: str | None = PLOT_NAME) -> dict[str, Any]:
@@ -810,7 +477,7 @@ def report_card_context(report: SelectionReport, *, plot_name: str | None = PLOT
         "reproduce": _reproduce_view(report),
         "plot": plot_name,
         "paper_url": PAPER_URL,
-        "study_source": report.data.get("source") == "study",
+        "study_source": report.source == "study",
     }
 
 

@@ -92,134 +92,21 @@ import pandas as pd
 from hfselect.config import DEFAULT_K_LARGEST, DEFAULT_THRESHOLD, DEFAULT_TOP_K
 from hfselect.core.clustering import ModelClustering
 from hfselect.core.evidence import FusedScore, fused_scores
+from hfselect.core.recall_result import RecallEntry, RecallResult
 from hfselect.core.scopes import DEFAULT_SCOPE, SCOPES, RecallScope
-from hfselect.validation import check_int, check_optional_int, check_threshold
 
 __all__ = [
     "DEFAULT_SCOPE",
     "SCOPES",
     "RecallEntry",
     "RecallResult",
-    "TargetRecall",
+    "cluster_representatives",
     "coarse_recall",
+    "mean_benchmark_scores",
     "models_needing_proxy",
-    "recall_for_target",
+    "proxy_weight",
+    "repository_candidates",
 ]
-
-
-@dataclasses.dataclass(frozen=True)
-class RecallEntry:
-    """One ranked model and why it got its score (``score = mean_score * weight`` under the paper's rules).
-
-    Attributes:
-        model_id: the model.
-        rank: 1-based position in the ranking of all models.
-        score: the recall score.
-        mean_score: its mean benchmark score (for a new model: the mean over all models).
-        weight: the proxy factor: ``proxy_transform(proxy)`` for a clustered or new model, the
-            similarity-weighted mean over the representatives for a singleton; with scope
-            ``"evidence"``, the standardized proxy rank used (NaN when the model has none).
-        role: ``"representative"``, ``"member"`` (of a multi-model cluster), ``"singleton"`` or
-            ``"new"`` (no benchmark results).
-        cluster: its cluster id (``None`` for a new model).
-        representative: its cluster's representative (``None`` for singletons and new models).
-        proxy_model: the model whose proxy score was used (``None`` for a singleton, which uses
-            every representative's).
-        proxy: that proxy score (``None`` for a singleton).
-        has_results: whether the model has benchmark results.
-        source: in words, what the score came from (e.g. "own proxy + evidence from 7 similar datasets").
-        evidence: scope ``"evidence"``: the model's standardized benchmark evidence (else ``None``).
-        evidence_datasets: scope ``"evidence"``: how many resembling benchmark datasets it draws on.
-    """
-
-    model_id: str
-    rank: int
-    score: float
-    mean_score: float
-    weight: float
-    role: str
-    cluster: int | None
-    representative: str | None
-    proxy_model: str | None
-    proxy: float | None
-    has_results: bool
-    source: str = ""
-    evidence: float | None = None
-    evidence_datasets: int = 0
-
-
-@dataclasses.dataclass
-class RecallResult:
-    """The outcome of :func:`coarse_recall`.
-
-    Attributes:
-        models: the recalled model ids, best first (at most ``top_k``).
-        scores: their recall scores, aligned with ``models``.
-        entries: the recalled models' :class:`RecallEntry`, best first.
-        ranking: every model's :class:`RecallEntry`, best first (``entries`` is its head).
-        clusters: the clusters (lists of model ids), ``clusters[c]`` being cluster ``c``.
-        representatives: cluster id -> representative, for the clusters of several models.
-        new_models: the models ranked without benchmark results.
-        scope: ``"representatives"``, ``"all"`` or ``"every"``.
-        top_k: the requested number of models (``None``: all).
-        threshold: the clustering threshold used (``None`` for a k-means clustering).
-        k_largest: the distance's ``k_largest``.
-    """
-
-    models: list[str]
-    scores: list[float]
-    entries: list[RecallEntry]
-    ranking: list[RecallEntry]
-    clusters: list[list[str]]
-    representatives: dict[int, str]
-    new_models: list[str]
-    scope: str
-    top_k: int | None
-    threshold: float | None
-    k_largest: int
-
-    def to_frame(self, all_models: bool = False) -> pd.DataFrame:
-        """The recalled models (every ranked model with ``all_models``) as a DataFrame, best first.
-
-        One row per model, indexed by model id, with the :class:`RecallEntry` fields and a boolean
-        ``recalled`` column.
-        """
-        chosen = self.ranking if all_models else self.entries
-        recalled = set(self.models)
-        columns = [field.name for field in dataclasses.fields(RecallEntry)]
-        frame = pd.DataFrame([dataclasses.asdict(entry) for entry in chosen], columns=columns)
-        frame["recalled"] = frame["model_id"].isin(recalled)
-        return frame.set_index("model_id")
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-friendly dict (plain types; NaN becomes ``None``; cluster ids as string keys)."""
-        return {
-            "models": list(self.models),
-            "scores": [_json_float(score) for score in self.scores],
-            "entries": [_entry_dict(entry) for entry in self.entries],
-            "ranking": [_entry_dict(entry) for entry in self.ranking],
-            "clusters": [list(cluster) for cluster in self.clusters],
-            "representatives": {str(cluster): model for cluster, model in self.representatives.items()},
-            "new_models": list(self.new_models),
-            "scope": self.scope,
-            "top_k": self.top_k,
-            "threshold": _json_float(self.threshold),
-            "k_largest": self.k_largest,
-        }
-
-
-def _json_float(value: float | None) -> float | None:
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def _entry_dict(entry: RecallEntry) -> dict[str, Any]:
-    record = dataclasses.asdict(entry)
-    for key in ("score", "mean_score", "weight", "proxy", "evidence"):
-        record[key] = _json_float(record[key])
-    return record
 
 
 @dataclasses.dataclass
@@ -245,8 +132,8 @@ class _Plan:
         return clustered + self.new_models
 
 
-def _mean_scores(scores: pd.DataFrame) -> dict[str, float]:
-    """Each row's mean over its recorded (non-NaN) cells."""
+def mean_benchmark_scores(scores: pd.DataFrame) -> dict[str, float]:
+    """Each model's (row's) mean benchmark score: the mean over its recorded (non-NaN) cells."""
     values = scores.to_numpy(dtype=float)
     present = ~np.isnan(values)
     # A running sum in column order, like Python's sum(): the released code's means, bit for bit.
@@ -291,12 +178,8 @@ def _plan(
             "have at least one score, in the same order"
         )
 
-    mean_scores = _mean_scores(scored)
-    representatives: dict[int, str] = {}
-    for cluster_id, members in enumerate(clustering.clusters_):
-        if len(members) > 1:
-            # max() keeps the first of equal maxima: ties go to the earliest row.
-            representatives[cluster_id] = max(members, key=lambda model: mean_scores[model])
+    mean_scores = mean_benchmark_scores(scored)
+    representatives = cluster_representatives(clustering.clusters_, mean_scores)
     return _Plan(
         scored=scored,
         clusters=[list(members) for members in clustering.clusters_],
@@ -307,6 +190,22 @@ def _plan(
         threshold=clustering.threshold_,
         k_largest=int(clustering.k_largest),
     )
+
+
+def cluster_representatives(
+    clusters: Sequence[Sequence[str]], mean_scores: Mapping[str, float]
+) -> dict[int, str]:
+    """Cluster id -> its representative, for every cluster of several models.
+
+    The representative is the member with the best mean benchmark score
+    (:func:`mean_benchmark_scores`); ties go to the member listed first.
+    """
+    representatives: dict[int, str] = {}
+    for cluster_id, members in enumerate(clusters):
+        if len(members) > 1:
+            # max() keeps the first of equal maxima: ties go to the earliest row.
+            representatives[cluster_id] = max(members, key=lambda model: mean_scores[model])
+    return representatives
 
 
 def _check_scope(scope: str) -> None:
@@ -578,38 +477,7 @@ def evidence_source(model: str, parts: FusedScore, has_results: bool) -> str:
     return f"{proxy} + {evidence}" if proxy else f"{evidence} (no proxy)"
 
 
-# -- recall for a target dataset: proxies computed for the models that need them --------------------
-
-
-@dataclasses.dataclass
-class TargetRecall:
-    """The outcome of :func:`recall_for_target`: the ranking and how it was obtained."""
-
-    target: str
-    result: RecallResult
-    proxy: str
-    proxy_scores: dict[str, float]
-    proxied_models: list[str]
-    skipped: dict[str, str]
-    notes: list[str]
-    fallback: bool
-    proxy_seconds: float
-    examples_per_second: dict[str, float]
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly view: what ``hfselect recall --json`` writes."""
-        return {
-            "target": self.target,
-            "proxy": self.proxy,
-            "fallback_to_proxy_only": self.fallback,
-            "proxied_models": list(self.proxied_models),
-            "proxy_scores": {model: _json_float(score) for model, score in self.proxy_scores.items()},
-            "proxy_seconds": self.proxy_seconds,
-            "examples_per_second": self.examples_per_second,
-            "skipped": dict(self.skipped),
-            "notes": list(self.notes),
-            **self.result.to_dict(),
-        }
+# -- what the recall of a repository ranks, and how a proxy becomes a weight ------------------------
 
 
 def proxy_weight(proxy: str) -> Callable[[float], float]:
@@ -636,131 +504,3 @@ def repository_candidates(repository: Any, *, include_new: bool = True) -> tuple
         [model for model in stored if model not in benchmarked] if include_new or performance.empty else []
     )
     return performance, new_models
-
-
-def recall_for_target(
-    repository: Any,
-    target: str,
-    *,
-    top_k: int = DEFAULT_TOP_K,
-    proxy: str = "logme",
-    sample_size: int = 1000,
-    scope: RecallScope = DEFAULT_SCOPE,
-    threshold: float | str = DEFAULT_THRESHOLD,
-    k_largest: int = DEFAULT_K_LARGEST,
-    proxy_scores: Mapping[str, float] | None = None,
-    text_columns: Sequence[str] | None = None,
-    label_column: str | None = None,
-    split: str | None = None,
-    seed: int = 0,
-    include_new: bool = True,
-    allow_pickle: bool = False,
-    progress: bool = True,
-) -> TargetRecall:
-    """Recall candidates for ``target`` from the repository, computing only the proxies the rule needs.
-
-    Models with benchmark results are clustered and ranked by :func:`coarse_recall`; crawled models
-    without results are ranked by their own proxy (``include_new``). With no benchmark results at
-    all, every stored model is ranked by its own proxy, and ``fallback`` says so. A model that
-    cannot be loaded is skipped with its reason (and, when it was a representative, the next best
-    member of its cluster stands in). ``proxy_scores`` supplies precomputed scores instead.
-    """
-    from hfselect.errors import HfSelectError
-    from hfselect.training.proxy_scoring import score_models
-
-    # Checked before any proxy is computed: a bad top_k must not cost a pass over every model.
-    check_optional_int("top_k", top_k, minimum=1)
-    check_int("sample_size", sample_size, minimum=1)
-    check_int("k_largest", k_largest, minimum=1)
-    check_threshold("threshold", threshold)
-    _check_scope(scope)
-    performance, new_models = repository_candidates(repository, include_new=include_new)
-    fallback = performance.empty
-    if fallback and not new_models and not proxy_scores:
-        raise HfSelectError(
-            "the model repository is empty: start with published results, `hfselect repo init --starter "
-            "paper-nlp` (or paper-vision), or fill it with `hfselect crawl` or `hfselect bench` first"
-        )
-    notes: list[str] = []
-    if fallback:
-        notes.append(
-            "no benchmark results in the repository: models are ranked by their own proxy score only"
-        )
-    skipped: dict[str, str] = {}
-    scores: dict[str, float] = dict(proxy_scores or {})
-    used_proxy = proxy
-    proxied: list[str] = []
-    seconds = 0.0
-    throughput: dict[str, float] = {}
-    while True:
-        needed = (
-            models_needing_proxy(performance, threshold, k_largest, scope, extra_models=new_models)
-            if not performance.empty
-            else list(new_models)
-        )
-        missing = [model for model in needed if model not in scores]
-        if not missing:
-            break
-        if proxy_scores is not None:
-            raise HfSelectError(
-                f"the given proxy scores lack {len(missing)} model(s) the recall needs, e.g. {missing[0]}"
-            )
-        specs = [repository.model_location(model) for model in missing]
-        run = score_models(
-            repository, specs, target, proxy=used_proxy, sample_size=sample_size, seed=seed,
-            text_columns=text_columns, label_column=label_column, split=split,
-            allow_pickle=allow_pickle, progress=progress,
-        )  # fmt: skip
-        cache_note = f"proxy scores were computed but not cached: {run.cache_error}"
-        if run.cache_error and cache_note not in notes:
-            notes.append(cache_note)
-        mixed = {record.proxy_used for record in run.records} - {used_proxy}
-        if mixed:
-            # Headless models cannot give LEEP/NCE; scores on two scales cannot be ranked together.
-            fallback_proxy = sorted(mixed)[0]
-            notes.append(
-                f"{proxy} needs a trained classification head, which some models lack: "
-                f"{fallback_proxy} is used for every model instead"
-            )
-            used_proxy, scores, proxied = fallback_proxy, {}, []
-            continue
-        for record in run.records:
-            seconds += record.seconds
-            if record.score is not None:
-                scores[record.model_id] = record.score
-                proxied.append(record.model_id)
-                if record.examples_per_second:
-                    throughput[record.model_id] = record.examples_per_second
-        for model, reason in run.failures.items():
-            skipped[model] = reason
-        dropped = set(run.failures) | {m for m in missing if m not in scores and m not in run.failures}
-        if not dropped:
-            break
-        for model in dropped:
-            skipped.setdefault(model, "no proxy score")
-        performance = performance.drop(index=[m for m in dropped if m in performance.index])
-        new_models = [m for m in new_models if m not in dropped]
-        if performance.empty and not new_models:
-            raise HfSelectError(f"no model could be scored on {target}: " + "; ".join(skipped.values()))
-    result = coarse_recall(
-        performance if not performance.empty else pd.DataFrame(index=pd.Index([], name="model_id")),
-        scores,
-        top_k,
-        threshold,
-        k_largest,
-        scope,
-        extra_models=new_models,
-        proxy_transform=proxy_weight(used_proxy),
-    )
-    return TargetRecall(
-        target=target,
-        result=result,
-        proxy=used_proxy,
-        proxy_scores=scores,
-        proxied_models=proxied,
-        skipped=skipped,
-        notes=notes,
-        fallback=fallback,
-        proxy_seconds=seconds,
-        examples_per_second=throughput,
-    )

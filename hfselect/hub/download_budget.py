@@ -179,7 +179,7 @@ def proxy_models(
     k_largest: int,
     exclude: Collection[str] = (),
 ) -> list[str]:
-    """The models a recall under ``scope`` computes a proxy for (as :func:`~hfselect.core.recall.recall_for_target`).
+    """The models a recall under ``scope`` computes a proxy for (as :func:`hfselect.recall`).
 
     ``exclude``: models the recall will fail to load, left out as the recall leaves them out (a
     representative left out hands its cluster to another member).

@@ -17,6 +17,7 @@ meet, and sets each worker's torch threads to its share of the machine's cores.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import os
@@ -34,6 +35,14 @@ import datasets
 import numpy as np
 from tqdm.auto import tqdm
 
+from hfselect.config import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_EPOCHS,
+    DEFAULT_LEARNING_RATE,
+    DEFAULT_MAX_LENGTH,
+    DEFAULT_METRIC,
+    DEFAULT_SEED,
+)
 from hfselect.data import (
     ClassificationData,
     dataset_key,
@@ -65,14 +74,16 @@ METRIC_ALIASES = {
 class BenchConfig:
     """The fine-tuning protocol and run options of ``hfselect bench``."""
 
-    epochs: int = 5
-    learning_rate: float = 5e-5
-    batch_size: int = 32
-    max_length: int = 128
+    # The protocol's fields (:class:`Protocol`, whose ``key`` identifies results), with the defaults of
+    # hfselect.config; ``protocol`` builds the Protocol from exactly Protocol's fields.
+    epochs: int = DEFAULT_EPOCHS
+    learning_rate: float = DEFAULT_LEARNING_RATE
+    batch_size: int = DEFAULT_BATCH_SIZE
+    max_length: int = DEFAULT_MAX_LENGTH
     train_samples: int | None = None
     eval_samples: int | None = None
-    seed: int = 0
-    metric: str = "accuracy"
+    seed: int = DEFAULT_SEED
+    metric: str = DEFAULT_METRIC
     allow_pickle: bool = False
     text_columns: list[str] | None = None
     label_column: str | None = None
@@ -87,16 +98,8 @@ class BenchConfig:
     @property
     def protocol(self) -> Protocol:
         """The protocol results are recorded under (what makes two results comparable)."""
-        return Protocol(
-            epochs=self.epochs,
-            learning_rate=self.learning_rate,
-            batch_size=self.batch_size,
-            seed=self.seed,
-            train_samples=self.train_samples,
-            eval_samples=self.eval_samples,
-            max_length=self.max_length,
-            metric=canonical_metric(self.metric),
-        )
+        fields = {field.name: getattr(self, field.name) for field in dataclasses.fields(Protocol)}
+        return Protocol(**{**fields, "metric": canonical_metric(self.metric)})
 
 
 @dataclass

@@ -1,0 +1,87 @@
+"""The benchmark command: ``bench`` fine-tunes models on datasets and records results and learning curves."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from hfselect.cli.options import (
+    add_column_options,
+    add_ray_options,
+    add_training_options,
+    open_repository,
+    ray_resources,
+    training_options,
+)
+from hfselect.cli.output import print_table
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """``hfselect bench``: fine-tune models on benchmark datasets, recording results and learning curves."""
+    from accelerate import PartialState
+
+    from hfselect.training.bench import BenchConfig, parse_shard, run_bench
+
+    config = BenchConfig(**training_options(args))
+    shard = parse_shard(args.shard)
+    with open_repository(args) as repository:
+        summary = run_bench(
+            repository, args.models, args.datasets, config, shard=shard, progress=not args.quiet,
+            ray_address=args.ray, ray_resources=ray_resources(args),
+        )  # fmt: skip
+    if not PartialState().is_main_process:
+        return 0
+    rows = [
+        (result.model_id, result.dataset, f"{result.score:.4f}", " ".join(f"{v:.3f}" for v in result.curve),
+         f"{result.seconds:.1f}")
+        for result in summary.done
+    ]  # fmt: skip
+    if rows:
+        print_table(rows, ["model", "dataset", config.protocol.metric, "validation curve", "seconds"])
+    print(
+        f"{len(summary.done)} pairs done, {summary.skipped} already in the repository, {len(summary.failed)} failed "
+        f"(shard {shard[0]}/{shard[1]} of the job list: {summary.planned} pairs)"
+        + (
+            f"; {summary.claimed_elsewhere} being trained by another worker"
+            if summary.claimed_elsewhere
+            else ""
+        )
+    )
+    for result in summary.failed:
+        print(f"failed: {result.model_id} on {result.dataset}: {result.error}")
+    return 1 if summary.failed and not summary.done and not summary.skipped else 0
+
+
+def register(commands: Any, common: argparse.ArgumentParser) -> None:
+    """Add ``bench`` to the subcommands."""
+    bench = commands.add_parser(
+        "bench",
+        parents=[common],
+        help="fine-tune models on benchmark datasets (results + learning curves)",
+        description=cmd_bench.__doc__,
+    )
+    bench.add_argument(
+        "--models",
+        nargs="+",
+        required=True,
+        metavar="MODEL",
+        help="Hub ids, model folders, or folders holding several model folders",
+    )
+    bench.add_argument(
+        "--datasets",
+        nargs="+",
+        required=True,
+        metavar="DATASET",
+        help="Hub ids (ID or ID:CONFIG), dataset folders or files, or folders holding several",
+    )
+    add_training_options(bench)
+    add_column_options(bench)
+    bench.add_argument(
+        "--shard",
+        default="0/1",
+        metavar="I/N",
+        help="run every N-th job starting at I (for job-array schedulers such as Slurm: workers sharing one "
+        "repository; default 0/1)",
+    )
+    add_ray_options(bench)
+    bench.set_defaults(handler=cmd_bench)

@@ -45,7 +45,7 @@ from hfselect.core.recall import recall_for_target
 from hfselect.data import load_target_sample
 from hfselect.errors import HfSelectError
 from hfselect.proxy import PROXIES, compute_model_outputs, load_model_for_outputs, run_proxy
-from hfselect.store.repository import ModelRepository, hfselect_cache
+from hfselect.store import ModelRepository, hfselect_cache
 from hfselect.training.bench import BenchConfig, run_bench
 from hfselect.training.selection import FineSelection, SelectConfig
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from hfselect.cli import quiet_libraries
 from hfselect.core.recall import recall_for_target
-from hfselect.store.repository import ModelRepository
+from hfselect.store import ModelRepository
 from hfselect.training.bench import BenchConfig, finetune_pair
 from hfselect.training.selection import FineSelection, SelectConfig
 

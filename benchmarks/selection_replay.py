@@ -50,7 +50,7 @@ from scipy.stats import spearmanr
 from hfselect.core.clustering import ModelClustering
 from hfselect.core.recall import DEFAULT_SCOPE, SCOPES, coarse_recall, models_needing_proxy, proxy_weight
 from hfselect.core.trend import DEFAULT_PREDICTOR, curves_by_model, evaluate_predictors, make_predictor
-from hfselect.store.repository import ModelRepository
+from hfselect.store import ModelRepository
 from hfselect.training.selection import SelectConfig, successive_halving_epochs
 from hfselect.training.selection import replay_halving as replay_curves
 

@@ -9,7 +9,7 @@ model's convergence trend.
 from typing import TYPE_CHECKING, Any
 
 from hfselect._version import __version__
-from hfselect.store.repository import ModelRepository
+from hfselect.store import ModelRepository
 
 if TYPE_CHECKING:
     from hfselect.callbacks import ConvergenceTrendCallback

@@ -57,7 +57,7 @@ def open_repository(args: argparse.Namespace, *, create: bool = True) -> Any:
     Commands that only read (or need a filled repository) pass ``create=False``: a mistyped path is
     then an error, not a new empty repository.
     """
-    from hfselect.store.repository import ModelRepository
+    from hfselect.store import ModelRepository
 
     return ModelRepository(repository_path(args), create=create)
 
@@ -571,7 +571,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     from hfselect.cards.report import SelectionReport, winner_gap
     from hfselect.demo import largest_spread_dataset, selection_repository_path
-    from hfselect.store.repository import ModelRepository, hfselect_cache
+    from hfselect.store import ModelRepository, hfselect_cache
     from hfselect.training.bench import BenchConfig, run_bench
     from hfselect.zoo import ZooManifest, build_zoo
 

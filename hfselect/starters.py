@@ -27,7 +27,7 @@ from importlib import resources
 from typing import Any
 
 from hfselect.errors import HfSelectError
-from hfselect.store.repository import ModelRepository, Protocol
+from hfselect.store import ModelRepository, Protocol
 
 __all__ = [
     "PublishedProtocol",

@@ -107,7 +107,7 @@ def test_stages_tiny(tmp_path: Path) -> None:
 
 
 def test_selection_replay_tiny(tiny_assets: Path, tmp_path: Path) -> None:
-    from hfselect.store.repository import ModelRepository
+    from hfselect.store import ModelRepository
     from hfselect.training.bench import BenchConfig, run_bench
 
     repository = tmp_path / "zoo.sqlite"

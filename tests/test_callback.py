@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hfselect.store.repository import ModelRepository
+from hfselect.store import ModelRepository
 from hfselect.store.studies import Study
 
 SCRIPT = Path(__file__).with_name("trainer_with_callback.py")

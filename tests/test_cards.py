@@ -34,7 +34,7 @@ from hfselect.cards import (
 from hfselect.cards.push import push_files
 from hfselect.core.scopes import RULE_SUMMARIES
 from hfselect.errors import HfSelectError, HubError
-from hfselect.store.repository import TABLES, ModelRepository, Protocol
+from hfselect.store import TABLES, ModelRepository, Protocol
 from hfselect.store.studies import COMPLETED, STOPPED, Study, Trial
 from tests.hub.server import LocalHub
 

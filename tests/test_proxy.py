@@ -33,7 +33,7 @@ from hfselect.proxy import (
     sample_fingerprint,
     score_models,
 )
-from hfselect.store.repository import ModelRepository
+from hfselect.store import ModelRepository
 
 LABELS = ("alpha", "beta", "gamma")
 WORDS = 90

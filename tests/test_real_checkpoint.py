@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from hfselect.proxy import score_models
-from hfselect.store.repository import ModelRepository
+from hfselect.store import ModelRepository
 from hfselect.training.bench import BenchConfig, finetune_pair
 
 

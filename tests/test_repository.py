@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from hfselect.errors import RepositoryError
-from hfselect.store.repository import (
+from hfselect.store import (
     MIGRATIONS,
     SCHEMA_VERSION,
     TABLES,

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from hfselect.errors import RepositoryError
-from hfselect.store.repository import ModelRepository
+from hfselect.store import ModelRepository
 from tests.bad_input import run_cli, run_failing, table_rows
 
 # -- the repository file ---------------------------------------------------------------------

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from hfselect.errors import HfSelectError
-from hfselect.store.repository import ModelRepository, Protocol
+from hfselect.store import ModelRepository, Protocol
 from hfselect.training.bench import BenchConfig
 from tests.bad_input import run_cli
 

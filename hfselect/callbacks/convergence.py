@@ -29,7 +29,7 @@ from hfselect.core.trend import (
     make_predictor,
     resolve_margin,
 )
-from hfselect.store.repository import ModelRepository
+from hfselect.store import ModelRepository
 from hfselect.store.studies import COMPLETED, RUNNING, STOPPED, Study, Trial
 
 logger = logging.getLogger(__name__)

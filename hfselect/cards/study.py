@@ -14,7 +14,7 @@ from typing import Any
 
 from hfselect._version import __version__
 from hfselect.errors import HfSelectError
-from hfselect.store.repository import ModelRepository
+from hfselect.store import ModelRepository
 from hfselect.store.studies import COMPLETED, STOPPED, Study, decision_rounds
 
 

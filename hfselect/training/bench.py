@@ -43,7 +43,7 @@ from hfselect.data import (
 )
 from hfselect.errors import HfSelectError
 from hfselect.models import expand_model_specs, load_classifier, load_tokenizer_or_processor, model_key
-from hfselect.store.repository import CLAIM_TTL_S, ModelRepository, Protocol, utcnow
+from hfselect.store import CLAIM_TTL_S, ModelRepository, Protocol, utcnow
 from hfselect.validation import check_int, check_optional_int, check_positive_float
 
 if TYPE_CHECKING:

@@ -45,7 +45,7 @@ from hfselect.core.trend import (
 )
 from hfselect.data import ClassificationData
 from hfselect.models import model_key
-from hfselect.store.repository import ModelRepository
+from hfselect.store import ModelRepository
 from hfselect.store.studies import COMPLETED, RUNNING, STOPPED, Study, Trial, decision_rounds
 from hfselect.training.bench import BenchConfig, build_trainer, check_finite_loss, load_data
 

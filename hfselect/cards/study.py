@@ -40,8 +40,8 @@ def study_report_dict(
     owned = not isinstance(repository, ModelRepository)
     store = ModelRepository(repository) if owned else repository
     try:
-        if not store.query("SELECT 1 FROM studies WHERE study_id = ?", (study_id,)):
-            known = [row[0] for row in store.query("SELECT study_id FROM studies ORDER BY study_id")]
+        known = store.study_ids()
+        if study_id not in known:
             raise HfSelectError(
                 f"the repository {store.path} has no study {study_id!r}"
                 + (f"; studies: {', '.join(known[:10])}" if known else "")

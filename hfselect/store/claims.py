@@ -43,7 +43,7 @@ class ClaimsMixin(RepositoryConnection):
         holds it. ``now`` is the clock (``time.time()``), for tests.
         """
         clock = time.time() if now is None else now
-        with self.transaction() as connection:
+        with self._transaction() as connection:
             result = connection.execute(
                 "SELECT status, created_at FROM results WHERE model_id = ? AND dataset = ? AND protocol = ?",
                 (model_id, dataset, protocol.key),
@@ -76,7 +76,7 @@ class ClaimsMixin(RepositoryConnection):
 
     def release_claim(self, model_id: str, dataset: str, protocol: Protocol, owner: str) -> None:
         """Drop ``owner``'s claim on a pair (after its result is recorded, or when giving up)."""
-        with self.transaction() as connection:
+        with self._transaction() as connection:
             connection.execute(
                 "DELETE FROM claims WHERE model_id = ? AND dataset = ? AND protocol = ? AND owner = ?",
                 (model_id, dataset, protocol.key, owner),
@@ -84,4 +84,4 @@ class ClaimsMixin(RepositoryConnection):
 
     def claims(self) -> list[dict[str, Any]]:
         """Every current claim: model_id, dataset, protocol, owner, claimed_at, expires_at."""
-        return [dict(row) for row in self.query("SELECT * FROM claims ORDER BY model_id, dataset, protocol")]
+        return [dict(row) for row in self._query("SELECT * FROM claims ORDER BY model_id, dataset, protocol")]

@@ -47,7 +47,8 @@ _Repository = TypeVar("_Repository", bound="RepositoryConnection")
 class RepositoryConnection:
     """One open repository file: the plumbing that every part of :class:`ModelRepository` shares.
 
-    See :class:`~hfselect.store.ModelRepository` for the
+    Only the store's modules call its private ``_transaction``, ``_query`` and ``_frame``: SQL
+    stays inside :mod:`hfselect.store`. See :class:`~hfselect.store.ModelRepository` for the
     arguments.
     """
 
@@ -100,7 +101,7 @@ class RepositoryConnection:
         self.close()
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
         """A write transaction that takes the file's write lock up front.
 
         ``BEGIN IMMEDIATE`` makes a second writer wait in ``busy_timeout`` instead of failing
@@ -175,7 +176,7 @@ class RepositoryConnection:
                 )
             if version == SCHEMA_VERSION:
                 return
-            with self.transaction() as connection:
+            with self._transaction() as connection:
                 # Re-read under the write lock: another process may have migrated meanwhile.
                 version = connection.execute("PRAGMA user_version").fetchone()[0]
                 for index in range(version, SCHEMA_VERSION):
@@ -190,7 +191,7 @@ class RepositoryConnection:
         with self._lock:
             return int(self._connection.execute("PRAGMA user_version").fetchone()[0])
 
-    def query(self, sql: str, parameters: Sequence[Any] | Mapping[str, Any] = ()) -> list[sqlite3.Row]:
+    def _query(self, sql: str, parameters: Sequence[Any] | Mapping[str, Any] = ()) -> list[sqlite3.Row]:
         """Run a read-only SQL query and return its rows."""
         with self._lock, self._translated_errors():
             return self._connection.execute(sql, parameters).fetchall()

@@ -27,8 +27,8 @@ from hfselect.store.transfer import TransferMixin
 # One class for users, several modules for maintainers: the connection plumbing
 # (RepositoryConnection), claims and whole-table transfers are mixins that each subclass the
 # connection, so they share its one connection and lock, and each module stays small enough to
-# read; this class adds the per-row methods (models, crawl log, datasets, results, curves).
-# Composition through an attribute would make users write `repository.claims.claim(...)`
+# read; this class adds the per-row methods (models, crawl log, datasets, results, curves,
+# summaries). Composition through an attribute would make users write `repository.claims.claim(...)`
 # and break the API every caller uses today.
 class ModelRepository(ClaimsMixin, TransferMixin):
     """The SQLite store of models, benchmark results, learning curves, proxy scores and studies.
@@ -53,33 +53,33 @@ class ModelRepository(ClaimsMixin, TransferMixin):
         unknown = set(fields) - set(MODEL_COLUMNS)
         if unknown:
             raise ValueError(f"unknown model fields: {sorted(unknown)}")
-        with self.transaction() as connection:
+        with self._transaction() as connection:
             upsert(connection, "models", {"model_id": model_id, **fields}, ("model_id",))
 
     def get_model(self, model_id: str) -> dict[str, Any] | None:
         """The stored fields of one model, JSON fields decoded, or ``None``."""
-        rows = self.query("SELECT * FROM models WHERE model_id = ?", (model_id,))
+        rows = self._query("SELECT * FROM models WHERE model_id = ?", (model_id,))
         return decode(rows[0]) if rows else None
 
     def models(self) -> list[dict[str, Any]]:
         """Every stored model, ordered by id."""
-        return [decode(row) for row in self.query("SELECT * FROM models ORDER BY model_id")]
+        return [decode(row) for row in self._query("SELECT * FROM models ORDER BY model_id")]
 
     def model_location(self, model_id: str) -> str:
         """What to load for ``model_id``: its local folder when it was benchmarked from one, else the id."""
-        rows = self.query("SELECT location FROM models WHERE model_id = ?", (model_id,))
+        rows = self._query("SELECT location FROM models WHERE model_id = ?", (model_id,))
         location = rows[0]["location"] if rows else None
         return location if location and Path(location).is_dir() else model_id
 
     def model_shas(self) -> dict[str, str | None]:
         """``model_id -> sha`` for every stored model (what an incremental crawl compares)."""
-        return {row["model_id"]: row["sha"] for row in self.query("SELECT model_id, sha FROM models")}
+        return {row["model_id"]: row["sha"] for row in self._query("SELECT model_id, sha FROM models")}
 
     # -- crawl log ------------------------------------------------------------------------------
 
     def log_crawl(self, model_id: str, sha: str | None, status: str, reason: str | None = None) -> None:
         """Record what the crawler decided for a model (``stored``, ``skipped`` or ``failed``)."""
-        with self.transaction() as connection:
+        with self._transaction() as connection:
             upsert(
                 connection,
                 "crawl_log",
@@ -95,18 +95,18 @@ class ModelRepository(ClaimsMixin, TransferMixin):
 
     def crawl_log(self) -> dict[str, dict[str, Any]]:
         """``model_id -> {sha, status, reason, crawled_at}`` for every model the crawler has seen."""
-        return {row["model_id"]: dict(row) for row in self.query("SELECT * FROM crawl_log")}
+        return {row["model_id"]: dict(row) for row in self._query("SELECT * FROM crawl_log")}
 
     # -- datasets -------------------------------------------------------------------------------
 
     def upsert_dataset(self, name: str, **fields: Any) -> None:
         """Insert or update a benchmark dataset's description."""
-        with self.transaction() as connection:
+        with self._transaction() as connection:
             upsert(connection, "datasets", {"name": name, "added_at": utcnow(), **fields}, ("name",))
 
     def datasets(self) -> list[dict[str, Any]]:
         """Every stored benchmark dataset, ordered by name."""
-        return [decode(row) for row in self.query("SELECT * FROM datasets ORDER BY name")]
+        return [decode(row) for row in self._query("SELECT * FROM datasets ORDER BY name")]
 
     # -- results and curves ---------------------------------------------------------------------
 
@@ -147,7 +147,7 @@ class ModelRepository(ClaimsMixin, TransferMixin):
             "created_at": utcnow(),
         }
         points = dict(enumerate(curve, start=1)) if isinstance(curve, Sequence) else dict(curve or {})
-        with self.transaction() as connection:
+        with self._transaction() as connection:
             ensure_parents(connection, model_id, dataset, "local")
             upsert(connection, "results", row, ("model_id", "dataset", "protocol"))
             connection.execute(
@@ -162,7 +162,7 @@ class ModelRepository(ClaimsMixin, TransferMixin):
     def record_results(self, rows: Iterable[tuple[str, str, float]], protocol: Protocol = IMPORTED) -> int:
         """Store many ``(model_id, dataset, score)`` results in one transaction; return the count."""
         count = 0
-        with self.transaction() as connection:
+        with self._transaction() as connection:
             for model_id, dataset, score in rows:
                 ensure_parents(connection, model_id, dataset, "imported")
                 upsert(
@@ -187,7 +187,7 @@ class ModelRepository(ClaimsMixin, TransferMixin):
         sql = "SELECT model_id, dataset FROM results WHERE protocol = ?"
         if not include_failed:
             sql += " AND status = 'ok'"
-        return {(row[0], row[1]) for row in self.query(sql, (protocol.key,))}
+        return {(row[0], row[1]) for row in self._query(sql, (protocol.key,))}
 
     def results(self, *, protocol: str | None = None, status: str | None = "ok") -> pd.DataFrame:
         """Benchmark results as a long DataFrame (one row per model, dataset and protocol)."""
@@ -248,3 +248,41 @@ class ModelRepository(ClaimsMixin, TransferMixin):
         if missing:
             raise RepositoryError(f"{csv_path} lacks the column(s) {', '.join(sorted(missing))}")
         return self.record_results(csv_results(frame, csv_path), Protocol(metric=metric))
+
+    # -- summaries ------------------------------------------------------------------------------
+
+    def results_by_protocol(self) -> list[dict[str, Any]]:
+        """The successful results grouped by protocol, ordered by protocol key.
+
+        Each entry: ``protocol``, ``results``, ``models``, ``datasets`` (counts), ``metrics`` (sorted
+        names), ``epochs`` (the most epochs recorded, ``None`` when unknown) and ``curves`` (how many
+        (model, dataset) pairs have a learning curve under that protocol).
+        """
+        rows = self._query(
+            "SELECT protocol, COUNT(*) AS results, COUNT(DISTINCT model_id) AS models, "
+            "COUNT(DISTINCT dataset) AS datasets, GROUP_CONCAT(DISTINCT metric) AS metrics, "
+            "MAX(epochs) AS epochs FROM results WHERE status = 'ok' GROUP BY protocol ORDER BY protocol"
+        )
+        curves = {
+            row["protocol"]: row["n"]
+            for row in self._query(
+                "SELECT protocol, COUNT(DISTINCT model_id || char(0) || dataset) AS n FROM curves "
+                "GROUP BY protocol"
+            )
+        }
+        return [
+            {
+                "protocol": row["protocol"],
+                "results": row["results"],
+                "models": row["models"],
+                "datasets": row["datasets"],
+                "metrics": sorted((row["metrics"] or "").split(",")),
+                "epochs": row["epochs"],
+                "curves": curves.get(row["protocol"], 0),
+            }
+            for row in rows
+        ]
+
+    def study_ids(self) -> list[str]:
+        """The name of every selection study stored, sorted (see :class:`~hfselect.store.Study`)."""
+        return [row["study_id"] for row in self._query("SELECT study_id FROM studies ORDER BY study_id")]

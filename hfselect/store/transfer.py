@@ -28,7 +28,7 @@ class TransferMixin(RepositoryConnection):
 
     def counts(self) -> dict[str, int]:
         """Number of rows in every table."""
-        return {table: int(self.query(f"SELECT COUNT(*) FROM {table}")[0][0]) for table in TABLES}
+        return {table: int(self._query(f"SELECT COUNT(*) FROM {table}")[0][0]) for table in TABLES}
 
     def table(self, name: str) -> pd.DataFrame:
         """One whole table as a DataFrame (JSON columns stay JSON text)."""
@@ -76,7 +76,7 @@ class TransferMixin(RepositoryConnection):
             raise RepositoryError(f"{source} holds none of the tables {', '.join(TABLES)} as .parquet files")
         frames = {name: _read_table_file(source / f"{name}.parquet") for name in found}
         imported: dict[str, int] = {}
-        with self.transaction() as connection:
+        with self._transaction() as connection:
             for name, frame in frames.items():
                 path = source / f"{name}.parquet"
                 columns = table_columns(connection, name)
@@ -114,7 +114,7 @@ class TransferMixin(RepositoryConnection):
         with self._lock:
             self._connection.execute("ATTACH DATABASE ? AS source", (str(source.path),))
             try:
-                with self.transaction() as connection:
+                with self._transaction() as connection:
                     for table, column in (
                         ("models", None),
                         ("datasets", "name"),
@@ -139,6 +139,47 @@ class TransferMixin(RepositoryConnection):
             finally:
                 self._connection.execute("DETACH DATABASE source")
         return int(copied)
+
+    def copy_without_dataset(
+        self,
+        destination: str | os.PathLike[str],
+        dataset: str,
+        *,
+        locations: Mapping[str, str | os.PathLike[str]] | None = None,
+    ) -> Path:
+        """Copy this repository to ``destination`` without ``dataset``'s benchmark results and curves.
+
+        For evaluating selection on a held-out target, which must be unseen in the copy; every
+        other row (models, proxy scores, studies, the dataset's own row) is copied as it is.
+        ``locations`` maps model ids to the folder each is loaded from in the copy (where a zoo
+        lives now, when the repository was benchmarked from a folder elsewhere); ids that are not
+        stored are ignored. A file already at ``destination`` is replaced. Returns the copy's path.
+        """
+        target = Path(destination).expanduser()
+        if target.exists() and target.resolve() == self.path.resolve():
+            raise RepositoryError(f"cannot copy the repository {self.path} onto itself")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            copy = sqlite3.connect(target)
+        except (OSError, sqlite3.Error) as error:
+            raise RepositoryError(f"cannot copy the repository {self.path} to {target}: {error}") from error
+        try:
+            # SQLite's online backup: a consistent snapshot, WAL contents included, while other
+            # processes keep writing.
+            with self._lock:
+                self._connection.backup(copy)
+        except sqlite3.Error as error:
+            raise RepositoryError(f"cannot copy the repository {self.path} to {target}: {error}") from error
+        finally:
+            copy.close()
+        with RepositoryConnection(target) as held_out, held_out._transaction() as connection:
+            for table in ("curves", "results"):
+                connection.execute(f"DELETE FROM {table} WHERE dataset = ?", (dataset,))
+            connection.executemany(
+                "UPDATE models SET location = ? WHERE model_id = ?",
+                [(str(folder), model_id) for model_id, folder in (locations or {}).items()],
+            )
+        return target
 
 
 def _read_table_file(path: Path) -> pd.DataFrame:

@@ -39,7 +39,7 @@ from _stats import CONFIDENCE, bootstrap_mean, resample_indices
 
 from hfselect.core.clustering import ModelClustering
 from hfselect.core.recall import coarse_recall, models_needing_proxy
-from hfselect.store.repository import parse_matrix
+from hfselect.store import parse_matrix
 
 DEFAULT_ANCHORS = Path(__file__).resolve().parents[2] / "shared" / "anchors" / "two-phase-selection"
 

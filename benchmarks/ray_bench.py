@@ -34,7 +34,7 @@ from _shared import machine_info, table
 from hfselect.data import expand_dataset_specs
 from hfselect.logs import quiet_libraries
 from hfselect.models import expand_model_specs
-from hfselect.store.repository import ModelRepository, hfselect_cache
+from hfselect.store import ModelRepository, hfselect_cache
 from hfselect.training.bench import BenchConfig, load_data, plan_jobs, run_bench
 from hfselect.training.distributed import RayResources, bench_on_ray
 

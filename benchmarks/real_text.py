@@ -45,7 +45,7 @@ from hfselect.core.proxies import PROXIES, run_proxy
 from hfselect.data import load_target_sample
 from hfselect.errors import HfSelectError
 from hfselect.logs import quiet_libraries
-from hfselect.store.repository import ModelRepository, hfselect_cache
+from hfselect.store import ModelRepository, hfselect_cache
 from hfselect.training.bench import BenchConfig, run_bench
 from hfselect.training.features import compute_model_outputs, load_model_for_outputs
 

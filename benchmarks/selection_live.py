@@ -19,15 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import sqlite3
 import tempfile
 import time
 from pathlib import Path
 
 import hfselect
 from hfselect.logs import quiet_libraries
-from hfselect.store.repository import ModelRepository
+from hfselect.store import ModelRepository
 from hfselect.training.bench import BenchConfig, finetune_pair
 
 
@@ -37,20 +35,13 @@ def without_target(source: str, target: str, directory: Path, zoo: Path) -> Path
     Its models are located in ``zoo``, where they are now: the repository may have been
     benchmarked from a zoo folder elsewhere (on another machine).
     """
-    copy = directory / "repository.sqlite"
-    with sqlite3.connect(source) as connection:
-        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    shutil.copy(source, copy)
-    with sqlite3.connect(copy) as connection:
-        for table in ("curves", "results"):
-            connection.execute(f"DELETE FROM {table} WHERE dataset = ?", (target,))
-        for (model,) in connection.execute("SELECT model_id FROM models").fetchall():
-            folder = zoo / "models" / model
-            if folder.is_dir():
-                connection.execute(
-                    "UPDATE models SET location = ? WHERE model_id = ?", (str(folder.resolve()), model)
-                )
-    return copy
+    with ModelRepository(source, create=False) as repository:
+        folders = {model["model_id"]: zoo / "models" / model["model_id"] for model in repository.models()}
+        return repository.copy_without_dataset(
+            directory / "repository.sqlite",
+            target,
+            locations={model: folder.resolve() for model, folder in folders.items() if folder.is_dir()},
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -53,7 +53,7 @@ from hfselect.core.halving import candidate_predictors, successive_halving_epoch
 from hfselect.core.halving import replay_halving as replay_curves
 from hfselect.core.recall import DEFAULT_SCOPE, SCOPES, coarse_recall, models_needing_proxy, proxy_weight
 from hfselect.core.trend import evaluate_predictors
-from hfselect.store.repository import ModelRepository
+from hfselect.store import ModelRepository
 
 PROXIES = ("leep", "nce", "logme", "hscore", "knn")
 HEAD_PROXIES = ("leep", "nce")

@@ -347,7 +347,7 @@ def bench_crawl(n_models: int, changed_fraction: float, scratch: Path) -> dict[s
     from huggingface_hub import HfApi, constants
 
     from hfselect.hub.crawler import Crawler, CrawlOptions
-    from hfselect.store.repository import ModelRepository
+    from hfselect.store import ModelRepository
     from tests.hub.server import LocalHub
 
     hub = LocalHub(port=0).start()
@@ -424,7 +424,7 @@ def print_crawl(result: dict[str, Any]) -> None:
 
 def _seed_repository(path: Path, model_id: str, n_datasets: int = 6, epochs: int = 5) -> None:
     """A repository with benchmark results and curves, so the callback fits a real trend predictor."""
-    from hfselect.store.repository import ModelRepository
+    from hfselect.store import ModelRepository
 
     rng = random.Random(0)
     with ModelRepository(path) as repository:

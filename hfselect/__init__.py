@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from hfselect.core.proxies import hscore, knn_probe, leep, logme, nce
     from hfselect.core.recall import coarse_recall
     from hfselect.core.recall_result import RecallResult
-    from hfselect.store.repository import ModelRepository
+    from hfselect.store import ModelRepository
     from hfselect.training.proxy_scoring import score_models
 
 # Public name -> the module defining it. Imported on first use: `import hfselect` (and the CLI's

@@ -6,7 +6,7 @@ best by successive halving and returns a :class:`~hfselect.cards.SelectionReport
 ``report.json``, a card and a plot into ``output_dir``). The command line, ``hfselect demo`` and the
 benchmarks call these two functions; every default comes from :mod:`hfselect.config`.
 
-A repository is given as a :class:`~hfselect.store.repository.ModelRepository` (left open), a path,
+A repository is given as a :class:`~hfselect.store.ModelRepository` (left open), a path,
 ``hf://datasets/USER/NAME`` (a cached mirror of a published one), or ``None`` (the default
 repository: ``$HFSELECT_REPOSITORY`` or ``~/.cache/hfselect/repository.sqlite``). A path must
 name an existing repository: the recall needs benchmark results or crawled models to rank.
@@ -39,7 +39,7 @@ from hfselect.core.recall import coarse_recall, models_needing_proxy, proxy_weig
 from hfselect.core.recall_result import RecallResult
 from hfselect.core.scopes import SCOPES
 from hfselect.errors import HfSelectError
-from hfselect.store.repository import ModelRepository
+from hfselect.store import ModelRepository
 from hfselect.validation import check_int, check_optional_int, check_threshold
 
 if TYPE_CHECKING:

@@ -27,7 +27,7 @@ from hfselect.config import (
     DEMO_SAMPLE_SIZE,
 )
 from hfselect.errors import HfSelectError
-from hfselect.store.repository import ModelRepository, hfselect_cache
+from hfselect.store import ModelRepository, hfselect_cache
 from hfselect.training.bench import BenchConfig, run_bench
 from hfselect.zoo import ZooManifest, build_zoo
 

@@ -27,7 +27,7 @@ from importlib import resources
 from typing import Any
 
 from hfselect.errors import HfSelectError
-from hfselect.store.repository import ModelRepository, Protocol
+from hfselect.store import ModelRepository, Protocol
 
 __all__ = [
     "PublishedProtocol",
@@ -165,19 +165,8 @@ def init_starter(repository: ModelRepository, name: str) -> Starter:
 
 def result_sources(repository: ModelRepository) -> list[dict[str, Any]]:
     """The repository's results grouped by protocol: counts, curves and where they come from."""
-    rows = repository.query(
-        "SELECT protocol, COUNT(*) AS results, COUNT(DISTINCT model_id) AS models, "
-        "COUNT(DISTINCT dataset) AS datasets, GROUP_CONCAT(DISTINCT metric) AS metrics, "
-        "MAX(epochs) AS epochs FROM results WHERE status = 'ok' GROUP BY protocol ORDER BY protocol"
-    )
-    curves = {
-        row["protocol"]: row["n"]
-        for row in repository.query(
-            "SELECT protocol, COUNT(DISTINCT model_id || char(0) || dataset) AS n FROM curves GROUP BY protocol"
-        )
-    }
     sources = []
-    for row in rows:
+    for row in repository.results_by_protocol():
         key = row["protocol"]
         if key.startswith(PUBLISHED_PREFIX):
             source = f"starter {key[len(PUBLISHED_PREFIX) :]}: published, no learning curves"
@@ -185,15 +174,7 @@ def result_sources(repository: ModelRepository) -> list[dict[str, Any]]:
             source = "imported (protocol unknown)"
         else:
             source = f"benchmarked here ({row['epochs']} epochs)" if row["epochs"] else "benchmarked here"
-        sources.append(
-            {
-                "protocol": key,
-                "results": row["results"],
-                "models": row["models"],
-                "datasets": row["datasets"],
-                "metrics": sorted((row["metrics"] or "").split(",")),
-                "curves": curves.get(key, 0),
-                "source": source,
-            }
-        )
+        # `epochs` only serves the label above.
+        counts = {name: value for name, value in row.items() if name != "epochs"}
+        sources.append({**counts, "source": source})
     return sources

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from hfselect import cli
-from hfselect.store.repository import TABLES
+from hfselect.store import TABLES
 
 
 def table_rows(path: Path) -> dict[str, list[tuple]]:

@@ -199,7 +199,7 @@ def tiny_benchmarks(tiny_assets: Path, tmp_path_factory: pytest.TempPathFactory)
 
     Shared by the session: copy it before writing to it.
     """
-    from hfselect.store.repository import ModelRepository
+    from hfselect.store import ModelRepository
     from hfselect.training.bench import BenchConfig, run_bench
 
     path = tmp_path_factory.mktemp("tiny-benchmarks") / "repo.sqlite"
@@ -223,7 +223,7 @@ def tiny_zoo_benchmarks(
 
     Shared by the session: copy it before writing to it.
     """
-    from hfselect.store.repository import ModelRepository
+    from hfselect.store import ModelRepository
     from hfselect.training.bench import BenchConfig, run_bench
 
     path = tmp_path_factory.mktemp("tiny-zoo-benchmarks") / "repo.sqlite"
@@ -263,7 +263,7 @@ def offline_unless_local_hub(request: pytest.FixtureRequest, monkeypatch: pytest
 @pytest.fixture
 def filled(tmp_path: Path) -> Path:
     """A repository file with 3 models benchmarked on 3 datasets and a crawl log entry (bad-input tests)."""
-    from hfselect.store.repository import ModelRepository, Protocol
+    from hfselect.store import ModelRepository, Protocol
 
     path = tmp_path / "repo.sqlite"
     with ModelRepository(path) as repository:

@@ -13,7 +13,7 @@ import pytest
 
 import hfselect.training.bench as bench
 from hfselect.errors import HfSelectError
-from hfselect.store.repository import ModelRepository
+from hfselect.store import ModelRepository
 from hfselect.training.bench import BenchConfig, plan_jobs, run_bench
 
 CONFIG = BenchConfig(epochs=2, learning_rate=1e-2, batch_size=16, max_length=32)

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from hfselect.store.repository import ModelRepository
+from hfselect.store import ModelRepository
 from hfselect.store.studies import Study
 
 SCRIPT = Path(__file__).with_name("trainer_with_callback.py")

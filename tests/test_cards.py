@@ -8,8 +8,10 @@ realistic ``report.json`` dicts written by hand.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +37,7 @@ from hfselect.cards import (
 from hfselect.cards.push import push_files
 from hfselect.core.scopes import RULE_SUMMARIES
 from hfselect.errors import HfSelectError, HubError
-from hfselect.store.repository import TABLES, ModelRepository, Protocol
+from hfselect.store import TABLES, ModelRepository, Protocol
 from hfselect.store.studies import COMPLETED, STOPPED, Study, Trial
 from tests.hub.server import LocalHub
 
@@ -220,7 +222,8 @@ def fill_repository(repository: ModelRepository) -> None:
             curve = [base + shift - 0.1, base + shift - 0.02, base + shift]
             repository.record_result(model, dataset, base + shift, protocol, curve=curve, duration_s=1.5)
     repository.record_results([("org/bert", "ag_news", 0.9)])  # an imported matrix score
-    with repository.transaction() as connection:
+    # A cached proxy score, written directly: hfselect.proxy writes the cache while it scores models.
+    with contextlib.closing(sqlite3.connect(repository.path)) as connection, connection:
         connection.execute(
             "INSERT INTO proxy_scores (model_id, model_sha, dataset, dataset_fingerprint, proxy, sample_size, "
             "seed, score) VALUES ('org/bert', 'aaa', 'imdb', 'fp', 'leep', 1000, 0, -0.5)"

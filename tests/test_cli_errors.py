@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from hfselect import cli
-from hfselect.store.repository import ModelRepository
+from hfselect.store import ModelRepository
 
 
 def test_global_options_before_the_subcommand_are_kept(

@@ -12,7 +12,7 @@ from sklearn.base import clone
 from sklearn.metrics import silhouette_score
 
 from hfselect.core.clustering import ModelClustering, model_distance, pairwise_model_distances
-from hfselect.store.repository import parse_matrix
+from hfselect.store import parse_matrix
 
 ANCHORS = Path(__file__).resolve().parents[2] / "shared" / "anchors" / "two-phase-selection"
 needs_anchors = pytest.mark.skipif(not ANCHORS.is_dir(), reason="released paper data not available")

@@ -15,7 +15,7 @@ import pytest
 from safetensors.numpy import save as save_safetensors
 
 from hfselect.hub.crawler import Crawler, CrawlOptions
-from hfselect.store.repository import ModelRepository
+from hfselect.store import ModelRepository
 
 TOTAL_MODELS = 600
 WEIGHTS = save_safetensors({"weight": np.zeros((3, 4), dtype=np.float32)})

@@ -23,7 +23,7 @@ import pytest
 
 from hfselect.cli import main
 from hfselect.errors import HfSelectError
-from hfselect.store.repository import ModelRepository
+from hfselect.store import ModelRepository
 from hfselect.training.bench import BenchConfig, attempt_pair, plan_jobs, run_bench
 from hfselect.training.distributed import (
     RayFineSelection,

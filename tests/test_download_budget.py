@@ -23,7 +23,7 @@ from hfselect.hub.download_budget import (
     plan_proxy_downloads,
 )
 from hfselect.starters import init_starter, load_starter
-from hfselect.store.repository import ModelRepository
+from hfselect.store import ModelRepository
 
 MB = 10**6
 

@@ -12,7 +12,7 @@ from huggingface_hub import DatasetCard
 
 from hfselect.api import recall
 from hfselect.cards import pull_repository, push_repository
-from hfselect.store.repository import ModelRepository
+from hfselect.store import ModelRepository
 
 TOKEN = "hf_FAKEtokenForPublishing0987654321"
 TRAINING = ["--epochs", "2", "--learning-rate", "1e-2", "--batch-size", "16", "--max-length", "32"]

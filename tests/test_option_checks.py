@@ -13,7 +13,7 @@ import pytest
 
 from hfselect.core.clustering import ModelClustering
 from hfselect.hub.crawler import CrawlOptions
-from hfselect.store.repository import ModelRepository
+from hfselect.store import ModelRepository
 from hfselect.training.bench import BenchConfig
 from hfselect.training.selection import SelectConfig
 from tests.bad_input import run_cli, run_failing

@@ -20,7 +20,7 @@ from hfselect.config import DEFAULT_PROXY
 from hfselect.core.proxies import PROXIES, higher_is_better, hscore, knn_probe, leep, logme, nce
 from hfselect.data import load_target_sample
 from hfselect.errors import HfSelectError
-from hfselect.store.repository import ModelRepository
+from hfselect.store import ModelRepository
 from hfselect.training import features as features_module
 from hfselect.training.features import LoadedModel, compute_model_outputs, load_model_for_outputs
 from hfselect.training.proxy_scoring import ProxyRun, sample_fingerprint, score_models
@@ -451,8 +451,11 @@ def test_head_named_in_config_but_missing_weights_is_not_used(zoo, tmp_path):
 
 
 def _scores_table(repository: ModelRepository) -> dict[tuple[str, str], float | None]:
-    rows = repository.query("SELECT model_id, proxy, score FROM proxy_scores")
-    return {(row["model_id"], row["proxy"]): row["score"] for row in rows}
+    rows = repository.table("proxy_scores").to_dict(orient="records")
+    # A score the proxy does not apply to is NULL: None here, not the DataFrame's NaN.
+    return {
+        (row["model_id"], row["proxy"]): None if math.isnan(row["score"]) else row["score"] for row in rows
+    }
 
 
 def test_score_models_fallback_failures_and_cache(zoo, tmp_path, monkeypatch):
@@ -488,7 +491,11 @@ def test_score_models_fallback_failures_and_cache(zoo, tmp_path, monkeypatch):
         ("tiny-headless", "leep"): None,  # not applicable: no trained head
         ("tiny-headless", "logme"): pytest.approx(headless.score),
     }
-    row = repository.query("SELECT * FROM proxy_scores WHERE model_id = 'tiny-head'")[0]
+    [row] = [
+        row
+        for row in repository.table("proxy_scores").to_dict(orient="records")
+        if row["model_id"] == "tiny-head"
+    ]
     assert row["dataset"] == "tiny-topics" and row["sample_size"] == 50 and row["seed"] == 0
     assert row["dataset_fingerprint"] == sample_fingerprint(sample, columns, max_length=128)
     assert row["model_sha"] and row["seconds"] > 0

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from hfselect.store.repository import ModelRepository
+from hfselect.store import ModelRepository
 from hfselect.training.bench import BenchConfig, finetune_pair
 from hfselect.training.proxy_scoring import score_models
 

@@ -69,7 +69,7 @@ def test_recall_with_no_flags_is_coarse_recall_with_no_rule_argument(
     from hfselect.cli import main
     from hfselect.config import DEFAULT_TOP_K
     from hfselect.core.recall import coarse_recall
-    from hfselect.store.repository import ModelRepository
+    from hfselect.store import ModelRepository
 
     scores = {"org/a": -0.2, "org/b": -0.1, "org/c": -0.4}
     (tmp_path / "scores.csv").write_text(
@@ -92,7 +92,7 @@ def test_cluster_shows_the_representatives_the_recall_uses(
 ) -> None:
     from hfselect.cli import main
     from hfselect.core.recall import coarse_recall
-    from hfselect.store.repository import ModelRepository
+    from hfselect.store import ModelRepository
 
     path = str(tmp_path / "paper.sqlite")
     assert main(["repo", "init", "--starter", "paper-nlp", "--repository", path]) == 0

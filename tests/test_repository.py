@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import sqlite3
 from pathlib import Path
@@ -10,7 +11,7 @@ import pandas as pd
 import pytest
 
 from hfselect.errors import RepositoryError
-from hfselect.store.repository import (
+from hfselect.store import (
     MIGRATIONS,
     SCHEMA_VERSION,
     TABLES,
@@ -18,6 +19,7 @@ from hfselect.store.repository import (
     Protocol,
     parse_matrix,
 )
+from hfselect.store.studies import RUNNING, Study, Trial
 
 ANCHORS = Path(__file__).resolve().parents[2] / "shared" / "anchors" / "two-phase-selection"
 
@@ -47,26 +49,24 @@ def fill(repository: ModelRepository) -> None:
     repository.record_result("org/bert", "imdb", 0.91, protocol, curve=[0.7, 0.85, 0.9], duration_s=1.5)
     repository.record_result("org/broken", "imdb", None, protocol, status="failed", error="no weights")
     repository.log_crawl("org/bert", "a" * 40, "stored")
-    with repository.transaction() as connection:
+    # A cached proxy score, written directly: hfselect.proxy writes the cache while it scores models.
+    with contextlib.closing(sqlite3.connect(repository.path)) as connection, connection:
         connection.execute(
             "INSERT INTO proxy_scores (model_id, model_sha, dataset, dataset_fingerprint, proxy, sample_size, "
             "seed, score) VALUES ('org/bert', 'aaa', 'imdb', 'fp', 'leep', 1000, 0, -0.5)"
         )
-        connection.execute("INSERT INTO studies (study_id, target, config) VALUES ('s1', 'imdb', '{}')")
-        connection.execute(
-            "INSERT INTO study_trials (study_id, model_id, state) VALUES ('s1', 'org/bert', 'running')"
-        )
-        connection.execute(
-            "INSERT INTO study_curves (study_id, model_id, epoch, score) VALUES ('s1', 'org/bert', 1, 0.7)"
-        )
+    study = Study(repository, "s1", target="imdb")
+    study.set_trial(Trial("org/bert", RUNNING))
+    study.record_point("org/bert", 1, 0.7, None)
 
 
 def test_new_file_has_current_schema_and_pragmas(repository: ModelRepository) -> None:
     assert repository.schema_version == SCHEMA_VERSION == len(MIGRATIONS)
-    assert repository.query("PRAGMA journal_mode")[0][0] == "wal"
-    assert repository.query("PRAGMA foreign_keys")[0][0] == 1
+    # Foreign keys are per connection: tests/test_repository_faults.py checks that they are enforced.
+    with contextlib.closing(sqlite3.connect(repository.path)) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        model_columns = {row[1] for row in connection.execute("PRAGMA table_info(models)")}
     assert set(repository.counts()) == set(TABLES)
-    model_columns = {row[1] for row in repository.query("PRAGMA table_info(models)")}
     required = {
         "model_id", "sha", "architecture", "model_type", "pipeline_tag", "library", "num_parameters",
         "num_labels", "id2label", "license", "downloads", "likes", "gated", "has_safetensors", "tags",
@@ -318,7 +318,7 @@ def test_a_failure_is_not_retried_by_a_concurrent_worker_but_is_by_a_later_run(
     repository: ModelRepository,
 ) -> None:
     repository.record_result("m", "d", None, PROTOCOL, status="failed", error="boom")
-    failed_at = repository.query("SELECT created_at FROM results")[0][0]
+    [failed_at] = repository.results(status="failed")["created_at"]
     assert repository.claim_pair("m", "d", PROTOCOL, "same-run", failed_since=failed_at) == "done"
     assert repository.claim_pair("m", "d", PROTOCOL, "later-run", failed_since="9999") == "claimed"
 
@@ -333,9 +333,10 @@ def test_copy_benchmarks_leaves_out_the_held_out_dataset(tmp_path: Path) -> None
             source.upsert_model("m", location="/models/m", source="local")
             source.record_result("m", dataset, score, PROTOCOL, curve=[score - 0.1, score])
         assert copy.copy_benchmarks(source, exclude_datasets=["target"]) == 1
-        assert copy.copy_benchmarks(source, exclude_datasets=["target"]) == 1  # again: same rows
+        # Again: the same rows, and the source was detached (attaching it twice would fail).
+        assert copy.copy_benchmarks(source, exclude_datasets=["target"]) == 1
         assert list(copy.performance_matrix().columns) == ["kept"]
         assert set(copy.curves().dataset) == {"kept"} and len(copy.curves()) == 2
         assert [d["name"] for d in copy.datasets()] == ["kept"]
         assert copy.get_model("m")["location"] == "/models/m"
-        assert copy.counts()["results"] == 1 and copy.query("PRAGMA database_list")[-1]["name"] == "main"
+        assert copy.counts()["results"] == 1

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from hfselect.errors import RepositoryError
-from hfselect.store.repository import ModelRepository
+from hfselect.store import ModelRepository
 from tests.bad_input import run_cli, run_failing, table_rows
 
 # -- the repository file ---------------------------------------------------------------------
@@ -202,4 +202,4 @@ def test_a_column_with_a_default_may_be_absent_from_a_snapshot(filled: Path, tmp
     ).to_parquet(folder / "proxy_scores.parquet", index=False)  # fmt: skip
     with ModelRepository(filled) as repository:
         assert repository.import_parquet(folder) == {"proxy_scores": 1}
-        assert repository.query("SELECT model_sha FROM proxy_scores")[0][0] == ""
+        assert repository.table("proxy_scores")["model_sha"].tolist() == [""]

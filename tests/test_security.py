@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from hfselect.errors import HfSelectError
-from hfselect.store.repository import ModelRepository, Protocol
+from hfselect.store import ModelRepository, Protocol, Study
 from hfselect.training.bench import BenchConfig
 from tests.bad_input import run_cli
 
@@ -43,11 +43,8 @@ def with_local_paths(tmp_path: Path) -> Path:
             "org/hub-model", "topic", None, Protocol(epochs=1), status="failed",
             error="cannot load model /home/alice/zoo/models/x: see https://huggingface.co/org/hub-model",
         )  # fmt: skip
-        with repository.transaction() as connection:
-            connection.execute(
-                "INSERT INTO studies (study_id, target, config) VALUES "
-                "('s1', '/home/alice/data/topic', '{}'), ('s2', 'nyu-mll/glue:sst2', '{}')"
-            )
+        Study(repository, "s1", target="/home/alice/data/topic")
+        Study(repository, "s2", target="nyu-mll/glue:sst2")
     return path
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from hfselect.store.repository import ModelRepository
+from hfselect.store import ModelRepository
 from hfselect.training.selection import FineSelection, SelectConfig
 
 TRAINING = ["--epochs", "3", "--learning-rate", "1e-2", "--batch-size", "16", "--max-length", "32"]

@@ -12,7 +12,7 @@ from hfselect.cli import build_parser, main
 from hfselect.core.clustering import ModelClustering
 from hfselect.errors import HfSelectError
 from hfselect.starters import init_starter, load_starter, result_sources, starter_names
-from hfselect.store.repository import ModelRepository
+from hfselect.store import ModelRepository
 from tests.test_clustering import (
     ANCHORS,
     CV_MULTI_MODEL_CLUSTERS,

@@ -21,7 +21,7 @@ from hfselect.core.trend import (
     evaluate_predictors,
     make_predictor,
 )
-from hfselect.store.repository import ModelRepository
+from hfselect.store import ModelRepository
 from hfselect.store.studies import COMPLETED, Study, Trial
 
 

@@ -29,7 +29,7 @@ from transformers import TrainerCallback, TrainerControl, TrainerState, Training
 from hfselect.config import DEFAULT_MARGIN, DEFAULT_PREDICTOR
 from hfselect.core.halving import candidate_predictors, predict_final, rivals_at, stop_decision
 from hfselect.core.trend import TrendPredictor, resolve_margin
-from hfselect.store.repository import ModelRepository
+from hfselect.store import ModelRepository
 from hfselect.store.studies import COMPLETED, RUNNING, STOPPED, Study, Trial
 
 logger = logging.getLogger(__name__)

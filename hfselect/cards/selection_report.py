@@ -187,7 +187,7 @@ class SelectionReport:
         The selected model is the best completed run (or, while none completed, the best so far).
 
         Args:
-            repository: a :class:`~hfselect.store.repository.ModelRepository` or the path of one.
+            repository: a :class:`~hfselect.store.ModelRepository` or the path of one.
             study_id: the study's name.
             metric: the metric's name for the card (the callback's ``metric``); default ``score``.
             command: how the study was run, for the reproduction section.

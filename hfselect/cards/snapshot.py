@@ -30,7 +30,7 @@ from hfselect.cards.push import push_files
 from hfselect.cards.report import MISSING, PAPER_URL
 from hfselect.errors import HubError, RepositoryError
 from hfselect.hub.client import TRANSPORT_ERRORS, hub_error, is_network_error, is_transient
-from hfselect.store.repository import TABLES, ModelRepository
+from hfselect.store import TABLES, ModelRepository
 
 logger = logging.getLogger(__name__)
 
@@ -313,7 +313,7 @@ def pull_repository(
 
 def hub_cache_dir() -> Path:
     """Where ``hf://`` repositories are mirrored: ``$XDG_CACHE_HOME/hfselect/hub`` (``~/.cache/...``)."""
-    from hfselect.store.repository import hfselect_cache
+    from hfselect.store import hfselect_cache
 
     return hfselect_cache() / "hub"
 

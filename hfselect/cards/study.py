@@ -15,7 +15,7 @@ from typing import Any
 from hfselect._version import __version__
 from hfselect.core.halving import decision_rounds, successive_halving_epochs
 from hfselect.errors import HfSelectError
-from hfselect.store.repository import ModelRepository
+from hfselect.store import ModelRepository
 from hfselect.store.studies import COMPLETED, STOPPED, Study
 
 
@@ -34,8 +34,8 @@ def study_report_dict(
     owned = not isinstance(repository, ModelRepository)
     store = ModelRepository(repository) if owned else repository
     try:
-        if not store.query("SELECT 1 FROM studies WHERE study_id = ?", (study_id,)):
-            known = [row[0] for row in store.query("SELECT study_id FROM studies ORDER BY study_id")]
+        known = store.study_ids()
+        if study_id not in known:
             raise HfSelectError(
                 f"the repository {store.path} has no study {study_id!r}"
                 + (f"; studies: {', '.join(known[:10])}" if known else "")

@@ -77,7 +77,7 @@ def candidate_predictors(
 ) -> dict[str, TrendPredictor]:
     """Each candidate's trend predictor of kind ``name``, fitted on the repository's benchmark curves.
 
-    ``repository_curves`` is the long table of :meth:`hfselect.store.repository.ModelRepository.curves`.
+    ``repository_curves`` is the long table of :meth:`hfselect.store.ModelRepository.curves`.
     A candidate's own curves are used; with fewer than three, every model's are pooled in (a
     predictor that :attr:`~hfselect.core.trend.TrendPredictor.pools_every_model` always pools them).
     The one predictor pool of hfselect: fine selection's, the callback's and the replay's.

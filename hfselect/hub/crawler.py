@@ -26,7 +26,7 @@ from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 from tqdm.auto import tqdm
 
 from hfselect.hub.client import call_with_retries, describe_hub_error, hub_error, is_transient
-from hfselect.store.repository import ModelRepository, utcnow
+from hfselect.store import ModelRepository, utcnow
 from hfselect.validation import check_optional_int
 
 logger = logging.getLogger(__name__)

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from hfselect.errors import HfSelectError
 
 if TYPE_CHECKING:
-    from hfselect.store.repository import ModelRepository
+    from hfselect.store import ModelRepository
 
 __all__ = [
     "DownloadBudgetError",

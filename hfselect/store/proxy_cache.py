@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from hfselect.errors import RepositoryReadOnlyError
-from hfselect.store.repository import ModelRepository, utcnow
+from hfselect.store.repository import ModelRepository
+from hfselect.store.sql import utcnow
 
 __all__ = ["ProxyCacheKey", "cache_proxy_scores", "cached_proxy_score"]
 
@@ -56,7 +57,7 @@ class ProxyCacheKey:
 
 def cached_proxy_score(repository: ModelRepository, key: ProxyCacheKey, proxy: str) -> tuple[bool, Any, Any]:
     """``(found, score, seconds)``; a found row with a NULL score means "not applicable"."""
-    rows = repository.query(
+    rows = repository._query(
         "SELECT score, seconds FROM proxy_scores WHERE model_id = ? AND model_sha = ? "
         "AND dataset_fingerprint = ? AND proxy = ? AND sample_size = ? AND seed = ?",
         (key.model_id, key.model_sha, key.dataset_fingerprint, proxy, key.sample_size, key.seed),
@@ -106,7 +107,7 @@ def _store(
         seconds,
         utcnow(),
     )
-    with repository.transaction() as connection:
+    with repository._transaction() as connection:
         connection.execute(
             f"INSERT INTO proxy_scores ({', '.join(_CACHE_COLUMNS)}) "
             f"VALUES ({', '.join('?' for _ in _CACHE_COLUMNS)}) "

@@ -14,7 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from hfselect.store.repository import ModelRepository, utcnow
+from hfselect.store.repository import ModelRepository
+from hfselect.store.sql import utcnow
 
 RUNNING, STOPPED, COMPLETED, FAILED = "running", "stopped", "completed", "failed"
 
@@ -53,7 +54,7 @@ class Study:
     ) -> None:
         self.repository = repository
         self.study_id = study_id
-        with repository.transaction() as connection:
+        with repository._transaction() as connection:
             connection.execute(
                 "INSERT OR IGNORE INTO studies (study_id, target, config, status, created_at, updated_at) "
                 "VALUES (?, ?, ?, 'running', ?, ?)",
@@ -63,13 +64,13 @@ class Study:
     @property
     def info(self) -> dict[str, Any]:
         """The study's row: target, config (decoded), status, timestamps."""
-        row = dict(self.repository.query("SELECT * FROM studies WHERE study_id = ?", (self.study_id,))[0])
+        row = dict(self.repository._query("SELECT * FROM studies WHERE study_id = ?", (self.study_id,))[0])
         row["config"] = json.loads(row["config"] or "{}")
         return row
 
     def set_status(self, status: str) -> None:
         """Mark the study running, completed, ..."""
-        with self.repository.transaction() as connection:
+        with self.repository._transaction() as connection:
             connection.execute(
                 "UPDATE studies SET status = ?, updated_at = ? WHERE study_id = ?",
                 (status, utcnow(), self.study_id),
@@ -77,7 +78,7 @@ class Study:
 
     def add_wall_time(self, seconds: float) -> float:
         """Add a run's wall time to the study's total (runs of an interrupted study add up); return the total."""
-        with self.repository.transaction() as connection:
+        with self.repository._transaction() as connection:
             connection.execute(
                 "UPDATE studies SET wall_time_s = COALESCE(wall_time_s, 0) + ?, updated_at = ? "
                 "WHERE study_id = ?",
@@ -88,12 +89,12 @@ class Study:
     @property
     def wall_time_s(self) -> float | None:
         """The study's total wall time so far (None before any run finished or was interrupted)."""
-        rows = self.repository.query("SELECT wall_time_s FROM studies WHERE study_id = ?", (self.study_id,))
+        rows = self.repository._query("SELECT wall_time_s FROM studies WHERE study_id = ?", (self.study_id,))
         return rows[0]["wall_time_s"] if rows else None
 
     def record_point(self, model_id: str, epoch: float, score: float, predicted_final: float | None) -> None:
         """Store a run's evaluation (replacing an earlier one at the same epoch, as a resumed run does)."""
-        with self.repository.transaction() as connection:
+        with self.repository._transaction() as connection:
             connection.execute(
                 "INSERT INTO study_curves (study_id, model_id, epoch, score, predicted_final, recorded_at) "
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (study_id, model_id, epoch) DO UPDATE SET "
@@ -103,7 +104,7 @@ class Study:
 
     def set_trial(self, trial: Trial) -> None:
         """Create or update a run's trial row."""
-        with self.repository.transaction() as connection:
+        with self.repository._transaction() as connection:
             connection.execute(
                 "INSERT INTO study_trials (study_id, model_id, state, epochs_trained, final_score, predicted_final, "
                 "wall_time_s, reason, details, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -127,7 +128,7 @@ class Study:
 
     def trials(self) -> dict[str, Trial]:
         """Every run's trial, by model id."""
-        rows = self.repository.query(
+        rows = self.repository._query(
             "SELECT * FROM study_trials WHERE study_id = ? ORDER BY model_id", (self.study_id,)
         )
         return {
@@ -146,7 +147,7 @@ class Study:
 
     def curves(self) -> pd.DataFrame:
         """Every recorded point: model_id, epoch, score, predicted_final."""
-        rows = self.repository.query(
+        rows = self.repository._query(
             "SELECT model_id, epoch, score, predicted_final FROM study_curves WHERE study_id = ? "
             "ORDER BY model_id, epoch",
             (self.study_id,),

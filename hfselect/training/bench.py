@@ -6,7 +6,7 @@ across processes), evaluated on the validation split after every epoch (the lear
 *convergence trend* fine selection uses) and on the test split at the end (the cell of the
 performance matrix that clustering and recall use). Only the main process writes.
 
-Runs are resumable: a pair already recorded under the same :class:`~hfselect.store.repository.Protocol`
+Runs are resumable: a pair already recorded under the same :class:`~hfselect.store.Protocol`
 is skipped, and every pair is written as soon as it finishes. Before training a pair, a worker
 claims it in the repository (a claim renewed while it trains and taken over once it expires), so
 workers sharing one repository file never train the same pair twice, with or without ``--shard``;
@@ -53,7 +53,7 @@ from hfselect.data import (
 from hfselect.errors import HfSelectError, ModelLoadError
 from hfselect.models import expand_model_specs, load_classifier, load_tokenizer_or_processor, model_key
 from hfselect.models import hub_model_sha as commit_sha
-from hfselect.store.repository import CLAIM_TTL_S, ModelRepository, Protocol, utcnow
+from hfselect.store import CLAIM_TTL_S, ModelRepository, Protocol, utcnow
 from hfselect.validation import check_int, check_optional_int, check_positive_float
 
 if TYPE_CHECKING:

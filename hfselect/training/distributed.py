@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 from hfselect.data import dataset_key
 from hfselect.errors import HfSelectError
 from hfselect.models import model_key
-from hfselect.store.repository import ModelRepository
+from hfselect.store import ModelRepository
 from hfselect.training.bench import (
     BenchConfig,
     BenchSummary,

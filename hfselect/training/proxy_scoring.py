@@ -26,8 +26,8 @@ from hfselect.core.proxies import DEFAULT_FALLBACK, ProxyInfo, proxy_info, run_p
 from hfselect.data import ColumnInfo, DatasetSpec, dataset_key, hash_rows, load_target_sample
 from hfselect.errors import HfSelectError
 from hfselect.models import model_key, resolve_model_sha
+from hfselect.store import ModelRepository
 from hfselect.store.proxy_cache import ProxyCacheKey, cache_proxy_scores, cached_proxy_score
-from hfselect.store.repository import ModelRepository
 from hfselect.training.features import OUTPUTS_VERSION, compute_model_outputs
 from hfselect.validation import check_int
 

@@ -50,7 +50,7 @@ from hfselect.core.halving import (
 from hfselect.core.trend import TrendPredictor, resolve_margin
 from hfselect.data import ClassificationData
 from hfselect.models import model_key
-from hfselect.store.repository import ModelRepository
+from hfselect.store import ModelRepository
 from hfselect.store.studies import COMPLETED, RUNNING, STOPPED, Study, Trial
 from hfselect.training.bench import BenchConfig, build_trainer, check_finite_loss, load_data
 

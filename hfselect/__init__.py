@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from hfselect._version import __version__
 
 if TYPE_CHECKING:
-    from hfselect.api import recall, select
+    from hfselect.api import bench, recall, select
     from hfselect.callbacks import ConvergenceTrendCallback
     from hfselect.cards.selection_report import SelectionReport
     from hfselect.core.clustering import ModelClustering
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 # Public name -> the module defining it. Imported on first use: `import hfselect` (and the CLI's
 # --help) stays fast, as scikit-learn, torch and transformers load only when a name needs them.
 _EXPORTS = {
+    "bench": "hfselect.api",
     "recall": "hfselect.api",
     "select": "hfselect.api",
     "RecallResult": "hfselect.core.recall_result",
@@ -57,6 +58,7 @@ __all__ = [
     "RecallResult",
     "SelectionReport",
     "__version__",
+    "bench",
     "coarse_recall",
     "hscore",
     "knn_probe",

@@ -1,10 +1,11 @@
-"""The pipeline as Python functions: :func:`recall` and :func:`select`.
+"""The pipeline as Python functions: :func:`bench`, :func:`recall` and :func:`select`.
 
 ``hfselect.recall(target)`` ranks the model repository's models for a target dataset from a few
 proxy scores (the coarse recall); ``hfselect.select(target)`` recalls candidates, fine-selects the
 best by successive halving and returns a :class:`~hfselect.cards.SelectionReport` (also written as
-``report.json``, a card and a plot into ``output_dir``). The command line, ``hfselect demo`` and the
-benchmarks call these two functions; every default comes from :mod:`hfselect.config`.
+``report.json``, a card and a plot into ``output_dir``); ``hfselect.bench(models, datasets)`` fills
+the repository with benchmark results, here or on a Ray cluster. The command line, ``hfselect demo``
+and the benchmarks call these functions; every default comes from :mod:`hfselect.config`.
 
 A repository is given as a :class:`~hfselect.store.ModelRepository` (left open), a path,
 ``hf://datasets/USER/NAME`` (a cached mirror of a published one), or ``None`` (the default
@@ -43,10 +44,11 @@ from hfselect.store import ModelRepository
 from hfselect.validation import check_int, check_optional_int, check_threshold
 
 if TYPE_CHECKING:
+    from hfselect.training.bench import BenchConfig, BenchSummary
     from hfselect.training.distributed import RayResources
     from hfselect.training.selection import SelectConfig, SelectionResult
 
-__all__ = ["RepositoryLike", "opened_repository", "recall", "select"]
+__all__ = ["RepositoryLike", "bench", "opened_repository", "recall", "select"]
 
 RepositoryLike = ModelRepository | str | os.PathLike[str] | None
 EventHandler = Callable[[str], None]
@@ -74,6 +76,45 @@ def opened_repository(
         path = resolve_repository_path(str(repository))  # hf://datasets/USER/NAME -> its local mirror
     with ModelRepository(path, create=create) as opened:
         yield opened
+
+
+def bench(
+    models: Sequence[str],
+    datasets: Sequence[str],
+    repository: RepositoryLike = None,
+    *,
+    config: BenchConfig | None = None,
+    shard: tuple[int, int] = (0, 1),
+    progress: bool = True,
+    ray_address: str | None = None,
+    ray_resources: RayResources | None = None,
+) -> BenchSummary:
+    """Fine-tune every model on every dataset and record results and learning curves (the offline phase).
+
+    Args:
+        models: Hub ids, model folders, or folders of model folders.
+        datasets: Hub ids, dataset folders, or folders of dataset folders.
+        repository: where results go (created when missing).
+        config: the fine-tuning protocol (:class:`~hfselect.training.bench.BenchConfig`; defaults
+            from :mod:`hfselect.config`).
+        shard: ``(i, n)``: this worker trains every n-th pair of the sorted job list, from the i-th.
+        ray_address: train each pair as a Ray task on this cluster (``"local"``: ``$RAY_ADDRESS``
+            or a new local Ray) with ``ray_resources`` per pair; ``None`` trains here.
+
+    Pairs already recorded under the same protocol are skipped, so a rerun resumes.
+    """
+    from hfselect.training.bench import BenchConfig, bench_jobs, run_bench
+
+    config = config if config is not None else BenchConfig()
+    with opened_repository(repository, create=True) as opened:
+        if ray_address is None:
+            return run_bench(opened, models, datasets, config, shard=shard, progress=progress)
+        from hfselect.training.distributed import bench_on_ray
+
+        jobs = bench_jobs(models, datasets, config, shard)
+        return bench_on_ray(
+            opened, jobs, config, address=ray_address, resources=ray_resources, progress=progress
+        )
 
 
 def recall(

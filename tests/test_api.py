@@ -71,3 +71,14 @@ def test_select_returns_the_report_it_writes(tiny_assets: Path, benchmarked: Pat
     assert (
         report.saved_to == str(tmp_path / "out" / "run" / "selected-model") and Path(report.saved_to).is_dir()
     )
+
+
+def test_bench_resumes_what_the_repository_already_holds(tiny_assets: Path, benchmarked: Path) -> None:
+    from hfselect.training.bench import BenchConfig
+    from tests.conftest import TINY_BENCH
+
+    models, datasets = [str(tiny_assets / "models")], [str(tiny_assets / "datasets" / "sentiment")]
+    summary = hfselect.bench(models, datasets, benchmarked, config=BenchConfig(**TINY_BENCH), progress=False)
+    assert summary.planned == summary.skipped == 3 and summary.done == summary.failed == []
+    half = hfselect.bench(models, datasets, str(benchmarked), config=BenchConfig(**TINY_BENCH), shard=(1, 2))
+    assert half.planned == 1 and half.skipped == 1  # every second pair of the sorted job list

@@ -15,6 +15,7 @@ import hfselect.training.bench as bench
 from hfselect.errors import HfSelectError
 from hfselect.store import ModelRepository
 from hfselect.training.bench import BenchConfig, plan_jobs, run_bench
+from hfselect.training.metrics import metric_function
 
 CONFIG = BenchConfig(epochs=2, learning_rate=1e-2, batch_size=16, max_length=32)
 CLI_OPTIONS = [
@@ -188,9 +189,9 @@ def test_builtin_metrics() -> None:
     import numpy as np
 
     predictions, references = np.array([0, 1, 1, 0]), np.array([0, 1, 0, 0])
-    assert bench.metric_function("accuracy")(predictions, references) == pytest.approx(0.75)
-    assert bench.metric_function("f1")(predictions, references) == pytest.approx(0.7333333)
-    assert bench.metric_function("mcc")(predictions, references) == pytest.approx(0.5773503)
+    assert metric_function("accuracy")(predictions, references) == pytest.approx(0.75)
+    assert metric_function("f1")(predictions, references) == pytest.approx(0.7333333)
+    assert metric_function("mcc")(predictions, references) == pytest.approx(0.5773503)
 
 
 def test_hub_ids_give_the_same_results_as_local_folders(tiny_assets: Path, tmp_path: Path, hub) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from hfselect.api import bench
 from hfselect.cli import main
 from hfselect.errors import HfSelectError
 from hfselect.store import ModelRepository
@@ -132,11 +133,11 @@ def test_a_node_downloads_a_hub_model_once(
     for name in ("sentiment", "topic"):
         local_hub.add_dataset(f"ray-once/{name}", tiny_assets / "datasets" / name)
     with ModelRepository(tmp_path / "repo.sqlite") as repository:
-        summary = run_bench(
-            repository,
+        summary = bench(
             ["ray-once/bert-a"],
             ["ray-once/sentiment", "ray-once/topic"],
-            CONFIG,
+            repository,
+            config=CONFIG,
             progress=False,
             ray_address="local",
         )

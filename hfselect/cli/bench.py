@@ -20,13 +20,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     """``hfselect bench``: fine-tune models on benchmark datasets, recording results and learning curves."""
     from accelerate import PartialState
 
-    from hfselect.training.bench import BenchConfig, parse_shard, run_bench
+    from hfselect.api import bench
+    from hfselect.training.bench import BenchConfig, parse_shard
 
     config = BenchConfig(**training_options(args))
     shard = parse_shard(args.shard)
     with open_repository(args) as repository:
-        summary = run_bench(
-            repository, args.models, args.datasets, config, shard=shard, progress=not args.quiet,
+        summary = bench(
+            args.models, args.datasets, repository, config=config, shard=shard, progress=not args.quiet,
             ray_address=args.ray, ray_resources=ray_resources(args),
         )  # fmt: skip
     if not PartialState().is_main_process:

@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import datasets
 import numpy as np
@@ -54,20 +54,10 @@ from hfselect.errors import HfSelectError, ModelLoadError
 from hfselect.models import expand_model_specs, load_classifier, load_tokenizer_or_processor, model_key
 from hfselect.models import hub_model_sha as commit_sha
 from hfselect.store import CLAIM_TTL_S, ModelRepository, Protocol, utcnow
+from hfselect.training.metrics import canonical_metric, check_metric_allowed, metric_function
 from hfselect.validation import check_int, check_optional_int, check_positive_float
 
-if TYPE_CHECKING:
-    from hfselect.training.distributed import RayResources
-
 logger = logging.getLogger(__name__)
-
-BUILTIN_METRICS = ("accuracy", "macro_f1", "matthews_correlation")
-METRIC_ALIASES = {
-    "f1": "macro_f1",
-    "f1_macro": "macro_f1",
-    "mcc": "matthews_correlation",
-    "matthews": "matthews_correlation",
-}
 
 
 @dataclass
@@ -138,60 +128,6 @@ def check_protocol_numbers(config: BenchConfig) -> None:
     check_int("seed", config.seed, minimum=0)
 
 
-def canonical_metric(name: str) -> str:
-    """The stored name of a metric (``f1`` means macro-F1, ``mcc`` Matthews correlation)."""
-    return METRIC_ALIASES.get(name, name)
-
-
-def check_metric_allowed(name: str, *, allow_hub_code: bool = False) -> None:
-    """Refuse a metric whose code would come from the Hub, unless ``allow_hub_code``.
-
-    Built-in metrics and local metric scripts (an existing file or folder) are always allowed;
-    any other name makes ``evaluate.load`` download the metric's Python code and run it.
-    """
-    if allow_hub_code or canonical_metric(name) in BUILTIN_METRICS or Path(name).expanduser().exists():
-        return
-    raise HfSelectError(
-        f"--metric {name} is neither built in ({', '.join(BUILTIN_METRICS)}; f1 and mcc for short) nor a "
-        "local metric script: evaluate would download its code from the Hub and run it. Pass "
-        "--allow-hub-metric-code (allow_hub_metric_code=True) if you trust that code"
-    )
-
-
-def metric_function(name: str, *, allow_hub_code: bool = False) -> Callable[[np.ndarray, np.ndarray], float]:
-    """``f(predictions, references) -> score`` for a built-in metric or a loadable ``evaluate`` metric.
-
-    The built-in ones are computed with scikit-learn because ``evaluate.load`` fetches metric code
-    from the Hub at run time; a local metric script goes through ``evaluate``, and so does any other
-    name, but only with ``allow_hub_code`` (see :func:`check_metric_allowed`).
-    """
-    from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
-
-    check_metric_allowed(name, allow_hub_code=allow_hub_code)
-    name = canonical_metric(name)
-    if name == "accuracy":
-        return lambda predictions, references: float(accuracy_score(references, predictions))
-    if name == "macro_f1":
-        return lambda predictions, references: float(f1_score(references, predictions, average="macro"))
-    if name == "matthews_correlation":
-        return lambda predictions, references: float(matthews_corrcoef(references, predictions))
-    try:
-        import evaluate
-
-        module = evaluate.load(name)
-    except Exception as error:
-        raise HfSelectError(
-            f"cannot load metric {name!r} ({' '.join(str(error).split())[:120]}); "
-            f"built-in metrics: {', '.join(BUILTIN_METRICS)}"
-        ) from error
-
-    def compute(predictions: np.ndarray, references: np.ndarray) -> float:
-        result = module.compute(predictions=predictions, references=references)
-        return float(result[name] if name in result else next(iter(result.values())))
-
-    return compute
-
-
 def plan_jobs(
     models: Sequence[str], datasets: Sequence[str], shard: tuple[int, int] = (0, 1)
 ) -> list[tuple[str, str]]:
@@ -201,6 +137,16 @@ def plan_jobs(
         raise HfSelectError(f"--shard {index}/{count} is not valid: use I/N with 0 <= I < N")
     jobs = sorted((model, dataset) for model in models for dataset in datasets)
     return jobs[index::count]
+
+
+def bench_jobs(
+    models: Sequence[str], datasets: Sequence[str], config: BenchConfig, shard: tuple[int, int] = (0, 1)
+) -> list[tuple[str, str]]:
+    """This shard's (model spec, dataset spec) jobs, folders expanded; fails before any training
+    when the metric cannot be loaded."""
+    jobs = plan_jobs(expand_model_specs(models), expand_dataset_specs(datasets), shard)
+    metric_function(config.metric, allow_hub_code=config.allow_hub_metric_code)
+    return jobs
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -500,32 +446,20 @@ def run_bench(
     *,
     shard: tuple[int, int] = (0, 1),
     progress: bool = True,
-    ray_address: str | None = None,
-    ray_resources: RayResources | None = None,
 ) -> BenchSummary:
     """Benchmark every model on every dataset (this shard's share), recording each pair as it ends.
 
     Each pair is claimed in the repository before it is trained: a pair another worker is training
     is passed over, then tried once more at the end, in case that worker died and its claim expired.
     With ``shard=(i, n)`` and ``OMP_NUM_THREADS`` unset, torch uses ``cores // n`` threads.
-    With ``ray_address`` (``"local"``: ``$RAY_ADDRESS`` or a new local Ray; else a cluster
-    address), every pair is a Ray task (see :mod:`hfselect.training.distributed`) with ``ray_resources``.
+    (On a Ray cluster, :func:`hfselect.api.bench` hands the same job list to
+    :func:`hfselect.training.distributed.bench_on_ray` instead.)
     """
     from accelerate import PartialState
 
     state = PartialState()
-    model_specs = expand_model_specs(models)
-    dataset_specs = expand_dataset_specs(datasets)
-    jobs = plan_jobs(model_specs, dataset_specs, shard)
+    jobs = bench_jobs(models, datasets, config, shard)
     protocol = config.protocol
-    # Fail before any training when the metric cannot be loaded.
-    metric_function(config.metric, allow_hub_code=config.allow_hub_metric_code)
-    if ray_address is not None:
-        from hfselect.training.distributed import bench_on_ray
-
-        return bench_on_ray(
-            repository, jobs, config, address=ray_address, resources=ray_resources, progress=progress
-        )
     threads = threads_per_worker(shard[1])
     if threads is not None:
         import torch

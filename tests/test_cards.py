@@ -222,7 +222,7 @@ def fill_repository(repository: ModelRepository) -> None:
             curve = [base + shift - 0.1, base + shift - 0.02, base + shift]
             repository.record_result(model, dataset, base + shift, protocol, curve=curve, duration_s=1.5)
     repository.record_results([("org/bert", "ag_news", 0.9)])  # an imported matrix score
-    # A cached proxy score, written directly: hfselect.proxy writes the cache while it scores models.
+    # A cached proxy score, written directly: hfselect.training.proxy_scoring writes the cache while it scores models.
     with contextlib.closing(sqlite3.connect(repository.path)) as connection, connection:
         connection.execute(
             "INSERT INTO proxy_scores (model_id, model_sha, dataset, dataset_fingerprint, proxy, sample_size, "

@@ -49,7 +49,7 @@ def fill(repository: ModelRepository) -> None:
     repository.record_result("org/bert", "imdb", 0.91, protocol, curve=[0.7, 0.85, 0.9], duration_s=1.5)
     repository.record_result("org/broken", "imdb", None, protocol, status="failed", error="no weights")
     repository.log_crawl("org/bert", "a" * 40, "stored")
-    # A cached proxy score, written directly: hfselect.proxy writes the cache while it scores models.
+    # A cached proxy score, written directly: hfselect.training.proxy_scoring writes the cache while it scores models.
     with contextlib.closing(sqlite3.connect(repository.path)) as connection, connection:
         connection.execute(
             "INSERT INTO proxy_scores (model_id, model_sha, dataset, dataset_fingerprint, proxy, sample_size, "

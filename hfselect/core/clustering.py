@@ -74,7 +74,7 @@ def _scores_array(vector: Sequence[float] | np.ndarray | pd.Series) -> np.ndarra
 
 
 def model_distance(
-    a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray, k_largest: int = 5
+    a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray, k_largest: int = DEFAULT_K_LARGEST
 ) -> float:
     """The paper's distance between two models' benchmark score vectors (same dataset order).
 
@@ -120,7 +120,7 @@ def _distance_array(scores: np.ndarray, k_largest: int) -> np.ndarray:
     return distances
 
 
-def pairwise_model_distances(performance: pd.DataFrame, k_largest: int = 5) -> pd.DataFrame:
+def pairwise_model_distances(performance: pd.DataFrame, k_largest: int = DEFAULT_K_LARGEST) -> pd.DataFrame:
     """The model x model paper-distance matrix of a performance matrix (``inf`` = not comparable).
 
     The diagonal is 0. See :func:`model_distance` for the definition.

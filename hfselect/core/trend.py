@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from hfselect.config import DEFAULT_PREDICTOR
+from hfselect.config import DEFAULT_MARGIN, DEFAULT_PREDICTOR
 
 
 @dataclass(frozen=True)
@@ -410,7 +410,7 @@ def describe_trend_sources(
     curves: dict[str, list[Curve]],
     *,
     predictor: str = DEFAULT_PREDICTOR,
-    margin: float | str = "auto",
+    margin: float | str = DEFAULT_MARGIN,
     min_curves: int = 3,
 ) -> list[str]:
     """Notes on candidates without learning curves of their own (published results, fresh crawls).

@@ -8,6 +8,7 @@ from typing import Any
 
 import datasets
 
+from hfselect.config import DEFAULT_MAX_LENGTH
 from hfselect.data.classification import ClassificationData
 from hfselect.errors import DatasetError
 
@@ -17,7 +18,7 @@ def _as_text(value: Any) -> str:
 
 
 def preprocess_for_model(
-    data: ClassificationData, tokenizer_or_processor: Any, *, max_length: int = 128
+    data: ClassificationData, tokenizer_or_processor: Any, *, max_length: int = DEFAULT_MAX_LENGTH
 ) -> datasets.DatasetDict:
     """Turns normalised splits into model inputs with ``labels``.
 

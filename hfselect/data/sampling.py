@@ -10,6 +10,7 @@ from typing import Any
 import datasets
 import numpy as np
 
+from hfselect.config import DEFAULT_SAMPLE_SIZE
 from hfselect.data.classification import (
     _build_label_mapper,
     _labeled_indices,
@@ -25,7 +26,7 @@ from hfselect.errors import DatasetError
 
 def load_target_sample(
     spec: str | DatasetSpec,
-    n: int = 1000,
+    n: int = DEFAULT_SAMPLE_SIZE,
     *,
     text_columns: Sequence[str] | None = None,
     label_column: str | None = None,

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import datasets
 import numpy as np
 
+from hfselect.config import DEFAULT_MAX_LENGTH
 from hfselect.core.proxies import ModelOutputs
 from hfselect.data import ClassificationData, ColumnInfo, DatasetSpec, preprocess_for_model
 from hfselect.errors import HfSelectError, ModelLoadError
@@ -226,7 +227,7 @@ def compute_model_outputs(
     columns: ColumnInfo,
     *,
     batch_size: int = 64,
-    max_length: int = 128,
+    max_length: int = DEFAULT_MAX_LENGTH,
     token: str | bool | None = None,
     allow_pickle: bool = False,
     one_at_a_time: bool = False,

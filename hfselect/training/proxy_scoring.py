@@ -21,7 +21,7 @@ import datasets
 import numpy as np
 from tqdm.auto import tqdm
 
-from hfselect.config import DEFAULT_PROXY
+from hfselect.config import DEFAULT_MAX_LENGTH, DEFAULT_PROXY, DEFAULT_SAMPLE_SIZE
 from hfselect.core.proxies import DEFAULT_FALLBACK, ProxyInfo, proxy_info, run_proxy
 from hfselect.data import ColumnInfo, DatasetSpec, dataset_key, hash_rows, load_target_sample
 from hfselect.errors import HfSelectError
@@ -153,13 +153,13 @@ def score_models(
     target_spec: str | DatasetSpec,
     *,
     proxy: str = DEFAULT_PROXY,
-    sample_size: int = 1000,
+    sample_size: int = DEFAULT_SAMPLE_SIZE,
     seed: int = 0,
     text_columns: Sequence[str] | None = None,
     label_column: str | None = None,
     split: str | None = None,
     batch_size: int = 64,
-    max_length: int = 128,
+    max_length: int = DEFAULT_MAX_LENGTH,
     token: str | bool | None = None,
     allow_pickle: bool = False,
     progress: bool = True,

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from hfselect._version import __version__
 
 if TYPE_CHECKING:
-    from hfselect.api import bench, recall, select
+    from hfselect.api import bench, cluster, recall, select
     from hfselect.callbacks import ConvergenceTrendCallback
     from hfselect.cards.selection_report import SelectionReport
     from hfselect.core.clustering import ModelClustering
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 # --help) stays fast, as scikit-learn, torch and transformers load only when a name needs them.
 _EXPORTS = {
     "bench": "hfselect.api",
+    "cluster": "hfselect.api",
     "recall": "hfselect.api",
     "select": "hfselect.api",
     "RecallResult": "hfselect.core.recall_result",
@@ -59,6 +60,7 @@ __all__ = [
     "SelectionReport",
     "__version__",
     "bench",
+    "cluster",
     "coarse_recall",
     "hscore",
     "knn_probe",

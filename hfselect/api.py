@@ -44,11 +44,12 @@ from hfselect.store import ModelRepository
 from hfselect.validation import check_int, check_optional_int, check_threshold
 
 if TYPE_CHECKING:
+    from hfselect.core.cluster_summary import ClusterSummary
     from hfselect.training.bench import BenchConfig, BenchSummary
     from hfselect.training.distributed import RayResources
     from hfselect.training.selection import SelectConfig, SelectionResult
 
-__all__ = ["RepositoryLike", "bench", "opened_repository", "recall", "select"]
+__all__ = ["RepositoryLike", "bench", "cluster", "opened_repository", "recall", "select"]
 
 RepositoryLike = ModelRepository | str | os.PathLike[str] | None
 EventHandler = Callable[[str], None]
@@ -115,6 +116,37 @@ def bench(
         return bench_on_ray(
             opened, jobs, config, address=ray_address, resources=ray_resources, progress=progress
         )
+
+
+def cluster(
+    repository: RepositoryLike = None,
+    *,
+    threshold: float | str = DEFAULT_THRESHOLD,
+    k_largest: int = DEFAULT_K_LARGEST,
+    method: str = "agglomerative",
+    n_clusters: int | None = None,
+) -> ClusterSummary:
+    """Cluster the repository's models by their benchmark results, each cluster with the
+    representative the recall would proxy (:class:`~hfselect.core.cluster_summary.ClusterSummary`).
+
+    The parameters are :class:`~hfselect.core.clustering.ModelClustering`'s.
+    """
+    from hfselect.core.cluster_summary import summarize_clusters
+    from hfselect.core.clustering import ModelClustering
+
+    if n_clusters is not None and method != "kmeans":
+        raise HfSelectError("--n-clusters is for --method kmeans; the agglomerative method uses --threshold")
+    with opened_repository(repository) as opened:
+        performance = opened.performance_matrix()
+    if performance.empty or len(performance) < 2:
+        raise HfSelectError(
+            "the repository has benchmark results for fewer than 2 models: run `hfselect bench` "
+            "or `hfselect repo import-matrix` first"
+        )
+    clustering = ModelClustering(
+        threshold=threshold, k_largest=k_largest, method=method, n_clusters=n_clusters
+    )
+    return summarize_clusters(performance, clustering.fit(performance))
 
 
 def recall(

@@ -82,3 +82,11 @@ def test_bench_resumes_what_the_repository_already_holds(tiny_assets: Path, benc
     assert summary.planned == summary.skipped == 3 and summary.done == summary.failed == []
     half = hfselect.bench(models, datasets, str(benchmarked), config=BenchConfig(**TINY_BENCH), shard=(1, 2))
     assert half.planned == 1 and half.skipped == 1  # every second pair of the sorted job list
+
+
+def test_cluster_reads_the_repository(benchmarked: Path) -> None:
+    summary = hfselect.cluster(benchmarked, k_largest=1)
+    assert summary.models == 3 and summary.datasets == 1
+    assert sorted(m for c in summary.clusters for m in c.members) == ["bert-a", "bert-headless", "distil-b"]
+    with pytest.raises(hfselect.errors.HfSelectError, match="--method kmeans"):
+        hfselect.cluster(benchmarked, n_clusters=2)

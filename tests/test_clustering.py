@@ -358,3 +358,26 @@ def test_released_matrices_cluster_as_the_released_code(
         for j in range(len(rows)):
             expected = reference_distance(rows[i], rows[j]) if i != j else 0.0
             assert model.distances_.iloc[i, j] == (math.inf if expected == 1e7 else expected)
+
+
+def test_cluster_summary_puts_the_recall_representative_first() -> None:
+    from hfselect.core.cluster_summary import summarize_clusters
+    from hfselect.core.recall import cluster_representatives, mean_benchmark_scores
+
+    performance = pd.DataFrame(
+        {"d1": [0.80, 0.82, 0.50, 0.30], "d2": [0.70, 0.71, 0.90, 0.20], "d3": [0.60, 0.62, 0.20, 0.90]},
+        index=["a", "b", "c", "d"],
+    )
+    clustering = ModelClustering(threshold=0.1, k_largest=2).fit(performance)
+    summary = summarize_clusters(performance, clustering)
+    assert summary.models == 4 and summary.datasets == 3 and summary.n_clusters == clustering.n_clusters_
+    representatives = cluster_representatives(clustering.clusters_, mean_benchmark_scores(performance))
+    for cluster in summary.clusters:
+        if cluster.size > 1:
+            assert cluster.members[0] == representatives[cluster.cluster]
+    pair = next(cluster for cluster in summary.clusters if cluster.size == 2)
+    assert pair.members == ["b", "a"]  # b has the better mean, so it stands for the cluster
+    assert summary.multi_model_clusters == 1
+    assert summary.to_dict()["clusters"][pair.cluster] == {
+        "cluster": pair.cluster, "size": 2, "representative": "b", "members": ["b", "a"]
+    }  # fmt: skip

@@ -38,63 +38,31 @@ from hfselect.validation import positive_int, threshold_value
 
 def cmd_cluster(args: argparse.Namespace) -> int:
     """``hfselect cluster``: group the repository's models by their benchmark results."""
-    from hfselect.core.clustering import ModelClustering
-    from hfselect.core.recall import cluster_representatives, mean_benchmark_scores
+    from hfselect.api import cluster
 
-    if args.n_clusters is not None and args.method != "kmeans":
-        raise HfSelectError("--n-clusters is for --method kmeans; the agglomerative method uses --threshold")
     with open_repository(args, create=False) as repository:
-        performance = repository.performance_matrix()
-    if performance.empty or len(performance) < 2:
-        raise HfSelectError(
-            "the repository has benchmark results for fewer than 2 models: run `hfselect bench` "
-            "or `hfselect repo import-matrix` first"
-        )
-    clustering = ModelClustering(
-        threshold=args.threshold, k_largest=args.k_largest, method=args.method, n_clusters=args.n_clusters
-    ).fit(performance)
-    # The recall's representatives (best mean benchmark score, ties to the first row), members by mean.
-    means = mean_benchmark_scores(performance)
-    representatives = cluster_representatives(clustering.clusters_, means)
-    clusters = []
-    for index, members in enumerate(clustering.clusters_):
-        representative = representatives.get(index, members[0])
-        others = sorted((m for m in members if m != representative), key=lambda model: -means[model])
-        clusters.append(
-            {
-                "cluster": index,
-                "size": len(members),
-                "representative": representative,
-                "members": [representative, *others],
-            }
-        )
-    summary = {
-        "models": len(performance),
-        "datasets": performance.shape[1],
-        "n_clusters": clustering.n_clusters_,
-        "multi_model_clusters": sum(1 for cluster in clusters if cluster["size"] > 1),
-        "threshold": clustering.threshold_,
-        "silhouette": None if clustering.silhouette_ != clustering.silhouette_ else clustering.silhouette_,
-        "clusters": clusters,
-    }
+        summary = cluster(
+            repository, threshold=args.threshold, k_largest=args.k_largest, method=args.method,
+            n_clusters=args.n_clusters,
+        )  # fmt: skip
     if args.json:
-        print(json.dumps(summary, indent=2))
+        print(json.dumps(summary.to_dict(), indent=2))
         return 0
     rows = [
         (
-            c["cluster"],
-            c["size"],
-            c["representative"],
-            f"{means[c['representative']]:.4f}",
-            ", ".join(c["members"][1:]),
+            c.cluster,
+            c.size,
+            c.representative,
+            f"{summary.mean_scores[c.representative]:.4f}",
+            ", ".join(c.members[1:]),
         )
-        for c in clusters
+        for c in summary.clusters
     ]
     print_table(rows, ["cluster", "size", "representative (best mean)", "mean score", "other members"])
-    silhouette = "n/a" if summary["silhouette"] is None else f"{summary['silhouette']:.3f}"
+    silhouette = "n/a" if summary.silhouette is None else f"{summary.silhouette:.3f}"
     print(
-        f"{summary['models']} models over {summary['datasets']} datasets: {summary['n_clusters']} clusters, "
-        f"{summary['multi_model_clusters']} with several models; silhouette {silhouette}"
+        f"{summary.models} models over {summary.datasets} datasets: {summary.n_clusters} clusters, "
+        f"{summary.multi_model_clusters} with several models; silhouette {silhouette}"
     )
     return 0
 

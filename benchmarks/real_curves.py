@@ -25,10 +25,17 @@ Methods (the same runs for all):
 * ``two_phase_paper``: the paper's clustering (0.09) and recall rule (its released code's scope) of
   its share of the models (15 of 39), then one-epoch halving rounds with the k-means trend filter,
   margin 0.
-* ``hfselect``: its defaults (``scope="every"``, 4 candidates, the default trend predictor,
+* ``hfselect``: its defaults (the default recall scope, 4 candidates, the default trend predictor,
   ``margin="auto"``, halving rounds at :func:`hfselect.core.halving.halving_rungs`), run through the
   library (:func:`hfselect.core.recall.coarse_recall`, :func:`hfselect.core.halving.replay_halving`).
   Then hfselect with one choice changed at a time, and as it was before this benchmark.
+* ``hfselect, one-epoch probe recall`` (:func:`probe_recall`): every model trains one epoch and
+  that score is the proxy of hfselect's default recall rule, which then weighs each benchmark
+  dataset by how well it agrees with the probe; the recalled runs go on through the library's
+  halving. With 4 candidates, and with a third of the pool.
+* ``hfselect, runs not judged in their warmup``: the defaults, but a run still in its protocol's
+  learning-rate warmup (``warmup_epochs`` in ``table.csv``: 0, 5 or 10 epochs) is kept at a rung
+  and judged at the first rung after it (``replay_halving``'s ``warmup_epochs``).
 
 No proxy scores exist here (no model outputs on the targets). What recall uses instead:
 
@@ -38,6 +45,10 @@ No proxy scores exist here (no model outputs on the targets). What recall uses i
 * ``two_phase_paper`` and ``hfselect, mean-score recall`` get the same proxy for every model, so the
   rules fall back on the performance matrix alone: hfselect's rule ranks by mean benchmark score,
   the paper's by mean score (cluster members) and cosine similarity (singletons).
+
+``diagnosis`` in the JSON (:func:`diagnose`) says, per target, what hfselect's recall lost (the
+best recalled model's regret) and what its halving lost on top, and where successive halving's
+seconds go (the winner's run, the runs it dropped by the epoch they were dropped at).
 
 ``recall`` in the JSON measures both: how close the best of the top 4 and top 8 comes to the best
 model (normalized regret) and the Spearman correlation of the ranking with the final scores.
@@ -55,166 +66,23 @@ import math
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from _shared import machine_info, table
+from real_curves_data import CurveData, DataError, Target, load_curves, make_target
 from scipy.stats import spearmanr
 
 from hfselect.config import DEFAULT_CANDIDATES, DEFAULT_MARGIN, DEFAULT_PREDICTOR
 from hfselect.core.clustering import DEFAULT_K_LARGEST, DEFAULT_THRESHOLD
-from hfselect.core.halving import replay_halving
+from hfselect.core.halving import halving_rungs, replay_halving
 from hfselect.core.recall import DEFAULT_SCOPE, coarse_recall
-from hfselect.core.trend import PREDICTORS, Curve, TrendPredictor, make_predictor
+from hfselect.core.trend import PREDICTORS
 
 PAPER_SHARE = 15 / 39  # the paper recalls 15 of its 39 NLP models
 TREND_EPOCHS = (1, 3, 5, 10)
 ISSUE_METHODS = ("brute_force", "successive_halving", "two_phase_paper", "hfselect")
-MODEL_PREFIX = "cat:model:"
-
-
-class DataError(Exception):
-    """The data folder is missing something or is not in Quick-Tune's layout."""
-
-
-@dataclass
-class CurveData:
-    """Quick-Tune's curves: scores in [0, 1] and seconds per epoch, per dataset and config id."""
-
-    scores: dict[str, dict[str, list[float]]]  # dataset -> config id -> score after each epoch
-    seconds: dict[str, dict[str, list[float]]]  # dataset -> config id -> seconds of each epoch
-    model_of: dict[str, str]  # config id -> model name
-    budget: int  # the full training budget in epochs (the longest curve)
-
-    @property
-    def datasets(self) -> list[str]:
-        """Every dataset, in ``perf.json``'s order."""
-        return list(self.scores)
-
-    def runs(self, dataset: str) -> dict[str, str]:
-        """Model -> its run on ``dataset``: the first config id (file order) with the full budget."""
-        chosen: dict[str, str] = {}
-        for config, curve in self.scores[dataset].items():
-            model = self.model_of.get(config)
-            if model is not None and model not in chosen and len(curve) >= self.budget:
-                chosen[model] = config
-        return chosen
-
-    def full_curves(self, datasets: Sequence[str]) -> dict[str, list[Curve]]:
-        """Model -> every full-budget curve it has on ``datasets`` (each config is one curve)."""
-        grouped: dict[str, list[Curve]] = {}
-        for dataset in datasets:
-            for config, curve in self.scores[dataset].items():
-                model = self.model_of.get(config)
-                if model is not None and len(curve) >= self.budget:
-                    grouped.setdefault(model, []).append(Curve(tuple(curve[: self.budget])))
-        return grouped
-
-    def performance(self, datasets: Sequence[str]) -> pd.DataFrame:
-        """The performance matrix over ``datasets``: each model's run's final score (NaN: no run)."""
-        columns = {}
-        for dataset in datasets:
-            runs = self.runs(dataset)
-            columns[dataset] = {model: self.scores[dataset][config][-1] for model, config in runs.items()}
-        frame = pd.DataFrame(columns)
-        return frame.sort_index()
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise DataError(f"{path} is missing: --data must be a folder in Quick-Tune's layout (see --help)")
-    return json.loads(path.read_text())
-
-
-def load_curves(folder: Path) -> CurveData:
-    """Read ``curves/perf.json``, ``curves/cost.json`` and ``table.csv`` from ``folder``."""
-    perf = _read_json(folder / "curves" / "perf.json")
-    cost = _read_json(folder / "curves" / "cost.json")
-    if not (folder / "table.csv").is_file():
-        raise DataError(f"{folder / 'table.csv'} is missing: it maps each config id to its model")
-    configs = pd.read_csv(folder / "table.csv", index_col=0, dtype={0: str})
-    model_columns = [column for column in configs.columns if column.startswith(MODEL_PREFIX)]
-    if not model_columns:
-        raise DataError(f"{folder / 'table.csv'} has no {MODEL_PREFIX}NAME columns")
-    names = configs[model_columns].to_numpy().argmax(axis=1)
-    model_of = {
-        str(config): model_columns[i][len(MODEL_PREFIX) :]
-        for config, i in zip(configs.index, names, strict=True)
-    }
-    scores: dict[str, dict[str, list[float]]] = {}
-    seconds: dict[str, dict[str, list[float]]] = {}
-    for dataset, runs in perf.items():
-        is_curves = isinstance(runs, dict) and all(isinstance(curve, list) for curve in runs.values())
-        if not is_curves or dataset not in cost:
-            continue  # the "info" entry, or a dataset without timings
-        # Accuracy in % -> [0, 1], the scale hfselect's rules (clustering threshold, margins) expect.
-        scores[dataset] = {config: [float(v) / 100.0 for v in curve] for config, curve in runs.items()}
-        seconds[dataset] = {config: [float(v) for v in cost[dataset].get(config, [])] for config in runs}
-    if not scores:
-        raise DataError(f"{folder / 'curves' / 'perf.json'} holds no dataset with timings in cost.json")
-    budget = max(len(curve) for runs in scores.values() for curve in runs.values())
-    return CurveData(scores, seconds, model_of, budget)
-
-
-@dataclass
-class Target:
-    """One held-out dataset: its candidates' curves and epoch seconds, and what is known without it."""
-
-    name: str
-    curves: dict[str, list[float]]  # model -> validation score after each epoch
-    seconds: dict[str, list[float]]  # model -> seconds of each epoch
-    benchmarks: list[str]
-    performance: pd.DataFrame  # models x benchmark datasets (final scores)
-    benchmark_curves: dict[str, list[Curve]]  # model -> its full curves on the benchmark datasets
-
-    @property
-    def budget(self) -> int:
-        """The full training budget in epochs (every candidate's curve has it)."""
-        return len(next(iter(self.curves.values())))
-
-    @property
-    def final(self) -> dict[str, float]:
-        """Each candidate's ground truth: its final validation score."""
-        return {model: curve[-1] for model, curve in self.curves.items()}
-
-    def cost(self, epochs: Mapping[str, int]) -> float:
-        """Seconds of ``epochs[model]`` epochs of every model (resumed runs do not repeat epochs)."""
-        return float(sum(sum(self.seconds[model][:count]) for model, count in epochs.items()))
-
-    def normalized_regret(self, selected: str) -> float:
-        """(best final - selected's final) / (best final - worst final); 0 when every final is equal."""
-        finals = self.final
-        spread = max(finals.values()) - min(finals.values())
-        return float((max(finals.values()) - finals[selected]) / spread) if spread > 0 else 0.0
-
-    def predictors(self, name: str, models: Sequence[str]) -> dict[str, TrendPredictor]:
-        """A trend predictor of kind ``name`` per model, fitted on its benchmark curves only.
-
-        Fitted once per target (methods share them, and with them their cached held-out errors).
-        """
-        cache = self.__dict__.setdefault("_predictors", {})
-        for model in models:
-            if (name, model) not in cache:
-                cache[name, model] = make_predictor(name, model, self.benchmark_curves)
-        return {model: cache[name, model] for model in models}
-
-
-def make_target(data: CurveData, name: str) -> Target:
-    """The target ``name`` with everything learned from the other datasets."""
-    runs = data.runs(name)
-    benchmarks = [dataset for dataset in data.datasets if dataset != name]
-    performance = data.performance(benchmarks)
-    return Target(
-        name=name,
-        curves={model: data.scores[name][config][: data.budget] for model, config in runs.items()},
-        seconds={model: data.seconds[name][config][: data.budget] for model, config in runs.items()},
-        benchmarks=benchmarks,
-        performance=performance.reindex(sorted(set(performance.index) | set(runs))),
-        benchmark_curves=data.full_curves(benchmarks),
-    )
 
 
 def halving_rungs_doubling(budget: int) -> list[int]:
@@ -277,8 +145,12 @@ def select(
     predictor: str | None,
     margin: float | str = 0.0,
     rungs: Sequence[int] | None = None,
+    warmup: bool = False,
 ) -> dict[str, Any]:
-    """Halving over ``candidates`` on the target's curves: the selection, its cost and regret."""
+    """Halving over ``candidates`` on the target's curves: the selection, its cost and regret.
+
+    ``warmup``: runs are not judged before their protocol's learning-rate warmup is over.
+    """
     budget = target.budget
     predictors = target.predictors(predictor, candidates) if predictor is not None else None
     replay = replay_halving(
@@ -287,6 +159,7 @@ def select(
         predictors=predictors,
         margin=margin,
         rungs=rungs,
+        warmup_epochs=target.warmup if warmup else None,
     )
     return {
         "selected": replay.selected,
@@ -317,17 +190,52 @@ def hfselect_method(
     margin: float | str = DEFAULT_MARGIN,
     prior: Callable[[Target], dict[str, float]] | None = None,
     schedule: Callable[[Target], list[int]] | None = None,
+    warmup: bool = False,
 ) -> Method:
-    """hfselect's recall (``scope="every"``) then its sync halving, with one choice changed when asked.
+    """hfselect's recall (its default scope) then its sync halving, with one choice changed when asked.
 
     ``prior`` stands in for the proxy (default: :func:`protocol_prior`); ``schedule`` gives the rungs
-    (default: the library's :func:`hfselect.core.halving.halving_rungs`).
+    (default: the library's :func:`hfselect.core.halving.halving_rungs`); ``warmup``: a run is not
+    judged at a rung within its learning-rate warmup (``warmup_epochs`` in ``table.csv``).
     """
 
     def run(target: Target) -> dict[str, Any]:
         k = candidates(len(target.curves)) if callable(candidates) else candidates
         chosen = recall(target, k, DEFAULT_SCOPE, (prior or protocol_prior)(target))
-        return select(target, chosen, predictor, margin, schedule(target) if schedule else None)
+        return select(target, chosen, predictor, margin, schedule(target) if schedule else None, warmup)
+
+    return run
+
+
+def probe_recall(candidates: Callable[[int], int], predictor: str = DEFAULT_PREDICTOR) -> Method:
+    """Recall on a one-epoch probe: every candidate trains one epoch, its score is the proxy.
+
+    hfselect's default rule (``scope="evidence"``) then fuses that score with the benchmark
+    evidence, each benchmark dataset weighted by how well its scores agree with the probe's (a
+    dataset similarity measured on the target itself). The recalled runs go on from epoch 1 through
+    the library's halving (its rungs after the first epoch, its default predictor and margin). The
+    probe epoch of every model is in the cost.
+    """
+
+    def run(target: Target) -> dict[str, Any]:
+        pool = list(target.curves)
+        probe = {model: target.curves[model][0] for model in pool}
+        chosen = recall(target, candidates(len(pool)), DEFAULT_SCOPE, probe)
+        rungs = [rung for rung in halving_rungs(target.budget) if rung > 1]
+        predictors = target.predictors(predictor, chosen)
+        replay = replay_halving(
+            {model: target.curves[model] for model in chosen},
+            target.budget,
+            predictors=predictors,
+            margin=DEFAULT_MARGIN,
+            rungs=rungs,
+        )
+        epochs = {model: max(1, replay.epochs.get(model, 0)) for model in pool}
+        return {
+            "selected": replay.selected,
+            "cost_seconds": target.cost(epochs),
+            "normalized_regret": target.normalized_regret(replay.selected),
+        }
 
     return run
 
@@ -346,12 +254,57 @@ def methods() -> dict[str, Method]:
         "hfselect before this benchmark": hfselect_method(
             predictor="headroom", prior=no_prior, schedule=every_epoch
         ),
+        "hfselect, runs not judged in their warmup": hfselect_method(warmup=True),
         "hfselect, mean-score recall": hfselect_method(prior=no_prior),
         "hfselect, headroom trend": hfselect_method(predictor="headroom"),
         "hfselect, rounds every epoch": hfselect_method(schedule=every_epoch),
         "hfselect, margin=0": hfselect_method(margin=0.0),
         "hfselect, 8 candidates": hfselect_method(candidates=8),
         "hfselect, a quarter of the pool": hfselect_method(candidates=lambda pool: max(2, round(pool / 4))),
+        "hfselect, one-epoch probe recall": probe_recall(lambda pool: DEFAULT_CANDIDATES),
+        "hfselect, one-epoch probe recall, a third of the pool": probe_recall(
+            lambda pool: max(2, round(pool / 3))
+        ),
+    }
+
+
+def diagnose(target: Target) -> dict[str, Any]:
+    """Where hfselect's regret and successive halving's cost come from, on one target.
+
+    hfselect (its defaults): ``recall_regret`` is the normalized regret of the best model it
+    recalled (what recall lost), ``selection_regret`` what halving lost on top of it, and, when the
+    best recalled model was dropped, the epoch and reason. Successive halving: the seconds of the
+    winner's run and of the runs it dropped, by the epoch they were dropped at.
+    """
+    chosen = recall(target, DEFAULT_CANDIDATES, DEFAULT_SCOPE, protocol_prior(target))
+    best_recalled = min(chosen, key=target.normalized_regret)
+    replay = replay_halving(
+        {model: target.curves[model] for model in chosen},
+        target.budget,
+        predictors=target.predictors(DEFAULT_PREDICTOR, chosen),
+        margin=DEFAULT_MARGIN,
+    )
+    recall_regret = target.normalized_regret(best_recalled)
+    halving = replay_halving(target.curves, target.budget, rungs=halving_rungs_doubling(target.budget))
+    dropped: dict[str, float] = {}
+    for model, epochs in halving.epochs.items():
+        if model != halving.selected:
+            dropped[str(epochs)] = dropped.get(str(epochs), 0.0) + target.cost({model: epochs})
+    return {
+        "hfselect": {
+            "candidates": chosen,
+            "recall_regret": recall_regret,
+            "selection_regret": target.normalized_regret(replay.selected) - recall_regret,
+            "best_recalled_dropped": (
+                {"epoch": replay.epochs[best_recalled], "reason": replay.drops[best_recalled]}
+                if best_recalled in replay.drops
+                else None
+            ),
+        },
+        "successive_halving": {
+            "winner_seconds": target.cost({halving.selected: target.budget}),
+            "dropped_seconds_by_epoch": dict(sorted(dropped.items(), key=lambda item: int(item[0]))),
+        },
     }
 
 
@@ -390,6 +343,7 @@ def run(data: CurveData, targets: Sequence[str]) -> dict[str, Any]:
     per_target: dict[str, dict[str, dict[str, Any]]] = {}
     errors: dict[str, dict[int, list[float]]] = {}
     quality: dict[str, dict[str, Any]] = {}
+    diagnosis: dict[str, dict[str, Any]] = {}
     for name in targets:
         target = make_target(data, name)
         if len(target.curves) < 2:
@@ -401,6 +355,7 @@ def run(data: CurveData, targets: Sequence[str]) -> dict[str, Any]:
             for epoch, values in by_epoch.items():
                 errors.setdefault(predictor, {}).setdefault(epoch, []).extend(values)
         quality[name] = recall_quality(target, (DEFAULT_CANDIDATES, 8))
+        diagnosis[name] = diagnose(target)
         print(
             f"  {name}: {len(target.curves)} candidates, {time.perf_counter() - started:.1f} s",
             file=sys.stderr,
@@ -430,6 +385,30 @@ def run(data: CurveData, targets: Sequence[str]) -> dict[str, Any]:
         "summary": summary,
         "trend_mae": trend,
         "recall": {"per_target": quality, "mean": recall_summary},
+        "diagnosis": {"per_target": diagnosis, "mean": diagnosis_summary(diagnosis)},
+    }
+
+
+def diagnosis_summary(diagnosis: Mapping[str, Mapping[str, Any]]) -> dict[str, float]:
+    """Means over targets of :func:`diagnose`'s numbers (seconds for successive halving's split)."""
+    rows = list(diagnosis.values())
+    epochs = sorted(
+        {e for row in rows for e in row["successive_halving"]["dropped_seconds_by_epoch"]}, key=int
+    )
+    return {
+        "hfselect_recall_regret": float(np.mean([row["hfselect"]["recall_regret"] for row in rows])),
+        "hfselect_selection_regret": float(np.mean([row["hfselect"]["selection_regret"] for row in rows])),
+        "successive_halving_winner_seconds": float(
+            np.mean([row["successive_halving"]["winner_seconds"] for row in rows])
+        ),
+        **{
+            f"successive_halving_dropped_at_{epoch}_seconds": float(
+                np.mean(
+                    [row["successive_halving"]["dropped_seconds_by_epoch"].get(epoch, 0.0) for row in rows]
+                )
+            )
+            for epoch in epochs
+        },
     }
 
 
@@ -483,6 +462,42 @@ def print_report(report: dict[str, Any]) -> None:
     )
 
 
+def print_diagnosis(report: dict[str, Any]) -> None:
+    """Per target: what hfselect's recall and its halving lost; successive halving's cost split."""
+    per_target = report["diagnosis"]["per_target"]
+    rows = []
+    for target, row in per_target.items():
+        mine, halving = row["hfselect"], row["successive_halving"]
+        dropped = sum(halving["dropped_seconds_by_epoch"].values())
+        lost = mine["best_recalled_dropped"]
+        rows.append(
+            [
+                target,
+                f"{mine['recall_regret']:.3f}",
+                f"{mine['selection_regret']:.3f}",
+                f"epoch {lost['epoch']}" if lost else "-",
+                f"{halving['winner_seconds'] / 3600:.1f}",
+                f"{dropped / 3600:.1f}",
+            ]
+        )
+    print(
+        "\ndiagnosis: hfselect's regret (recall: best recalled model; selection: halving on top), SH's hours:"
+    )
+    print(
+        table(
+            ["target", "recall", "selection", "best recalled dropped", "SH winner h", "SH dropped h"],
+            rows,
+        )
+    )
+    mean = report["diagnosis"]["mean"]
+    split = ", ".join(
+        f"{key.split('_at_')[1].split('_')[0]}: {value / 3600:.2f}"
+        for key, value in mean.items()
+        if "_dropped_at_" in key
+    )
+    print(f"SH's dropped runs, mean hours by the epoch they were dropped at: {split}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the replay, print the tables, write ``--json``."""
     parser = argparse.ArgumentParser(
@@ -508,6 +523,7 @@ def main(argv: list[str] | None = None) -> int:
     report["machine"] = machine_info(seconds=round(time.perf_counter() - started, 1))
     report["data"] = {"folder": str(args.data), "datasets": len(data.datasets), "budget_epochs": data.budget}
     print_report(report)
+    print_diagnosis(report)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))
     return 0

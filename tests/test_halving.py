@@ -92,6 +92,30 @@ def test_replay_halving_on_recorded_curves() -> None:
     assert replay_halving({"only": [0.5, 0.6]}, 2).epochs == {"only": 2}
 
 
+def test_runs_in_their_warmup_are_not_judged() -> None:
+    alive = ["warm", "a", "b", "c"]
+    score = {"warm": 0.05, "a": 0.6, "b": 0.5, "c": 0.4}
+    # In its warmup "warm" is kept and no rival of the others: the better half is taken among a, b, c,
+    # and with margin 0 it would otherwise be the first low performer.
+    drops = halving_round(alive, score, dict(score), epoch=3, margin=0.0, warming_up={"warm"})
+    assert "warm" not in drops and set(drops) == {"b", "c"}
+    assert "warm" in halving_round(alive, score, dict(score), epoch=3, margin=0.0)
+    assert halving_round(["warm"], score, dict(score), epoch=3, warming_up={"warm"}) == {}
+
+    curves = {
+        "slow": [0.02, 0.03, 0.05, 0.7, 0.8, 0.9],  # 3 warmup epochs, then the best run
+        "fast": [0.5, 0.55, 0.6, 0.62, 0.63, 0.64],
+    }
+    # Judged at epoch 2, the slow starter is dropped; with its warmup known it is judged only at the
+    # first rung after it (4), where it leads, and wins.
+    assert replay_halving(curves, 6, rungs=[2, 4]).selected == "fast"
+    replay = replay_halving(curves, 6, rungs=[2, 4], warmup_epochs={"slow": 3})
+    assert replay.selected == "slow" and replay.epochs == {"slow": 6, "fast": 4}
+    # A warmup past the last rung keeps the run to the end of the rungs: the better latest score wins.
+    late = replay_halving(curves, 6, rungs=[2], warmup_epochs={"slow": 3})
+    assert late.selected == "fast" and late.epochs == {"slow": 2, "fast": 6}
+
+
 def test_stop_decision_is_the_papers_rule_with_a_margin() -> None:
     rivals = [RivalPoint("a", 0.9, 0.92), RivalPoint("b", 0.6, 0.99), RivalPoint("c", 0.8, 0.95)]
     # b is predicted highest but scored lower: only a and c vouch; c's prediction is the bar.

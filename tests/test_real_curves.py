@@ -64,6 +64,8 @@ def _check_schema(report: dict, targets: list[str]) -> None:
         assert rows["successive_halving"]["cost_seconds"] < rows["brute_force"]["cost_seconds"]
     for row in report["summary"].values():
         assert set(row) == {"cost_seconds", "mean_normalized_regret"}
+    assert set(report["diagnosis"]["per_target"]) == set(targets)
+    assert report["diagnosis"]["mean"]["successive_halving_winner_seconds"] > 0
     assert set(report["trend_mae"]) >= {"headroom", "kmeans", "current"}
     for errors in report["trend_mae"].values():
         assert set(errors) == {"1", "3", "5", "10"} and all(0 <= value <= 1 for value in errors.values())
@@ -119,3 +121,67 @@ def test_real_curves_on_two_quicktune_targets(tmp_path: Path) -> None:
     report = json.loads(out.read_text())
     _check_schema(report, targets)
     assert report["data"]["budget_epochs"] == 50
+
+
+def test_diagnosis_splits_regret_and_cost_exactly(tmp_path: Path) -> None:
+    _write_quicktune_layout(tmp_path / "data")
+    real_curves = _load("real_curves")
+    data = real_curves.load_curves(tmp_path / "data")
+    for name in data.datasets:
+        target = real_curves.make_target(data, name)
+        found = real_curves.diagnose(target)
+        mine = found["hfselect"]
+        selected = real_curves.hfselect_method()(target)
+        # What recall lost plus what halving lost is hfselect's regret.
+        assert mine["recall_regret"] + mine["selection_regret"] == pytest.approx(
+            selected["normalized_regret"]
+        )
+        assert mine["recall_regret"] == min(target.normalized_regret(m) for m in mine["candidates"])
+        if mine["best_recalled_dropped"] is not None:
+            assert mine["best_recalled_dropped"]["epoch"] < target.budget
+        # The winner's run plus the dropped runs is successive halving's whole cost.
+        halving = found["successive_halving"]
+        plain = real_curves.methods()["successive_halving"](target)
+        total = halving["winner_seconds"] + sum(halving["dropped_seconds_by_epoch"].values())
+        assert total == pytest.approx(plain["cost_seconds"])
+        assert all(int(epoch) < target.budget for epoch in halving["dropped_seconds_by_epoch"])
+
+
+def test_probe_recall_pays_one_epoch_of_every_model(tmp_path: Path) -> None:
+    _write_quicktune_layout(tmp_path / "data")
+    real_curves = _load("real_curves")
+    data = real_curves.load_curves(tmp_path / "data")
+    target = real_curves.make_target(data, "D1")
+    probe = {model: curve[0] for model, curve in target.curves.items()}
+    recalled = real_curves.recall(target, 2, real_curves.DEFAULT_SCOPE, probe)
+    row = real_curves.probe_recall(lambda pool: 2)(target)
+    assert row["selected"] in recalled
+    probe_cost = target.cost(dict.fromkeys(target.curves, 1))
+    winner_rest = sum(target.seconds[row["selected"]][1:])
+    assert row["cost_seconds"] >= probe_cost + winner_rest - 1e-9
+    # Only the two recalled runs go on after the probe: at most their whole budget on top of it.
+    at_most = probe_cost + sum(sum(target.seconds[m][1:]) for m in recalled)
+    assert row["cost_seconds"] <= at_most + 1e-9
+    assert row["normalized_regret"] == target.normalized_regret(row["selected"])
+
+
+def test_warmup_epochs_come_from_the_table(tmp_path: Path) -> None:
+    runs = _write_quicktune_layout(tmp_path / "data")
+    table = tmp_path / "data" / "table.csv"
+    lines = table.read_text().splitlines()
+    net0 = {config for model_runs in runs.values() for model, config in model_runs.items() if model == "net0"}
+    # net0's runs warm up for 5 epochs; every other run has none.
+    rewritten = [lines[0] + ",warmup_epochs"] + [
+        line + (",5" if line.split(",")[0] in net0 else ",0") for line in lines[1:]
+    ]
+    table.write_text("\n".join(rewritten) + "\n")
+    real_curves = _load("real_curves")
+    data = real_curves.load_curves(tmp_path / "data")
+    target = real_curves.make_target(data, "D0")
+    assert target.warmup == {"net0": 5}
+    # Plain halving over every model with rungs at 1, 2, 4, 8: net0 is kept at least to epoch 8.
+    row = real_curves.select(target, list(target.curves), None, rungs=[1, 2, 4, 8], warmup=True)
+    replay = real_curves.replay_halving(
+        target.curves, target.budget, rungs=[1, 2, 4, 8], warmup_epochs=target.warmup
+    )
+    assert replay.epochs["net0"] >= 8 and row["selected"] == replay.selected

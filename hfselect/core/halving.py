@@ -32,7 +32,7 @@ Pure: plain numbers and pandas frames in, plain data out.
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -200,6 +200,7 @@ def halving_round(
     margin: float | Mapping[str, float] = 0.0,
     *,
     low_performers: bool = True,
+    warming_up: Collection[str] = (),
 ) -> dict[str, str]:
     """One synchronous round's drops: ``model -> reason`` for the candidates to stop after ``epoch``.
 
@@ -212,8 +213,12 @@ def halving_round(
     held-out error at this epoch); a NaN or missing margin means nobody knows, and that candidate
     is never called a low performer. ``low_performers=False`` is plain successive halving (with no
     trend, every run below the best would count as a low performer).
+
+    ``warming_up`` names candidates still in their learning-rate warmup: their score says how far
+    the warmup has got, not how well they learn, so they are neither judged (kept, whatever they
+    score) nor rivals of the others; the better half is taken among the rest.
     """
-    order = list(alive)
+    order = [model_id for model_id in alive if model_id not in warming_up]
     ranked = sorted(order, key=lambda m: (-predicted[m], -score[m], order.index(m)))
     keep = set(ranked[: math.ceil(len(ranked) / 2)])
     drops: dict[str, str] = {}
@@ -247,6 +252,7 @@ def replay_halving(
     predictors: Mapping[str, TrendPredictor] | None = None,
     margin: float | str = DEFAULT_MARGIN,
     rungs: Sequence[int] | None = None,
+    warmup_epochs: Mapping[str, int] | None = None,
 ) -> HalvingReplay:
     """Synchronous halving replayed on recorded validation curves, without training anything.
 
@@ -257,6 +263,10 @@ def replay_halving(
     ``predictors``, on the current score alone (plain successive halving). When the rungs end with
     several candidates left, the best latest prediction wins, as in the sync schedule; the winner
     is trained to ``budget``.
+
+    ``warmup_epochs`` (candidate -> the epochs of its learning-rate warmup, from its protocol): a
+    candidate is not judged at a rung that comes before its warmup is over (see
+    :func:`halving_round`'s ``warming_up``). Without it every candidate is judged at every rung.
     """
     alive = list(curves)
     if not alive:
@@ -284,7 +294,16 @@ def replay_halving(
             margins = {model: resolve_margin(margin, predictors[model], rung) for model in alive}
         for model in alive:
             epochs[model] = rung
-        decided = halving_round(alive, score, predicted, rung, margins, low_performers=predictors is not None)
+        warming_up = {model for model in alive if rung <= (warmup_epochs or {}).get(model, 0)}
+        decided = halving_round(
+            alive,
+            score,
+            predicted,
+            rung,
+            margins,
+            low_performers=predictors is not None,
+            warming_up=warming_up,
+        )
         drops.update(decided)
         alive = [model for model in alive if model not in decided]
     winner = max(alive, key=lambda model: predicted.get(model, 0.0)) if len(alive) > 1 else alive[0]

@@ -1,0 +1,171 @@
+"""Quick-Tune's learning curves in memory, and one held-out target with what is known without it.
+
+The data half of ``real_curves.py`` (see its docstring for the protocol): ``--data`` holds
+``curves/perf.json``, ``curves/cost.json`` and ``table.csv`` in Quick-Tune's layout.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from hfselect.core.trend import Curve, TrendPredictor, make_predictor
+
+MODEL_PREFIX = "cat:model:"
+WARMUP_COLUMN = "warmup_epochs"
+
+
+class DataError(Exception):
+    """The data folder is missing something or is not in Quick-Tune's layout."""
+
+
+@dataclass
+class CurveData:
+    """Quick-Tune's curves: scores in [0, 1] and seconds per epoch, per dataset and config id."""
+
+    scores: dict[str, dict[str, list[float]]]  # dataset -> config id -> score after each epoch
+    seconds: dict[str, dict[str, list[float]]]  # dataset -> config id -> seconds of each epoch
+    model_of: dict[str, str]  # config id -> model name
+    budget: int  # the full training budget in epochs (the longest curve)
+    warmup_of: dict[str, int] = field(default_factory=dict)  # config id -> warmup epochs
+
+    @property
+    def datasets(self) -> list[str]:
+        """Every dataset, in ``perf.json``'s order."""
+        return list(self.scores)
+
+    def runs(self, dataset: str) -> dict[str, str]:
+        """Model -> its run on ``dataset``: the first config id (file order) with the full budget."""
+        chosen: dict[str, str] = {}
+        for config, curve in self.scores[dataset].items():
+            model = self.model_of.get(config)
+            if model is not None and model not in chosen and len(curve) >= self.budget:
+                chosen[model] = config
+        return chosen
+
+    def full_curves(self, datasets: Sequence[str]) -> dict[str, list[Curve]]:
+        """Model -> every full-budget curve it has on ``datasets`` (each config is one curve)."""
+        grouped: dict[str, list[Curve]] = {}
+        for dataset in datasets:
+            for config, curve in self.scores[dataset].items():
+                model = self.model_of.get(config)
+                if model is not None and len(curve) >= self.budget:
+                    grouped.setdefault(model, []).append(Curve(tuple(curve[: self.budget])))
+        return grouped
+
+    def performance(self, datasets: Sequence[str]) -> pd.DataFrame:
+        """The performance matrix over ``datasets``: each model's run's final score (NaN: no run)."""
+        columns = {}
+        for dataset in datasets:
+            runs = self.runs(dataset)
+            columns[dataset] = {model: self.scores[dataset][config][-1] for model, config in runs.items()}
+        frame = pd.DataFrame(columns)
+        return frame.sort_index()
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise DataError(f"{path} is missing: --data must be a folder in Quick-Tune's layout (see --help)")
+    return json.loads(path.read_text())
+
+
+def load_curves(folder: Path) -> CurveData:
+    """Read ``curves/perf.json``, ``curves/cost.json`` and ``table.csv`` from ``folder``."""
+    perf = _read_json(folder / "curves" / "perf.json")
+    cost = _read_json(folder / "curves" / "cost.json")
+    if not (folder / "table.csv").is_file():
+        raise DataError(f"{folder / 'table.csv'} is missing: it maps each config id to its model")
+    configs = pd.read_csv(folder / "table.csv", index_col=0, dtype={0: str})
+    model_columns = [column for column in configs.columns if column.startswith(MODEL_PREFIX)]
+    if not model_columns:
+        raise DataError(f"{folder / 'table.csv'} has no {MODEL_PREFIX}NAME columns")
+    names = configs[model_columns].to_numpy().argmax(axis=1)
+    model_of = {
+        str(config): model_columns[i][len(MODEL_PREFIX) :]
+        for config, i in zip(configs.index, names, strict=True)
+    }
+    scores: dict[str, dict[str, list[float]]] = {}
+    seconds: dict[str, dict[str, list[float]]] = {}
+    for dataset, runs in perf.items():
+        is_curves = isinstance(runs, dict) and all(isinstance(curve, list) for curve in runs.values())
+        if not is_curves or dataset not in cost:
+            continue  # the "info" entry, or a dataset without timings
+        # Accuracy in % -> [0, 1], the scale hfselect's rules (clustering threshold, margins) expect.
+        scores[dataset] = {config: [float(v) / 100.0 for v in curve] for config, curve in runs.items()}
+        seconds[dataset] = {config: [float(v) for v in cost[dataset].get(config, [])] for config in runs}
+    if not scores:
+        raise DataError(f"{folder / 'curves' / 'perf.json'} holds no dataset with timings in cost.json")
+    budget = max(len(curve) for runs in scores.values() for curve in runs.values())
+    warmup_of = {}
+    if WARMUP_COLUMN in configs.columns:  # the protocol's learning-rate warmup, when the table has it
+        warmup_of = {
+            str(config): int(value)
+            for config, value in configs[WARMUP_COLUMN].items()
+            if pd.notna(value) and value > 0
+        }
+    return CurveData(scores, seconds, model_of, budget, warmup_of)
+
+
+@dataclass
+class Target:
+    """One held-out dataset: its candidates' curves and epoch seconds, and what is known without it."""
+
+    name: str
+    curves: dict[str, list[float]]  # model -> validation score after each epoch
+    seconds: dict[str, list[float]]  # model -> seconds of each epoch
+    benchmarks: list[str]
+    performance: pd.DataFrame  # models x benchmark datasets (final scores)
+    benchmark_curves: dict[str, list[Curve]]  # model -> its full curves on the benchmark datasets
+    warmup: dict[str, int] = field(default_factory=dict)  # model -> its run's warmup epochs
+
+    @property
+    def budget(self) -> int:
+        """The full training budget in epochs (every candidate's curve has it)."""
+        return len(next(iter(self.curves.values())))
+
+    @property
+    def final(self) -> dict[str, float]:
+        """Each candidate's ground truth: its final validation score."""
+        return {model: curve[-1] for model, curve in self.curves.items()}
+
+    def cost(self, epochs: Mapping[str, int]) -> float:
+        """Seconds of ``epochs[model]`` epochs of every model (resumed runs do not repeat epochs)."""
+        return float(sum(sum(self.seconds[model][:count]) for model, count in epochs.items()))
+
+    def normalized_regret(self, selected: str) -> float:
+        """(best final - selected's final) / (best final - worst final); 0 when every final is equal."""
+        finals = self.final
+        spread = max(finals.values()) - min(finals.values())
+        return float((max(finals.values()) - finals[selected]) / spread) if spread > 0 else 0.0
+
+    def predictors(self, name: str, models: Sequence[str]) -> dict[str, TrendPredictor]:
+        """A trend predictor of kind ``name`` per model, fitted on its benchmark curves only.
+
+        Fitted once per target (methods share them, and with them their cached held-out errors).
+        """
+        cache = self.__dict__.setdefault("_predictors", {})
+        for model in models:
+            if (name, model) not in cache:
+                cache[name, model] = make_predictor(name, model, self.benchmark_curves)
+        return {model: cache[name, model] for model in models}
+
+
+def make_target(data: CurveData, name: str) -> Target:
+    """The target ``name`` with everything learned from the other datasets."""
+    runs = data.runs(name)
+    benchmarks = [dataset for dataset in data.datasets if dataset != name]
+    performance = data.performance(benchmarks)
+    return Target(
+        name=name,
+        curves={model: data.scores[name][config][: data.budget] for model, config in runs.items()},
+        seconds={model: data.seconds[name][config][: data.budget] for model, config in runs.items()},
+        benchmarks=benchmarks,
+        performance=performance.reindex(sorted(set(performance.index) | set(runs))),
+        benchmark_curves=data.full_curves(benchmarks),
+        warmup={model: data.warmup_of[config] for model, config in runs.items() if config in data.warmup_of},
+    )

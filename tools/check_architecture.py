@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ast
 import re
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -125,7 +124,6 @@ def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
             if len(component) > 1:
                 components.append(sorted(component))
 
-    sys.setrecursionlimit(10_000)
     for node in sorted(graph):
         if node not in index:
             visit(node)

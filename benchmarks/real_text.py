@@ -41,6 +41,7 @@ from scipy.stats import spearmanr
 from selection_live import without_target
 
 import hfselect
+from hfselect.config import DEFAULT_MARGIN, DEFAULT_PREDICTOR, DEFAULT_SCOPE
 from hfselect.core.proxies import PROXIES, run_proxy
 from hfselect.data import load_target_sample
 from hfselect.errors import HfSelectError
@@ -499,8 +500,10 @@ def main(argv: list[str] | None = None) -> int:
         else None
     )
 
-    # Selections depend on the models in the repository and the recall size, besides the protocol.
-    selections_file = folder / f"select-{args.candidates}-{'+'.join(sorted(model_folders))}.json"
+    # Selections depend on the models in the repository, the recall size and select's defaults (the
+    # recall rule, the trend predictor, the margin), besides the protocol: a change of default reruns them.
+    defaults = f"{DEFAULT_SCOPE}-{DEFAULT_PREDICTOR}-{DEFAULT_MARGIN}"
+    selections_file = folder / f"select-{args.candidates}-{defaults}-{'+'.join(sorted(model_folders))}.json"
     selections = _json_cache(selections_file)
     report_targets = {}
     with ModelRepository(bench_path) as repository:

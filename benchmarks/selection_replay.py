@@ -18,13 +18,18 @@ benchmark datasets. Strategies are replayed from the recorded curves without ret
   clustered model proxied; LogME for all when a model has no head) of the paper's share of the
   models (15 of 39) + synchronous halving with the k-means trend filter.
 * ``hfselect``: our defaults: recall of ``--candidates`` models by the default rule
-  (``DEFAULT_SCOPE``), then halving with the headroom trend predictor.
+  (``DEFAULT_SCOPE``), then halving with the default trend predictor (``DEFAULT_PREDICTOR``).
 
 Cost = fine-tuning epochs, plus the proxies expressed in epoch-equivalents (each model's measured
 proxy time on the target divided by its measured time per fine-tuning epoch on it). Regret = best
 final test score in the repository - final test score of the selected model (scores in [0, 1]);
-hit rate = how often the selected model is the best. Model outputs for the proxies are computed once
-per (model, target) and cached in ``--cache``; the replay itself takes seconds.
+hit rate = how often the selected model is the best. Model outputs for the proxies are computed
+once per (model, target) and cached in ``--cache``; the replay itself takes seconds.
+
+When the repository holds several training seeds of the protocol, each run's pick is also scored on
+the other seeds' runs: *rerun regret* = the best model's mean test score over those seeds minus the
+pick's. A model that is best under one training seed is partly that seed's luck; brute force, which
+picks on the very runs it is scored on, counts that luck as skill, and a rerun does not.
 
 Also printed: recall quality per proxy and rule (hit rate and regret of the top-K for K = 1, 3, 5, 8; Spearman
 correlation of each proxy with the fine-tuned scores) and the trend predictors' held-out error.
@@ -71,6 +76,9 @@ class Zoo:
     epochs: int
     max_length: int
     protocol: str = ""  # the repository's key of the protocol these results share
+    # model x dataset mean final test score over the repository's *other* training seeds under the
+    # same protocol (None with one seed): what a rerun of the fine-tuning gives, for rerun regret.
+    rerun_test: pd.DataFrame | None = None
 
 
 def load_zoo(repository: ModelRepository, seed: int | None = None) -> Zoo:
@@ -91,7 +99,45 @@ def load_zoo(repository: ModelRepository, seed: int | None = None) -> Zoo:
         (model, dataset): frame.sort_values("epoch")["score"].tolist()
         for (model, dataset), frame in long.groupby(["model_id", "dataset"])
     }
-    return Zoo(test, curves, seconds.loc[test.index, test.columns], {}, {}, epochs, max_length, protocol)
+    rerun = rerun_scores(repository.results(), results.iloc[0], test)
+    zoo = Zoo(test, curves, seconds.loc[test.index, test.columns], {}, {}, epochs, max_length, protocol)
+    zoo.rerun_test = rerun
+    return zoo
+
+
+# What makes two benchmark results reruns of each other: every protocol field but the seed.
+RERUN_FIELDS = (
+    "epochs",
+    "learning_rate",
+    "batch_size",
+    "train_samples",
+    "eval_samples",
+    "max_length",
+    "metric",
+)
+
+
+def rerun_scores(results: pd.DataFrame, protocol_row: pd.Series, test: pd.DataFrame) -> pd.DataFrame | None:
+    """Mean final test score of each (model, dataset) of ``test`` over the other training seeds.
+
+    The results of the same protocol as ``protocol_row`` except its training seed, averaged over
+    those seeds; None when the repository holds no other seed for every cell of ``test``. A
+    selection made on one seed's curves and scored on the other seeds is scored on training runs it
+    never saw: a rerun, as a user who fine-tunes the chosen model again gets.
+    """
+    same = np.ones(len(results), dtype=bool)
+    for name in RERUN_FIELDS:
+        if name in results:
+            value = protocol_row[name]
+            same &= results[name].isna().to_numpy() if pd.isna(value) else (results[name] == value).to_numpy()
+    others = results[same & (results["seed"] != protocol_row["seed"]).to_numpy()]
+    if others.empty:
+        return None
+    mean = others.pivot_table(index="model_id", columns="dataset", values="score", aggfunc="mean")
+    if not (set(test.index) <= set(mean.index) and set(test.columns) <= set(mean.columns)):
+        return None
+    mean = mean.loc[test.index, test.columns]
+    return None if mean.isna().to_numpy().any() else mean
 
 
 def compute_proxies(zoo: Zoo, zoo_dir: Path, cache: Path, sample_size: int) -> None:
@@ -234,6 +280,9 @@ def run_target(zoo: Zoo, target: str, candidates: int, proxy: str) -> dict[str, 
     for row in rows.values():
         row["regret"] = float(best - zoo.test.loc[row["selected"], target])
         row["hit"] = bool(row["regret"] <= 1e-12)
+        if zoo.rerun_test is not None:
+            rerun = zoo.rerun_test[target]
+            row["rerun_regret"] = float(rerun.max() - rerun[row["selected"]])
     return rows
 
 
@@ -347,7 +396,8 @@ def aggregate(runs: list[dict[str, Any]], replicates: int) -> dict[str, dict[str
     """Per method over every (run, target) cell: means with bootstrap intervals, worst run, ties.
 
     A run is one training seed of one zoo. The regret of each method is compared with hfselect's on
-    the same bootstrap replicates: a difference whose interval holds zero is a tie.
+    the same bootstrap replicates: a difference whose interval holds zero is a tie. When every run's
+    repository holds other training seeds of its protocol, the rerun regret is summarized the same way.
     """
     targets = sorted(set.intersection(*(set(run["per_target"]) for run in runs)))
     methods = list(runs[0]["per_target"][targets[0]])
@@ -357,6 +407,8 @@ def aggregate(runs: list[dict[str, Any]], replicates: int) -> dict[str, dict[str
         return np.array([[float(run["per_target"][t][method][field]) for t in targets] for run in runs])
 
     regret = {method: grid(method, "regret") for method in methods}
+    # Rerun regret needs every run's repository to hold other training seeds of its protocol.
+    reruns = all("rerun_regret" in run["per_target"][t]["hfselect"] for run in runs for t in targets)
     summary: dict[str, dict[str, Any]] = {}
     for method in methods:
         cost = bootstrap_mean(grid(method, "cost"), draws)
@@ -377,6 +429,14 @@ def aggregate(runs: list[dict[str, Any]], replicates: int) -> dict[str, dict[str
             difference, verdict = compare(regret[method], regret["hfselect"], draws)
             row["regret_minus_hfselect"] = difference.as_dict()
             row["regret_vs_hfselect"] = verdict
+        if reruns:
+            rerun = bootstrap_mean(grid(method, "rerun_regret"), draws)
+            row["mean_rerun_regret"] = rerun.mean
+            row["rerun_regret_interval"] = [rerun.low, rerun.high]
+            row["per_run_mean_rerun_regret"] = [float(v) for v in grid(method, "rerun_regret").mean(axis=1)]
+            if method != "hfselect":
+                _, verdict = compare(grid(method, "rerun_regret"), grid("hfselect", "rerun_regret"), draws)
+                row["rerun_regret_vs_hfselect"] = verdict
         summary[method] = row
     return summary
 
@@ -427,6 +487,22 @@ def print_report(runs: list[dict[str, Any]], summary: dict[str, dict[str, Any]],
         "vs hfselect",
     ]
     print(table(headers, rows))
+    if "mean_rerun_regret" in summary["hfselect"]:
+        print(
+            "\nrerun regret: each run's pick scored by its mean test score over the repository's other "
+            "training seeds, against the best model's mean there (a rerun of the fine-tuning):"
+        )
+        rows = [
+            [
+                method,
+                f"{row['mean_rerun_regret']:.4f} [{row['rerun_regret_interval'][0]:.4f}, "
+                f"{row['rerun_regret_interval'][1]:.4f}]",
+                " / ".join(f"{v:.4f}" for v in row["per_run_mean_rerun_regret"]),
+                row.get("rerun_regret_vs_hfselect", "-"),
+            ]
+            for method, row in summary.items()
+        ]
+        print(table(["method", "mean rerun regret", "per run", "vs hfselect"], rows))
     print(
         f"\nhfselect per target ({candidates} candidates; epochs = fine-tuning only), over {len(runs)} run(s):"
     )

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import pandas as pd
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -132,6 +133,7 @@ def test_selection_replay_tiny(tiny_assets: Path, tiny_zoo_benchmarks: Path, tmp
     summary = report["summary"]
     assert {"brute_force", "proxy_top1", "successive_halving", "two_phase_paper", "hfselect"} <= set(summary)
     assert summary["brute_force"]["cost_epochs"] == 9  # 3 models x 3 epochs
+    assert "mean_rerun_regret" not in summary["hfselect"]  # one training seed: nothing to rerun on
     for method, row in summary.items():
         assert row["cost_epochs"] > 0 and 0 <= row["mean_regret"] <= row["max_regret"] <= 1
         low, high = row["regret_interval"]
@@ -185,3 +187,32 @@ def test_ray_bench_tiny(tiny_assets: Path, tmp_path: Path, capsys: pytest.Captur
     assert report["runs"][1]["same_results_as_sequential"] is True
     assert all(run["failed"] == 0 and run["wall_s"] > 0 for run in report["runs"])
     assert set(report["speedup"]) == {"sequential", "ray, 1 worker(s)"}
+
+
+def test_selection_replay_rerun_scores() -> None:
+    # A pick is scored on the other training seeds' runs of the same protocol, averaged; results of
+    # another protocol (here another learning rate) never count, and a missing cell means no rerun.
+    replay = _load("selection_replay")
+    rows = []
+    for seed, lr, a, b in [
+        (0, 1e-3, 0.9, 0.5),
+        (1, 1e-3, 0.4, 0.8),
+        (2, 1e-3, 0.6, 0.6),
+        (1, 5e-3, 0.0, 0.0),
+    ]:
+        for model, score in (("a", a), ("b", b)):
+            rows.append(
+                {"model_id": model, "dataset": "t", "score": score, "seed": seed, "learning_rate": lr}
+                | {"epochs": 5, "batch_size": 32, "train_samples": None, "eval_samples": None}
+                | {"max_length": 32, "metric": "accuracy"}
+            )
+    results = pd.DataFrame(rows)
+    own = results[(results["seed"] == 0) & (results["learning_rate"] == 1e-3)]
+    test = own.pivot(index="model_id", columns="dataset", values="score")
+    rerun = replay.rerun_scores(results, own.iloc[0], test)
+    assert rerun is not None
+    assert rerun.loc["a", "t"] == pytest.approx(0.5) and rerun.loc["b", "t"] == pytest.approx(0.7)
+    # Seed 0 picks a (0.9 against 0.5); on a rerun b is better by 0.2.
+    assert replay.rerun_scores(results[results["seed"] == 0], own.iloc[0], test) is None
+    missing = results[~((results["model_id"] == "b") & (results["seed"] != 0))]
+    assert replay.rerun_scores(missing, own.iloc[0], test) is None

@@ -77,7 +77,7 @@ from scipy.stats import spearmanr
 from hfselect.config import DEFAULT_CANDIDATES, DEFAULT_MARGIN, DEFAULT_PREDICTOR
 from hfselect.core.clustering import DEFAULT_K_LARGEST, DEFAULT_THRESHOLD
 from hfselect.core.halving import halving_rungs, replay_halving
-from hfselect.core.recall import DEFAULT_SCOPE, coarse_recall
+from hfselect.core.recall import DEFAULT_SCOPE, SCOPES, coarse_recall
 from hfselect.core.trend import PREDICTORS
 
 PAPER_SHARE = 15 / 39  # the paper recalls 15 of its 39 NLP models
@@ -219,8 +219,7 @@ def probe_recall(candidates: Callable[[int], int], predictor: str = DEFAULT_PRED
 
     def run(target: Target) -> dict[str, Any]:
         pool = list(target.curves)
-        probe = {model: target.curves[model][0] for model in pool}
-        chosen = recall(target, candidates(len(pool)), DEFAULT_SCOPE, probe)
+        chosen = recall(target, candidates(len(pool)), DEFAULT_SCOPE, one_epoch_probe(target))
         rungs = [rung for rung in halving_rungs(target.budget) if rung > 1]
         predictors = target.predictors(predictor, chosen)
         replay = replay_halving(
@@ -322,18 +321,41 @@ def trend_errors(target: Target, epochs: Sequence[int] = TREND_EPOCHS) -> dict[s
     return errors
 
 
-def recall_quality(target: Target, ks: Sequence[int]) -> dict[str, dict[str, float]]:
-    """How good each recall rule is here: Spearman with the finals, and the regret of the best in the top K."""
+def one_epoch_probe(target: Target) -> dict[str, float]:
+    """Each candidate's validation score after its first epoch on the target (a proxy that costs an epoch)."""
+    return {model: target.curves[model][0] for model in target.curves}
+
+
+# What stands in for a proxy score in the recall-quality table (no model outputs exist here).
+RECALL_PROXIES: dict[str, Callable[[Target], dict[str, float]]] = {
+    "protocol prior": protocol_prior,
+    "one-epoch probe": one_epoch_probe,
+}
+RECALL_KS = (1, 3, DEFAULT_CANDIDATES, 5, 8)
+
+
+def recall_quality(target: Target, ks: Sequence[int] = RECALL_KS) -> dict[str, dict[str, float]]:
+    """Every recall rule here: Spearman with the finals, and hit and regret of the best model in the top K.
+
+    A rule is a proxy stand-in (:data:`RECALL_PROXIES`) with a recall scope (every one of
+    :data:`hfselect.core.recall.SCOPES`), plus the mean benchmark score alone (no proxy).
+    """
     finals = target.final
-    rules = {"mean benchmark score": None, "protocol prior": protocol_prior(target)}
+    rules: dict[str, tuple[str, dict[str, float] | None]] = {"mean benchmark score": (DEFAULT_SCOPE, None)}
+    for proxy, stand_in in RECALL_PROXIES.items():
+        scores = stand_in(target)
+        for scope in SCOPES:
+            rules[f"{proxy}, {scope}"] = (scope, scores)
     quality = {}
-    for rule, prior in rules.items():
-        ranking = recall(target, len(target.curves), DEFAULT_SCOPE, prior)
+    for rule, (scope, prior) in rules.items():
+        ranking = recall(target, len(target.curves), scope, prior)
         order = {model: rank for rank, model in enumerate(ranking)}
         correlation = spearmanr([-order[m] for m in finals], list(finals.values())).statistic
+        regrets = {k: min(target.normalized_regret(m) for m in ranking[:k]) for k in ks}
         quality[rule] = {
             "spearman": float(correlation),
-            **{f"top{k}_regret": min(target.normalized_regret(m) for m in ranking[:k]) for k in ks},
+            **{f"top{k}_regret": regret for k, regret in regrets.items()},
+            **{f"top{k}_hit": float(regret <= 1e-12) for k, regret in regrets.items()},
         }
     return quality
 
@@ -354,7 +376,7 @@ def run(data: CurveData, targets: Sequence[str]) -> dict[str, Any]:
         for predictor, by_epoch in trend_errors(target).items():
             for epoch, values in by_epoch.items():
                 errors.setdefault(predictor, {}).setdefault(epoch, []).extend(values)
-        quality[name] = recall_quality(target, (DEFAULT_CANDIDATES, 8))
+        quality[name] = recall_quality(target)
         diagnosis[name] = diagnose(target)
         print(
             f"  {name}: {len(target.curves)} candidates, {time.perf_counter() - started:.1f} s",
@@ -451,13 +473,22 @@ def print_report(report: dict[str, Any]) -> None:
     epochs = list(next(iter(trend.values())))
     print(table(["predictor", *epochs], [[p, *(f"{v[e]:.3f}" for e in epochs)] for p, v in trend.items()]))
     print(
-        "\nrecall without proxies (normalized regret of the best recalled model; Spearman with the finals):"
+        "\nrecall without proxies, every rule (hit rate / normalized regret of the best model in the top K; "
+        "Spearman with the finals):"
     )
     recall_rows = report["recall"]["mean"]
-    keys = list(next(iter(recall_rows.values())))
+    ks = [key[3:-7] for key in next(iter(recall_rows.values())) if key.endswith("_regret")]
     print(
         table(
-            ["rule", *keys], [[rule, *(f"{row[k]:.3f}" for k in keys)] for rule, row in recall_rows.items()]
+            ["rule", *(f"K={k}" for k in ks), "Spearman"],
+            [
+                [
+                    rule,
+                    *(f"{row[f'top{k}_hit']:.2f} / {row[f'top{k}_regret']:.3f}" for k in ks),
+                    f"{row['spearman']:.2f}",
+                ]
+                for rule, row in recall_rows.items()
+            ],
         )
     )
 

@@ -92,6 +92,15 @@ def test_real_curves_on_a_tiny_synthetic_layout(tmp_path: Path, capsys: pytest.C
         winner = rows["hfselect"]["selected"]
         assert rows["hfselect"]["cost_seconds"] >= sum(seconds[dataset][runs[dataset][winner]])
 
+    # Recall quality: every scope with every proxy stand-in; a larger K never does worse.
+    rules = report["recall"]["mean"]
+    for stand_in in real_curves.RECALL_PROXIES:
+        for scope in real_curves.SCOPES:
+            row = rules[f"{stand_in}, {scope}"]
+            regrets = [row[f"top{k}_regret"] for k in real_curves.RECALL_KS]
+            assert regrets == sorted(regrets, reverse=True) and all(0 <= r <= 1 for r in regrets)
+            assert all(0 <= row[f"top{k}_hit"] <= 1 for k in real_curves.RECALL_KS)
+
     assert real_curves.main(["--data", str(tmp_path / "data"), "--targets", "D2", "--json", str(out)]) == 0
     assert list(json.loads(out.read_text())["targets"]) == ["D2"]
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
+import itertools
 import json
 import math
 import tempfile
@@ -43,6 +44,7 @@ from selection_live import without_target
 import hfselect
 from hfselect.config import DEFAULT_MARGIN, DEFAULT_PREDICTOR, DEFAULT_SCOPE
 from hfselect.core.proxies import PROXIES, run_proxy
+from hfselect.core.recall import SCOPES, coarse_recall, proxy_weight
 from hfselect.data import load_target_sample
 from hfselect.errors import HfSelectError
 from hfselect.logs import quiet_libraries
@@ -384,6 +386,46 @@ SELECT_COLUMNS = (
 )
 
 
+RULE_PROXIES = ("logme", "hscore", "knn")  # the proxies every checkpoint here has (no trained head)
+
+
+def recall_rules(
+    proxies: dict[str, dict[str, Any]], test_scores: dict[str, dict[str, float]], ks: tuple[int, ...] = (1, 2)
+) -> dict[str, dict[str, float]]:
+    """Every recall rule, leave one dataset out: hit rate and mean regret of the best test score in the top K.
+
+    For each target the benchmark matrix is the fine-tuned test scores on the other datasets; a rule
+    is a proxy (:data:`RULE_PROXIES`) with a recall scope (every one of ``SCOPES``).
+    """
+    targets = list(test_scores)
+    summary = {}
+    for proxy, scope in itertools.product(RULE_PROXIES, SCOPES):
+        hits: dict[int, list[float]] = {k: [] for k in ks}
+        regrets: dict[int, list[float]] = {k: [] for k in ks}
+        for target in targets:
+            scores = test_scores[target]
+            models = sorted(scores)
+            performance = pd.DataFrame({d: test_scores[d] for d in targets if d != target}).loc[models]
+            values = {m: proxies[f"{m}|{target}"]["scores"][proxy] for m in models}
+            result = coarse_recall(
+                performance,
+                {m: float(v) for m, v in values.items() if v is not None},
+                len(models),
+                scope=scope,
+                proxy_transform=proxy_weight(proxy),
+            )
+            best = max(scores.values())
+            for k in ks:
+                regret = best - max(scores[m] for m in result.models[:k])
+                regrets[k].append(regret)
+                hits[k].append(float(regret <= 1e-12))
+        summary[f"{proxy}, {scope}"] = {
+            **{f"hit@{k}": float(np.mean(hits[k])) for k in ks},
+            **{f"regret@{k}": float(np.mean(regrets[k])) for k in ks},
+        }
+    return summary
+
+
 def print_report(report: dict[str, Any]) -> None:
     """The tables on stdout."""
     print("\nCheckpoints (loaded with safetensors only, no remote code):")
@@ -415,6 +457,18 @@ def print_report(report: dict[str, Any]) -> None:
                     s["targets"],
                 ]
                 for p, s in report["proxies"].items()
+            ],
+        )
+    )
+    rules = report["recall_rules"]
+    ks = [key[4:] for key in next(iter(rules.values())) if key.startswith("hit@")]
+    print("\nRecall rules, leave one dataset out (hit rate / mean regret of the best in the top K):")
+    print(
+        table(
+            ["proxy, rule", *(f"K={k}" for k in ks)],
+            [
+                [rule, *(f"{row[f'hit@{k}']:.2f} / {row[f'regret@{k}']:.3f}" for k in ks)]
+                for rule, row in rules.items()
             ],
         )
     )
@@ -550,6 +604,7 @@ def main(argv: list[str] | None = None) -> int:
         "checkpoints": checkpoints,
         "steps": steps,
         "proxies": proxy_correlations(proxies, test_scores),
+        "recall_rules": recall_rules(proxies, test_scores),
         "throughput": throughput([*model_folders, *check_folders], proxies, pair_seconds, trained),
         "check": check,
         "targets": report_targets,

@@ -216,3 +216,24 @@ def test_selection_replay_rerun_scores() -> None:
     assert replay.rerun_scores(results[results["seed"] == 0], own.iloc[0], test) is None
     missing = results[~((results["model_id"] == "b") & (results["seed"] != 0))]
     assert replay.rerun_scores(missing, own.iloc[0], test) is None
+
+
+def test_real_text_recall_rules_leave_one_dataset_out() -> None:
+    # Three datasets, three models: "big" is best everywhere, and the proxy says so on every target
+    # but "c", where it ranks "small" first. Every rule is reported at each K; K = 3 always hits.
+    real_text = _load("real_text")
+    test = {d: {"big": 0.9, "mid": 0.6, "small": 0.3} for d in ("a", "b", "c")}
+    proxies = {}
+    for target in test:
+        order = (
+            {"big": -1.0, "mid": -2.0, "small": -3.0}
+            if target != "c"
+            else {"big": -2.0, "mid": -3.0, "small": -1.0}
+        )
+        for model, value in order.items():
+            proxies[f"{model}|{target}"] = {"scores": dict.fromkeys(real_text.RULE_PROXIES, value)}
+    rules = real_text.recall_rules(proxies, test, ks=(1, 3))
+    assert set(rules) == {f"{p}, {s}" for p in real_text.RULE_PROXIES for s in real_text.SCOPES}
+    every = rules["logme, every"]
+    assert every["hit@1"] == pytest.approx(2 / 3) and every["regret@1"] == pytest.approx(0.6 / 3)
+    assert all(row["hit@3"] == 1.0 and row["regret@3"] == 0.0 for row in rules.values())

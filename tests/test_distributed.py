@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -146,7 +146,7 @@ def test_a_node_downloads_a_hub_model_once(
 
 
 def test_ctrl_c_cancels_the_tasks_and_keeps_every_finished_pair(
-    ray_cluster: Any, tiny_assets: Path, tmp_path: Path
+    ray_cluster: Any, tiny_assets: Path, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     def distil_b_never_ends(model_spec: str, dataset_spec: str, config: BenchConfig) -> Any:
         if Path(model_spec).name == "distil-b":
@@ -158,14 +158,21 @@ def test_ctrl_c_cancels_the_tasks_and_keeps_every_finished_pair(
     def interrupt_after_the_first_result() -> None:
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
-            with sqlite3.connect(path) as connection:
-                if connection.execute("SELECT COUNT(*) FROM results").fetchone()[0]:
-                    break
+            try:
+                with closing(sqlite3.connect(path, timeout=1)) as connection:
+                    if connection.execute("SELECT COUNT(*) FROM results").fetchone()[0]:
+                        break
+            except sqlite3.Error:
+                pass  # the bench is writing: look again (an exception here would end the watcher silently)
             time.sleep(0.2)
         _thread.interrupt_main()  # Ctrl-C
 
     models = [str(tiny_assets / "models" / name) for name in ("bert-a", "distil-b")]
     jobs = plan_jobs(models, [str(tiny_assets / "datasets" / "sentiment")])
+    # Ctrl-C as a terminal delivers it. A test run started in the background by a non-interactive
+    # shell inherits SIGINT ignored, and then interrupt_main() does nothing and the test would hang.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
     with ModelRepository(path) as repository:
         watcher = threading.Thread(target=interrupt_after_the_first_result, daemon=True)
         watcher.start()

@@ -398,14 +398,20 @@ def recall_rules(
     is a proxy (:data:`RULE_PROXIES`) with a recall scope (every one of ``SCOPES``).
     """
     targets = list(test_scores)
+    benchmarks = {
+        target: pd.DataFrame({d: test_scores[d] for d in targets if d != target}).loc[
+            sorted(test_scores[target])
+        ]
+        for target in targets
+    }
     summary = {}
     for proxy, scope in itertools.product(RULE_PROXIES, SCOPES):
         hits: dict[int, list[float]] = {k: [] for k in ks}
         regrets: dict[int, list[float]] = {k: [] for k in ks}
         for target in targets:
             scores = test_scores[target]
-            models = sorted(scores)
-            performance = pd.DataFrame({d: test_scores[d] for d in targets if d != target}).loc[models]
+            performance = benchmarks[target]
+            models = list(performance.index)
             values = {m: proxies[f"{m}|{target}"]["scores"][proxy] for m in models}
             result = coarse_recall(
                 performance,

@@ -42,7 +42,7 @@ import itertools
 import json
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +58,7 @@ from hfselect.core.halving import candidate_predictors, successive_halving_epoch
 from hfselect.core.halving import replay_halving as replay_curves
 from hfselect.core.recall import DEFAULT_SCOPE, SCOPES, coarse_recall, models_needing_proxy, proxy_weight
 from hfselect.core.trend import evaluate_predictors
-from hfselect.store import ModelRepository
+from hfselect.store import ModelRepository, Protocol
 
 PROXIES = ("leep", "nce", "logme", "hscore", "knn")
 HEAD_PROXIES = ("leep", "nce")
@@ -83,7 +83,8 @@ class Zoo:
 
 def load_zoo(repository: ModelRepository, seed: int | None = None) -> Zoo:
     """Read results and curves of the most common protocol (of training seed ``seed``, if given)."""
-    results = repository.results()
+    every_result = repository.results()
+    results = every_result
     if seed is not None:
         results = results[results["seed"] == seed]
         if results.empty:
@@ -99,22 +100,15 @@ def load_zoo(repository: ModelRepository, seed: int | None = None) -> Zoo:
         (model, dataset): frame.sort_values("epoch")["score"].tolist()
         for (model, dataset), frame in long.groupby(["model_id", "dataset"])
     }
-    rerun = rerun_scores(repository.results(), results.iloc[0], test)
-    zoo = Zoo(test, curves, seconds.loc[test.index, test.columns], {}, {}, epochs, max_length, protocol)
-    zoo.rerun_test = rerun
-    return zoo
+    rerun = rerun_scores(every_result, results.iloc[0], test)
+    seconds = seconds.loc[test.index, test.columns]
+    return Zoo(test, curves, seconds, {}, {}, epochs, max_length, protocol, rerun_test=rerun)
 
 
+# The fields of a benchmark protocol, as the repository records them with each result.
+PROTOCOL_FIELDS = tuple(field.name for field in fields(Protocol))
 # What makes two benchmark results reruns of each other: every protocol field but the seed.
-RERUN_FIELDS = (
-    "epochs",
-    "learning_rate",
-    "batch_size",
-    "train_samples",
-    "eval_samples",
-    "max_length",
-    "metric",
-)
+RERUN_FIELDS = tuple(name for name in PROTOCOL_FIELDS if name != "seed")
 
 
 def rerun_scores(results: pd.DataFrame, protocol_row: pd.Series, test: pd.DataFrame) -> pd.DataFrame | None:
@@ -365,17 +359,7 @@ def protocol_fields(repository: ModelRepository, protocol: str) -> dict[str, Any
     """The protocol's fields as recorded with its results (epochs, learning rate, seed, ...)."""
     results = repository.results()
     row = results[results["protocol"] == protocol].iloc[0]
-    fields = (
-        "epochs",
-        "learning_rate",
-        "batch_size",
-        "seed",
-        "train_samples",
-        "eval_samples",
-        "max_length",
-        "metric",
-    )
-    return {"key": protocol} | {name: _plain(row[name]) for name in fields if name in row}
+    return {"key": protocol} | {name: _plain(row[name]) for name in PROTOCOL_FIELDS if name in row}
 
 
 def _plain(value: Any) -> Any:
@@ -408,7 +392,8 @@ def aggregate(runs: list[dict[str, Any]], replicates: int) -> dict[str, dict[str
 
     regret = {method: grid(method, "regret") for method in methods}
     # Rerun regret needs every run's repository to hold other training seeds of its protocol.
-    reruns = all("rerun_regret" in run["per_target"][t]["hfselect"] for run in runs for t in targets)
+    has_reruns = all("rerun_regret" in run["per_target"][t]["hfselect"] for run in runs for t in targets)
+    rerun_regret = {method: grid(method, "rerun_regret") for method in methods} if has_reruns else {}
     summary: dict[str, dict[str, Any]] = {}
     for method in methods:
         cost = bootstrap_mean(grid(method, "cost"), draws)
@@ -429,13 +414,13 @@ def aggregate(runs: list[dict[str, Any]], replicates: int) -> dict[str, dict[str
             difference, verdict = compare(regret[method], regret["hfselect"], draws)
             row["regret_minus_hfselect"] = difference.as_dict()
             row["regret_vs_hfselect"] = verdict
-        if reruns:
-            rerun = bootstrap_mean(grid(method, "rerun_regret"), draws)
+        if has_reruns:
+            rerun = bootstrap_mean(rerun_regret[method], draws)
             row["mean_rerun_regret"] = rerun.mean
             row["rerun_regret_interval"] = [rerun.low, rerun.high]
-            row["per_run_mean_rerun_regret"] = [float(v) for v in grid(method, "rerun_regret").mean(axis=1)]
+            row["per_run_mean_rerun_regret"] = [float(v) for v in rerun_regret[method].mean(axis=1)]
             if method != "hfselect":
-                _, verdict = compare(grid(method, "rerun_regret"), grid("hfselect", "rerun_regret"), draws)
+                _, verdict = compare(rerun_regret[method], rerun_regret["hfselect"], draws)
                 row["rerun_regret_vs_hfselect"] = verdict
         summary[method] = row
     return summary

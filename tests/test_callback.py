@@ -110,7 +110,7 @@ def test_steps_evaluation_and_min_epochs(
     assert 1 <= weak["epochs"] < 2
 
 
-def test_auto_margin_is_the_predictors_held_out_error() -> None:
+def test_auto_margin_is_the_predictors_error_bound() -> None:
     import math
 
     import pytest
@@ -120,7 +120,7 @@ def test_auto_margin_is_the_predictors_held_out_error() -> None:
 
     callback = ConvergenceTrendCallback(study="s", margin="auto")
     callback.predictor = HeadroomTrendPredictor([Curve((0.6, 0.8)), Curve((0.2, 0.6)), Curve((0.5, 0.9))])
-    assert callback.margin_at(1) == pytest.approx(callback.predictor.holdout_error(1))
+    assert callback.margin_at(1) == pytest.approx(callback.predictor.error_bound(1))
     assert math.isnan(callback.margin_at(2))  # unknown: the rivals' rule does not stop the run
     assert ConvergenceTrendCallback(study="s", margin=0.05).margin_at(1) == 0.05
     with pytest.raises(ValueError, match="margin"):

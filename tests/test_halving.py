@@ -140,8 +140,8 @@ def test_stop_decision_auto_margin_and_min_final_score() -> None:
     predictor = HeadroomTrendPredictor([Curve((0.6, 0.8)), Curve((0.2, 0.6)), Curve((0.5, 0.9))])
     rivals = [RivalPoint("a", 0.9, 0.95)]
     auto = stop_decision(0.5, 1, 0.9, rivals, "auto", predictor=predictor)
-    assert auto.margin == pytest.approx(predictor.holdout_error(1))
-    assert auto.stop == (0.9 + predictor.holdout_error(1) < 0.95)
+    assert auto.margin == pytest.approx(predictor.error_bound(1))
+    assert auto.stop == (0.9 + predictor.error_bound(1) < 0.95)
     assert math.isnan(stop_decision(0.5, 1, 0.9, rivals, "auto").margin)  # no predictor: unknown
     floor = stop_decision(0.5, 1, 0.4, [], 0, min_final_score=0.6)
     assert floor.stop and floor.reason == "predicted final 0.4000 is below min_final_score 0.6000"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -20,6 +21,7 @@ from hfselect.core.trend import (
     describe_trend_sources,
     evaluate_predictors,
     make_predictor,
+    resolve_margin,
 )
 from hfselect.store import ModelRepository
 from hfselect.store.studies import COMPLETED, Study, Trial
@@ -143,6 +145,26 @@ def test_holdout_error_is_the_leave_one_curve_out_error() -> None:
     assert math.isnan(KMeansTrendPredictor([]).holdout_error(1))
     kmeans = KMeansTrendPredictor([Curve((0.1, 0.3)), Curve((0.12, 0.35)), Curve((0.8, 0.9))], n_clusters=2)
     assert kmeans.holdout_error(1) >= 0
+
+
+def test_error_bound_is_a_high_quantile_of_the_held_out_errors() -> None:
+    # "current" predicts the epoch-1 score: held-out errors 0.2, 0.4, 0.4, 0.1 and, for the late
+    # bloomer, 0.9. Their mean (0.4) is passed by one run in five; the 90th percentile is not.
+    curves = [
+        Curve((0.6, 0.8)),
+        Curve((0.2, 0.6)),
+        Curve((0.5, 0.9)),
+        Curve((0.7, 0.8)),
+        Curve((0.05, 0.95)),
+    ]
+    predictor = TrendPredictor(curves)
+    errors = [0.2, 0.4, 0.4, 0.1, 0.9]
+    assert predictor.holdout_error(1) == pytest.approx(np.mean(errors))
+    assert predictor.error_bound(1) == pytest.approx(np.quantile(errors, 0.9))
+    assert predictor.error_bound(1, coverage=0.5) == pytest.approx(0.4)
+    assert sum(error > predictor.error_bound(1) for error in errors) <= 1
+    assert resolve_margin("auto", predictor, 1) == pytest.approx(predictor.error_bound(1))
+    assert math.isnan(TrendPredictor(curves[:1]).error_bound(1))  # fewer than two errors: unknown
 
 
 def test_neighbours_predictor_tells_curve_shapes_apart() -> None:

@@ -52,9 +52,10 @@ class ConvergenceTrendCallback(TrainerCallback):
             prediction is the current value.
         min_epochs: never stop before this many epochs.
         margin: how far below the best prediction a run must be predicted to be stopped; ``"auto"``
-            (the default, as ``hfselect select``'s): the model's predictor's held-out error at that
-            epoch (:meth:`~hfselect.core.trend.TrendPredictor.holdout_error`), never stopping on the
-            rivals' rule when that error is unknown; ``0``: the paper's rule.
+            (the default, as ``hfselect select``'s): the model's predictor's error bound at that
+            epoch (:meth:`~hfselect.core.trend.TrendPredictor.error_bound`, the 90th percentile of
+            its held-out errors), never stopping on the rivals' rule when that is unknown; ``0``:
+            the paper's rule.
         min_final_score: also stop a run predicted to end below this score.
         predictor: ``"neighbours"`` (default), ``"headroom"``, ``"kmeans"`` (the paper's) or ``"current"``.
         push_to_hub: a Hub repo id: at the end of training the study's report card (curves,

@@ -235,7 +235,7 @@ def add_selection_options(parser: argparse.ArgumentParser) -> None:
         type=margin_value,
         default=DEFAULT_MARGIN,
         help="drop a predicted low performer only when its predicted final score plus this is below a "
-        "better-scoring rival's; auto (default): its trend predictor's held-out error at that epoch",
+        "better-scoring rival's; auto (default): the 90th percentile of its trend predictor's held-out errors at that epoch",
     )
     parser.add_argument(
         "--keep-checkpoints", action="store_true", help="keep the checkpoints of dropped candidates"

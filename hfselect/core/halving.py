@@ -5,9 +5,9 @@ evaluation at ``epoch`` a run with score ``s`` and predicted final score ``p`` (
 :mod:`hfselect.core.trend`) is stopped when, among its *rivals* (the other runs evaluated at about the
 same epoch) that scored strictly higher than ``s``, the one with the best predicted final score ``q``
 satisfies ``p + margin < q``. ``margin`` is a number (``0`` is the paper's rule) or ``"auto"``: the
-run's own predictor's held-out error at that epoch (:meth:`~hfselect.core.trend.TrendPredictor.holdout_error`),
-so that a noisy early prediction cannot call a late bloomer a low performer. A NaN margin (``"auto"``
-where that error is unknown) never stops a run on this rule; a rival without a prediction never
+run's own predictor's error bound at that epoch (:meth:`~hfselect.core.trend.TrendPredictor.error_bound`:
+an error it exceeds on one held-out benchmark curve in ten), so that a noisy early prediction cannot
+call a late bloomer a low performer. A NaN margin (``"auto"`` where that bound is unknown) never stops a run on this rule; a rival without a prediction never
 vouches against one. Optionally, a run predicted below ``min_final_score`` is stopped too.
 
 Every schedule calls that one function with the same predictor pool (:func:`candidate_predictors`)
@@ -144,7 +144,7 @@ def stop_decision(
         predicted_final: its predicted final score (:func:`predict_final`).
         rivals: the other runs' evaluations at about ``epoch``; ties on the best prediction go to
             the first one.
-        margin: a number, or ``"auto"``: ``predictor``'s held-out error at ``epoch`` (NaN without a
+        margin: a number, or ``"auto"``: ``predictor``'s error bound at ``epoch`` (NaN without a
             predictor: the rivals' rule then never stops the run).
         predictor: the run's trend predictor, for ``margin="auto"``.
         min_final_score: also stop a run predicted to end below this score.
@@ -210,7 +210,7 @@ def halving_round(
     candidate is always kept.
 
     ``margin`` is one number for every candidate, or one per candidate (e.g. its predictor's
-    held-out error at this epoch); a NaN or missing margin means nobody knows, and that candidate
+    error bound at this epoch); a NaN or missing margin means nobody knows, and that candidate
     is never called a low performer. ``low_performers=False`` is plain successive halving (with no
     trend, every run below the best would count as a low performer).
 

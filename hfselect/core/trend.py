@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from hfselect.config import DEFAULT_MARGIN, DEFAULT_PREDICTOR
+from hfselect.config import DEFAULT_MARGIN, DEFAULT_MARGIN_COVERAGE, DEFAULT_PREDICTOR
 
 
 @dataclass(frozen=True)
@@ -148,6 +148,20 @@ class TrendPredictor:
             errors = self.holdout_errors(epoch)
             cache[epoch] = float(np.mean(errors)) if len(errors) >= 2 else math.nan
         return cache[epoch]
+
+    def error_bound(self, epoch: float, coverage: float = DEFAULT_MARGIN_COVERAGE) -> float:
+        """An error this predictor exceeds in only ``1 - coverage`` of held-out runs after ``epoch`` epochs.
+
+        The ``coverage`` quantile of :meth:`holdout_errors` (NaN with fewer than two), the margin of
+        ``margin="auto"``. Held-out errors are heavy-tailed (a run with a learning rate far off its
+        benchmarks' ends far from where its first epochs point), so their mean is passed by about a
+        third of runs; a margin that small calls late bloomers low performers.
+        """
+        cache = self.__dict__.setdefault("_error_bounds", {})
+        if (epoch, coverage) not in cache:
+            errors = self.holdout_errors(epoch)
+            cache[epoch, coverage] = float(np.quantile(errors, coverage)) if len(errors) >= 2 else math.nan
+        return cache[epoch, coverage]
 
     def _refit(self, curves: Sequence[Curve]) -> TrendPredictor:
         """A predictor of the same kind and settings on other curves."""
@@ -308,14 +322,17 @@ PREDICTORS: dict[str, type[TrendPredictor]] = {
 
 
 def resolve_margin(margin: float | str, predictor: TrendPredictor | None, epoch: float) -> float:
-    """A low-performer margin as a number: ``"auto"`` is ``predictor``'s held-out error at ``epoch``.
+    """A low-performer margin as a number: ``"auto"`` is ``predictor``'s error bound at ``epoch``.
+
+    The bound (:meth:`TrendPredictor.error_bound`) is the :data:`DEFAULT_MARGIN_COVERAGE` quantile of its
+    held-out errors there.
 
     NaN means unknown (``"auto"`` without a predictor, or too few curves): such a run is never
     called a low performer.
     """
     if margin != "auto":
         return float(margin)
-    return predictor.holdout_error(epoch) if predictor is not None else math.nan
+    return predictor.error_bound(epoch) if predictor is not None else math.nan
 
 
 def make_predictor(

@@ -63,8 +63,9 @@ class SelectConfig(BenchConfig):
 
     schedule: str = DEFAULT_SCHEDULE
     predictor: str = DEFAULT_PREDICTOR
-    # "auto": each candidate's own predictor's held-out error at that epoch (trend.holdout_error),
-    # so a noisy early prediction cannot call a late bloomer a low performer.
+    # "auto": each candidate's own predictor's error bound at that epoch (trend.error_bound, the
+    # 90th percentile of its held-out errors), so a noisy early prediction cannot call a late
+    # bloomer a low performer.
     margin: float | str = DEFAULT_MARGIN
     keep_checkpoints: bool = False
     output_dir: str = DEFAULT_OUTPUT_DIR

@@ -33,15 +33,26 @@ Methods (the same runs for all):
   that score is the proxy of hfselect's default recall rule, which then weighs each benchmark
   dataset by how well it agrees with the probe; the recalled runs go on through the library's
   halving. With 4 candidates, and with a third of the pool.
+* ``hfselect, margin of the mean held-out error``: ``margin="auto"`` as it was before
+  ``DEFAULT_MARGIN_COVERAGE``: the mean of the predictor's held-out errors, not their 90th percentile.
+* ``hfselect, 8 candidates, recall on the prior alone``: 8 candidates ranked by the learned prior
+  alone (``scope="every"``: the prior was fitted on the benchmark runs, so the evidence rule would
+  count them twice, the second time blind to the protocol). Found by looking at the 17 datasets of
+  ``../shared/anchors/quicktune`` (4, 6 or 8 candidates; ``evidence`` or ``every``): a
+  configuration to confirm on other datasets, not a default.
 * ``hfselect, runs not judged in their warmup``: the defaults, but a run still in its protocol's
   learning-rate warmup (``warmup_epochs`` in ``table.csv``: 0, 5 or 10 epochs) is kept at a rung
   and judged at the first rung after it (``replay_halving``'s ``warmup_epochs``).
 
 No proxy scores exist here (no model outputs on the targets). What recall uses instead:
 
-* ``hfselect`` gets a *protocol prior* (:func:`protocol_prior`) as its proxy: each model's mean
-  final score over the better half of all its full-length runs on the other datasets. Each pair
-  there has several runs with random hyperparameters; the performance matrix keeps one of them.
+* ``hfselect`` gets a *learned prior* (:func:`learned_prior`) as its proxy: each candidate run's
+  final score predicted before it trains, by a regression fitted on every run of the other
+  datasets, from the run's protocol (hyperparameters), its model and its dataset's descriptors.
+* ``hfselect, protocol prior recall`` (the stand-in before it, :func:`protocol_prior`): each
+  model's mean final score over the better half of all its full-length runs on the other datasets,
+  whatever their protocol. Each pair there has several runs with random hyperparameters; the
+  performance matrix keeps one of them.
 * ``two_phase_paper`` and ``hfselect, mean-score recall`` get the same proxy for every model, so the
   rules fall back on the performance matrix alone: hfselect's rule ranks by mean benchmark score,
   the paper's by mean score (cluster members) and cosine similarity (singletons).
@@ -61,6 +72,7 @@ fits it: on the model's curves on the other datasets (the neighbours predictor: 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import sys
@@ -73,12 +85,13 @@ import numpy as np
 from _shared import machine_info, table
 from real_curves_data import CurveData, DataError, Target, load_curves, make_target
 from scipy.stats import spearmanr
+from sklearn.ensemble import HistGradientBoostingRegressor
 
 from hfselect.config import DEFAULT_CANDIDATES, DEFAULT_MARGIN, DEFAULT_PREDICTOR
 from hfselect.core.clustering import DEFAULT_K_LARGEST, DEFAULT_THRESHOLD
 from hfselect.core.halving import halving_rungs, replay_halving
 from hfselect.core.recall import DEFAULT_SCOPE, SCOPES, coarse_recall
-from hfselect.core.trend import PREDICTORS
+from hfselect.core.trend import PREDICTORS, TrendPredictor
 
 PAPER_SHARE = 15 / 39  # the paper recalls 15 of its 39 NLP models
 TREND_EPOCHS = (1, 3, 5, 10)
@@ -119,6 +132,30 @@ def protocol_prior(target: Target) -> dict[str, float]:
     return prior
 
 
+def learned_prior(target: Target) -> dict[str, float]:
+    """Each candidate's final score predicted before it trains, from what is known of its run.
+
+    A gradient-boosted regression of the final score on a run's features (its protocol's
+    hyperparameters, its model, its dataset's descriptors: :meth:`CurveData.run_features`), fitted
+    on every full-length run of the benchmark datasets. The protocol prior averages a model over
+    hyperparameters; this one asks how *this* run's protocol suits the model: on real curves a
+    learning rate 1000x off decides more than the architecture. Without run features (a table with
+    only the model columns and no descriptors), the protocol prior.
+    """
+    cache = target.__dict__
+    if "_learned_prior" not in cache:
+        features = np.array([row for row, _ in target.benchmark_runs])
+        if len(target.benchmark_runs) < 10 or features.shape[1] == 0:
+            cache["_learned_prior"] = protocol_prior(target)
+        else:
+            regression = HistGradientBoostingRegressor(max_iter=300, learning_rate=0.05, random_state=0)
+            regression.fit(features, [final for _, final in target.benchmark_runs])
+            models = list(target.curves)
+            predicted = regression.predict(np.array([target.features[model] for model in models]))
+            cache["_learned_prior"] = {m: float(v) for m, v in zip(models, predicted, strict=True)}
+    return dict(cache["_learned_prior"])
+
+
 def recall(target: Target, top_k: int, scope: str, prior: Mapping[str, float] | None = None) -> list[str]:
     """The recalled candidates (best first), through :func:`hfselect.core.recall.coarse_recall`.
 
@@ -146,13 +183,18 @@ def select(
     margin: float | str = 0.0,
     rungs: Sequence[int] | None = None,
     warmup: bool = False,
+    mean_error_margin: bool = False,
 ) -> dict[str, Any]:
     """Halving over ``candidates`` on the target's curves: the selection, its cost and regret.
 
     ``warmup``: runs are not judged before their protocol's learning-rate warmup is over.
+    ``mean_error_margin``: ``margin="auto"`` is each predictor's mean held-out error (the rule
+    before ``DEFAULT_MARGIN_COVERAGE``), not its error bound.
     """
     budget = target.budget
     predictors = target.predictors(predictor, candidates) if predictor is not None else None
+    if predictors is not None and mean_error_margin:
+        predictors = {model: _with_mean_error_margin(p) for model, p in predictors.items()}
     replay = replay_halving(
         {model: target.curves[model] for model in candidates},
         budget,
@@ -166,6 +208,13 @@ def select(
         "cost_seconds": target.cost(replay.epochs),
         "normalized_regret": target.normalized_regret(replay.selected),
     }
+
+
+def _with_mean_error_margin(predictor: TrendPredictor) -> TrendPredictor:
+    """A copy of ``predictor`` whose error bound is its mean held-out error (the ``"auto"`` margin before)."""
+    mean_error = copy.copy(predictor)
+    mean_error.error_bound = lambda epoch, coverage=None: predictor.holdout_error(epoch)  # type: ignore[method-assign]
+    return mean_error
 
 
 Method = Callable[[Target], dict[str, Any]]
@@ -191,18 +240,23 @@ def hfselect_method(
     prior: Callable[[Target], dict[str, float]] | None = None,
     schedule: Callable[[Target], list[int]] | None = None,
     warmup: bool = False,
+    scope: str = DEFAULT_SCOPE,
+    mean_error_margin: bool = False,
 ) -> Method:
-    """hfselect's recall (its default scope) then its sync halving, with one choice changed when asked.
+    """hfselect's recall then its sync halving, with one choice changed when asked.
 
-    ``prior`` stands in for the proxy (default: :func:`protocol_prior`); ``schedule`` gives the rungs
-    (default: the library's :func:`hfselect.core.halving.halving_rungs`); ``warmup``: a run is not
-    judged at a rung within its learning-rate warmup (``warmup_epochs`` in ``table.csv``).
+    ``prior`` stands in for the proxy (default: :func:`learned_prior`); ``scope`` is the recall rule
+    (default: the library's); ``schedule`` gives the rungs (default: the library's
+    :func:`hfselect.core.halving.halving_rungs`); ``warmup``: a run is not judged at a rung within
+    its learning-rate warmup (``warmup_epochs`` in ``table.csv``); ``mean_error_margin``: see
+    :func:`select`.
     """
 
     def run(target: Target) -> dict[str, Any]:
         k = candidates(len(target.curves)) if callable(candidates) else candidates
-        chosen = recall(target, k, DEFAULT_SCOPE, (prior or protocol_prior)(target))
-        return select(target, chosen, predictor, margin, schedule(target) if schedule else None, warmup)
+        chosen = recall(target, k, scope, (prior or learned_prior)(target))
+        rungs = schedule(target) if schedule else None
+        return select(target, chosen, predictor, margin, rungs, warmup, mean_error_margin)
 
     return run
 
@@ -251,8 +305,11 @@ def methods() -> dict[str, Method]:
         ),
         "hfselect": hfselect_method(),
         "hfselect before this benchmark": hfselect_method(
-            predictor="headroom", prior=no_prior, schedule=every_epoch
+            predictor="headroom", prior=no_prior, schedule=every_epoch, mean_error_margin=True
         ),
+        "hfselect, protocol prior recall": hfselect_method(prior=protocol_prior),
+        "hfselect, margin of the mean held-out error": hfselect_method(mean_error_margin=True),
+        "hfselect, 8 candidates, recall on the prior alone": hfselect_method(candidates=8, scope="every"),
         "hfselect, runs not judged in their warmup": hfselect_method(warmup=True),
         "hfselect, mean-score recall": hfselect_method(prior=no_prior),
         "hfselect, headroom trend": hfselect_method(predictor="headroom"),
@@ -275,7 +332,7 @@ def diagnose(target: Target) -> dict[str, Any]:
     best recalled model was dropped, the epoch and reason. Successive halving: the seconds of the
     winner's run and of the runs it dropped, by the epoch they were dropped at.
     """
-    chosen = recall(target, DEFAULT_CANDIDATES, DEFAULT_SCOPE, protocol_prior(target))
+    chosen = recall(target, DEFAULT_CANDIDATES, DEFAULT_SCOPE, learned_prior(target))
     best_recalled = min(chosen, key=target.normalized_regret)
     replay = replay_halving(
         {model: target.curves[model] for model in chosen},
@@ -328,6 +385,7 @@ def one_epoch_probe(target: Target) -> dict[str, float]:
 
 # What stands in for a proxy score in the recall-quality table (no model outputs exist here).
 RECALL_PROXIES: dict[str, Callable[[Target], dict[str, float]]] = {
+    "learned prior": learned_prior,
     "protocol prior": protocol_prior,
     "one-epoch probe": one_epoch_probe,
 }

@@ -33,6 +33,14 @@ class CurveData:
     model_of: dict[str, str]  # config id -> model name
     budget: int  # the full training budget in epochs (the longest curve)
     warmup_of: dict[str, int] = field(default_factory=dict)  # config id -> warmup epochs
+    # config id -> its protocol: every numeric column of table.csv (the model's one-hot columns too)
+    protocol_of: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    # dataset -> its descriptors (meta/descriptors.json: examples, classes, ...), where the file has them
+    descriptors: dict[str, tuple[float, ...]] = field(default_factory=dict)
+
+    def run_features(self, dataset: str, config: str) -> tuple[float, ...]:
+        """What is known of a run before it trains: its protocol, its model, its dataset's descriptors."""
+        return self.protocol_of.get(config, ()) + self.descriptors.get(dataset, ())
 
     @property
     def datasets(self) -> list[str]:
@@ -108,7 +116,24 @@ def load_curves(folder: Path) -> CurveData:
             for config, value in configs[WARMUP_COLUMN].items()
             if pd.notna(value) and value > 0
         }
-    return CurveData(scores, seconds, model_of, budget, warmup_of)
+    numeric = configs.select_dtypes("number").fillna(-1.0)
+    protocol_of = {
+        str(config): tuple(map(float, row))
+        for config, row in zip(numeric.index, numeric.to_numpy(), strict=True)
+    }
+    return CurveData(scores, seconds, model_of, budget, warmup_of, protocol_of, _descriptors(folder, scores))
+
+
+def _descriptors(folder: Path, datasets: Mapping[str, Any]) -> dict[str, tuple[float, ...]]:
+    """``meta/descriptors.json`` (dataset -> numbers), when every dataset has the same count of them."""
+    path = folder / "meta" / "descriptors.json"
+    if not path.is_file():
+        return {}
+    raw = json.loads(path.read_text())
+    found = {name: tuple(float(v) for v in raw[name]) for name in datasets if isinstance(raw.get(name), list)}
+    if len(found) < len(datasets) or len({len(values) for values in found.values()}) != 1:
+        return {}  # descriptors that not every dataset has cannot be a feature of every run
+    return found
 
 
 @dataclass
@@ -122,6 +147,9 @@ class Target:
     performance: pd.DataFrame  # models x benchmark datasets (final scores)
     benchmark_curves: dict[str, list[Curve]]  # model -> its full curves on the benchmark datasets
     warmup: dict[str, int] = field(default_factory=dict)  # model -> its run's warmup epochs
+    features: dict[str, tuple[float, ...]] = field(default_factory=dict)  # model -> its run's features
+    # every full-length benchmark run: (its features, its final score)
+    benchmark_runs: list[tuple[tuple[float, ...], float]] = field(default_factory=list)
 
     @property
     def budget(self) -> int:
@@ -168,4 +196,11 @@ def make_target(data: CurveData, name: str) -> Target:
         performance=performance.reindex(sorted(set(performance.index) | set(runs))),
         benchmark_curves=data.full_curves(benchmarks),
         warmup={model: data.warmup_of[config] for model, config in runs.items() if config in data.warmup_of},
+        features={model: data.run_features(name, config) for model, config in runs.items()},
+        benchmark_runs=[
+            (data.run_features(dataset, config), curve[data.budget - 1])
+            for dataset in benchmarks
+            for config, curve in data.scores[dataset].items()
+            if config in data.model_of and len(curve) >= data.budget
+        ],
     )

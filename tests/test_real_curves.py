@@ -194,3 +194,53 @@ def test_warmup_epochs_come_from_the_table(tmp_path: Path) -> None:
         target.curves, target.budget, rungs=[1, 2, 4, 8], warmup_epochs=target.warmup
     )
     assert replay.epochs["net0"] >= 8 and row["selected"] == replay.selected
+
+
+def _write_protocol_layout(folder: Path) -> None:
+    """10 datasets where the protocol decides: a run at lr 1e-3 ends at 0.9, any other lr at 0.3.
+
+    Three models, four configs per pair (lr 1e-2, 1e-3, 1e-4, 1e-5); on D0 the first config of
+    "big" has lr 1e-2 and that of "small" lr 1e-3, so the run with the better protocol is small's.
+    """
+    perf: dict[str, dict[str, list[float]]] = {}
+    cost: dict[str, dict[str, list[float]]] = {}
+    rows, config = [], 0
+    models = ["big", "mid", "small"]
+    for index in range(10):
+        dataset = f"D{index}"
+        perf[dataset], cost[dataset] = {}, {}
+        for model in models:
+            rates = [1e-2, 1e-3, 1e-4, 1e-5] if model != "small" or index != 0 else [1e-3, 1e-2, 1e-4, 1e-5]
+            for rate in rates:
+                config += 1
+                final = (90.0 if rate == 1e-3 else 30.0) + models.index(model)
+                perf[dataset][str(config)] = [final * (epoch + 1) / BUDGET for epoch in range(BUDGET)]
+                cost[dataset][str(config)] = [1.0] * BUDGET
+                rows.append([str(config), *(int(m == model) for m in models), rate])
+    (folder / "curves").mkdir(parents=True)
+    (folder / "curves" / "perf.json").write_text(json.dumps(perf))
+    (folder / "curves" / "cost.json").write_text(json.dumps(cost))
+    (folder / "meta").mkdir()
+    (folder / "meta" / "descriptors.json").write_text(
+        json.dumps({f"D{i}": [100 * (i + 1), 5] for i in range(10)})
+    )
+    header = ["", *(f"cat:model:{model}" for model in models), "lr"]
+    (folder / "table.csv").write_text("\n".join(",".join(map(str, row)) for row in [header, *rows]) + "\n")
+
+
+def test_learned_prior_ranks_runs_by_their_protocol(tmp_path: Path) -> None:
+    _write_protocol_layout(tmp_path / "data")
+    real_curves = _load("real_curves")
+    data = real_curves.load_curves(tmp_path / "data")
+    target = real_curves.make_target(data, "D0")
+    # A run's features: the table's numeric columns (3 model columns, lr), then the 2 descriptors.
+    assert target.features["small"] == (0.0, 0.0, 1.0, 1e-3, 100.0, 5.0)
+    assert len(target.benchmark_runs) == 9 * 12
+    learned = real_curves.learned_prior(target)
+    # Only small's run on D0 has the good learning rate: the learned prior says so ...
+    assert learned["small"] > 0.8 > 0.4 > max(learned["big"], learned["mid"])
+    # ... while the protocol prior, blind to the protocol, ranks the models as they are on average.
+    protocol = real_curves.protocol_prior(target)
+    assert protocol["small"] > protocol["mid"] > protocol["big"]
+    assert protocol["small"] - protocol["big"] < 0.05
+    assert real_curves.recall(target, 1, "every", learned) == ["small"]

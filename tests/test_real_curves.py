@@ -65,6 +65,12 @@ def _check_schema(report: dict, targets: list[str]) -> None:
     for row in report["summary"].values():
         assert set(row) == {"cost_seconds", "mean_normalized_regret"}
     assert set(report["diagnosis"]["per_target"]) == set(targets)
+    assert set(report["uncertainty"]) == set(report["summary"])
+    for method, row in report["uncertainty"].items():
+        interval = row["mean_normalized_regret"]
+        assert interval["low"] <= report["summary"][method]["mean_normalized_regret"] <= interval["high"]
+        assert row["vs_successive_halving"] in {"lower", "higher", "tie"}
+    assert report["uncertainty"]["successive_halving"]["vs_successive_halving"] == "tie"
     assert report["diagnosis"]["mean"]["successive_halving_winner_seconds"] > 0
     assert set(report["trend_mae"]) >= {"headroom", "kmeans", "current"}
     for errors in report["trend_mae"].values():

@@ -144,16 +144,18 @@ def learned_prior(target: Target) -> dict[str, float]:
     hyperparameters, its model, its dataset's descriptors: :meth:`CurveData.run_features`), fitted
     on every full-length run of the benchmark datasets. The protocol prior averages a model over
     hyperparameters; this one asks how *this* run's protocol suits the model: on real curves a
-    learning rate 1000x off decides more than the architecture. Without run features (a table with
-    only the model columns and no descriptors), the protocol prior.
+    learning rate 1000x off decides more than the architecture. With fewer than 10 benchmark runs
+    to learn from, the protocol prior. Deterministic: a fixed seed and no early-stopping split.
     """
     cache = target.__dict__
     if "_learned_prior" not in cache:
-        features = np.array([row for row, _ in target.benchmark_runs])
-        if len(target.benchmark_runs) < 10 or features.shape[1] == 0:
+        if len(target.benchmark_runs) < 10:
             cache["_learned_prior"] = protocol_prior(target)
         else:
-            regression = HistGradientBoostingRegressor(max_iter=300, learning_rate=0.05, random_state=0)
+            features = np.array([row for row, _ in target.benchmark_runs])
+            regression = HistGradientBoostingRegressor(
+                max_iter=300, learning_rate=0.05, early_stopping=False, random_state=0
+            )
             regression.fit(features, [final for _, final in target.benchmark_runs])
             models = list(target.curves)
             predicted = regression.predict(np.array([target.features[model] for model in models]))

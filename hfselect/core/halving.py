@@ -7,8 +7,9 @@ same epoch) that scored strictly higher than ``s``, the one with the best predic
 satisfies ``p + margin < q``. ``margin`` is a number (``0`` is the paper's rule) or ``"auto"``: the
 run's own predictor's error bound at that epoch (:meth:`~hfselect.core.trend.TrendPredictor.error_bound`:
 an error it exceeds on one held-out benchmark curve in ten), so that a noisy early prediction cannot
-call a late bloomer a low performer. A NaN margin (``"auto"`` where that bound is unknown) never stops a run on this rule; a rival without a prediction never
-vouches against one. Optionally, a run predicted below ``min_final_score`` is stopped too.
+call a late bloomer a low performer. A NaN margin (``"auto"`` where that bound is unknown) never
+stops a run on this rule; a rival without a prediction never vouches against one. Optionally, a run
+predicted below ``min_final_score`` is stopped too.
 
 Every schedule calls that one function with the same predictor pool (:func:`candidate_predictors`)
 and the same prediction (:func:`predict_final`):

@@ -141,13 +141,10 @@ class TrendPredictor:
     def holdout_error(self, epoch: float) -> float:
         """How far off this predictor typically is after ``epoch`` epochs: NaN when that is unknown.
 
-        The mean of :meth:`holdout_errors`; fewer than two of them give NaN. Cached per epoch.
+        The mean of :meth:`holdout_errors`; fewer than two of them give NaN.
         """
-        cache = self.__dict__.setdefault("_holdout_errors", {})
-        if epoch not in cache:
-            errors = self.holdout_errors(epoch)
-            cache[epoch] = float(np.mean(errors)) if len(errors) >= 2 else math.nan
-        return cache[epoch]
+        errors = self._cached_holdout_errors(epoch)
+        return float(np.mean(errors)) if len(errors) >= 2 else math.nan
 
     def error_bound(self, epoch: float, coverage: float = DEFAULT_MARGIN_COVERAGE) -> float:
         """An error this predictor exceeds in only ``1 - coverage`` of held-out runs after ``epoch`` epochs.
@@ -157,11 +154,15 @@ class TrendPredictor:
         benchmarks' ends far from where its first epochs point), so their mean is passed by about a
         third of runs; a margin that small calls late bloomers low performers.
         """
-        cache = self.__dict__.setdefault("_error_bounds", {})
-        if (epoch, coverage) not in cache:
-            errors = self.holdout_errors(epoch)
-            cache[epoch, coverage] = float(np.quantile(errors, coverage)) if len(errors) >= 2 else math.nan
-        return cache[epoch, coverage]
+        errors = self._cached_holdout_errors(epoch)
+        return float(np.quantile(errors, coverage)) if len(errors) >= 2 else math.nan
+
+    def _cached_holdout_errors(self, epoch: float) -> list[float]:
+        """:meth:`holdout_errors` at ``epoch``, computed once: the mean and the bound both read them."""
+        cache = self.__dict__.setdefault("_holdout_errors", {})
+        if epoch not in cache:
+            cache[epoch] = self.holdout_errors(epoch)
+        return cache[epoch]
 
     def _refit(self, curves: Sequence[Curve]) -> TrendPredictor:
         """A predictor of the same kind and settings on other curves."""

@@ -57,13 +57,18 @@ class CurveData:
         return chosen
 
     def full_curves(self, datasets: Sequence[str]) -> dict[str, list[Curve]]:
-        """Model -> every full-budget curve it has on ``datasets`` (each config is one curve)."""
+        """Model -> every full-budget curve it has on ``datasets`` (each config is one curve).
+
+        Each curve's group is its dataset, as in the library's repository curves: a held-out error
+        (the ``auto`` margin) leaves out every run of the held-out run's dataset, so another run
+        on the same data cannot vouch for it.
+        """
         grouped: dict[str, list[Curve]] = {}
         for dataset in datasets:
             for config, curve in self.scores[dataset].items():
                 model = self.model_of.get(config)
                 if model is not None and len(curve) >= self.budget:
-                    grouped.setdefault(model, []).append(Curve(tuple(curve[: self.budget])))
+                    grouped.setdefault(model, []).append(Curve(tuple(curve[: self.budget]), dataset))
         return grouped
 
     def performance(self, datasets: Sequence[str]) -> pd.DataFrame:

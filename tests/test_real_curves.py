@@ -250,3 +250,14 @@ def test_learned_prior_ranks_runs_by_their_protocol(tmp_path: Path) -> None:
     assert protocol["small"] > protocol["mid"] > protocol["big"]
     assert protocol["small"] - protocol["big"] < 0.05
     assert real_curves.recall(target, 1, "every", learned) == ["small"]
+
+
+def test_benchmark_curves_are_grouped_by_their_dataset(tmp_path: Path) -> None:
+    # Held-out errors (the auto margin) leave out a run's whole dataset, as with the library's
+    # repository curves: every benchmark curve carries its dataset, and never the target's.
+    _write_quicktune_layout(tmp_path / "data")
+    real_curves = _load("real_curves")
+    data = real_curves.load_curves(tmp_path / "data")
+    target = real_curves.make_target(data, "D0")
+    groups = {curve.group for curves in target.benchmark_curves.values() for curve in curves}
+    assert groups == {"D1", "D2", "D3"}

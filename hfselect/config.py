@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Literal
 
 RecallScope = Literal["evidence", "representatives", "all", "every"]
+HalvingOrder = Literal["rank_sum", "predicted", "score"]
 
 # Coarse recall.
 DEFAULT_SCOPE: RecallScope = "evidence"  # proxy rank fused with similarity-weighted benchmark evidence
@@ -32,6 +33,12 @@ DEFAULT_MARGIN: float | str = "auto"
 # Quick-Tune's real curves the errors are heavy-tailed and a margin of their mean dropped the best
 # recalled run (benchmarks/README.md, "Real learning curves").
 DEFAULT_MARGIN_COVERAGE = 0.9
+# How a synchronous round orders its candidates before dropping the worse half: by the sum of each
+# one's rank by current score and by predicted final score. On Quick-Tune's real curves the
+# prediction after 3 or 6 epochs orders a dataset's runs no better than their current score, and
+# the two err differently, so their rank sum orders better than either (benchmarks/README.md,
+# "Real learning curves"); "predicted" is the rule before, "score" plain successive halving's.
+DEFAULT_HALVING_ORDER: HalvingOrder = "rank_sum"
 DEFAULT_SCHEDULE = "sync"
 DEFAULT_OUTPUT_DIR = "hfselect-selection"
 

@@ -11,6 +11,7 @@ from hfselect.core.halving import (
     RivalPoint,
     candidate_predictors,
     decision_rounds,
+    halving_order,
     halving_round,
     halving_rungs,
     predict_final,
@@ -19,7 +20,13 @@ from hfselect.core.halving import (
     stop_decision,
     successive_halving_epochs,
 )
-from hfselect.core.trend import Curve, HeadroomTrendPredictor, NeighboursTrendPredictor, make_predictor
+from hfselect.core.trend import (
+    Curve,
+    HeadroomTrendPredictor,
+    NeighboursTrendPredictor,
+    TrendPredictor,
+    make_predictor,
+)
 
 
 @pytest.mark.parametrize(
@@ -38,9 +45,34 @@ def test_halving_round_drops_the_worse_half_and_predicted_low_performers() -> No
     # c and d are the worse half by prediction; b is kept: nobody who scored higher is predicted higher.
     assert set(drops) == {"c", "d"} and drops["c"].startswith("worse half")
     predicted["b"] = 0.91  # now a (higher score, higher prediction) outranks b: a predicted low performer
-    drops = halving_round(alive, score, predicted, epoch=1)
+    drops = halving_round(alive, score, predicted, epoch=1, order_by="predicted")
     assert set(drops) == {"b", "c", "d"} and drops["b"].startswith("predicted low performer")
     assert halving_round(["a"], score, predicted, epoch=2) == {}
+
+
+def test_halving_order_sums_the_ranks_by_score_and_by_prediction() -> None:
+    # r rises (4th by score, 1st by prediction), s leads but is predicted to stall (1st, 4th); m is
+    # 2nd by both and n 3rd by both. Rank sums: m 4, s 5, r 5, n 6 (s before r: the higher score).
+    alive = ["r", "s", "m", "n"]
+    score = {"r": 0.50, "s": 0.80, "m": 0.70, "n": 0.60}
+    predicted = {"r": 0.90, "s": 0.70, "m": 0.85, "n": 0.80}
+    assert halving_order(alive, score, predicted, "predicted") == ["r", "m", "n", "s"]
+    assert halving_order(alive, score, predicted, "score") == ["s", "m", "n", "r"]
+    assert halving_order(alive, score, predicted) == ["m", "s", "r", "n"]
+    drops = halving_round(alive, score, predicted, epoch=3, margin=float("nan"))
+    assert set(drops) == {"r", "n"}
+    assert drops["n"] == "worse half at epoch 3: 4 of 4 by rank sum (predicted final 0.8000, score 0.6000)"
+
+
+def test_halving_order_breaks_ties_on_the_score_then_the_recall_order() -> None:
+    # b and c tie on the rank sum (2 + 1 and 1 + 2): the higher current score goes first.
+    score = {"a": 0.5, "b": 0.7, "c": 0.6}
+    predicted = {"a": 0.6, "b": 0.8, "c": 0.9}
+    assert halving_order(["a", "b", "c"], score, predicted) == ["b", "c", "a"]
+    # Equal in everything: the better recalled (earlier) one first.
+    assert halving_order(["y", "x"], {"x": 0.5, "y": 0.5}, {"x": 0.6, "y": 0.6}) == ["y", "x"]
+    with pytest.raises(ValueError, match="unknown halving order 'best'"):
+        halving_order(["x"], {"x": 0.5}, {"x": 0.5}, "best")  # type: ignore[arg-type]
 
 
 def test_halving_round_margins_spare_a_late_bloomer() -> None:
@@ -90,6 +122,30 @@ def test_replay_halving_on_recorded_curves() -> None:
     auto = replay_halving(curves, 4, predictors=predictors, margin="auto", rungs=[1, 2])
     assert auto.selected == "late" and auto.epochs["late"] == 4
     assert replay_halving({"only": [0.5, 0.6]}, 2).epochs == {"only": 2}
+
+
+class _FixedPrediction(TrendPredictor):
+    """Predicts one final score whatever the run has scored (no curves: its error bound is unknown)."""
+
+    def __init__(self, final: float) -> None:
+        super().__init__()
+        self.final = final
+
+    def predict(self, score: float, epoch: float) -> float:
+        return self.final
+
+
+def test_replay_halving_orders_the_worse_half_as_asked() -> None:
+    # The candidates of test_halving_order_sums_the_ranks_by_score_and_by_prediction, after epoch 1.
+    curves = {"r": [0.50, 0.9], "s": [0.80, 0.8], "m": [0.70, 0.85], "n": [0.60, 0.7]}
+    predicted = {"r": 0.90, "s": 0.70, "m": 0.85, "n": 0.80}
+    predictors = {model: _FixedPrediction(final) for model, final in predicted.items()}
+    by_rank_sum = replay_halving(curves, 2, predictors=predictors, margin="auto", rungs=[1])
+    assert set(by_rank_sum.drops) == {"r", "n"} and by_rank_sum.selected == "m"
+    by_prediction = replay_halving(curves, 2, predictors=predictors, rungs=[1], order_by="predicted")
+    assert set(by_prediction.drops) == {"s", "n"} and by_prediction.selected == "r"
+    # Without predictors the order is the current score's, whatever order_by says.
+    assert set(replay_halving(curves, 2, rungs=[1], order_by="predicted").drops) == {"r", "n"}
 
 
 def test_runs_in_their_warmup_are_not_judged() -> None:

@@ -16,7 +16,8 @@ and the same prediction (:func:`predict_final`):
 
 * the synchronous schedule (:func:`halving_round`, used by
   :class:`~hfselect.training.selection.FineSelection` and by :func:`replay_halving`, the replay
-  benchmark's): at each rung (:func:`halving_rungs`) the worse half by predicted final score is dropped,
+  benchmark's): at each rung (:func:`halving_rungs`) the worse half is dropped, ordered by the sum
+  of each candidate's rank by current score and by predicted final score (:func:`halving_order`),
   and every other surviving candidate that the rule stops; the rivals are the surviving candidates
   (the runs evaluated at that rung, as :func:`rivals_at` would find them);
 * the asynchronous schedule and :class:`~hfselect.callbacks.ConvergenceTrendCallback`: after each
@@ -26,6 +27,9 @@ and the same prediction (:func:`predict_final`):
 Where hfselect departs from the paper: the margin (``"auto"`` by default, ``DEFAULT_MARGIN``). After
 one epoch the predictions are off by about 0.1 on the zoo, so the paper's margin of 0 drops late
 bloomers that are still at chance level; ``benchmarks/selection_replay.py`` measures the difference.
+And the worse half's order (``DEFAULT_HALVING_ORDER``): on real learning curves a prediction after a
+few epochs orders runs no better than their current score does, and the two err differently, so
+the sum of both ranks orders better than either (``benchmarks/real_curves.py``).
 
 Pure: plain numbers and pandas frames in, plain data out.
 """
@@ -39,7 +43,7 @@ from typing import Any
 
 import pandas as pd
 
-from hfselect.config import DEFAULT_MARGIN, DEFAULT_PREDICTOR
+from hfselect.config import DEFAULT_HALVING_ORDER, DEFAULT_MARGIN, DEFAULT_PREDICTOR, HalvingOrder
 from hfselect.core.trend import TrendPredictor, curves_by_model, make_predictor, resolve_margin
 
 # The first halving decision comes after this share of the budget, then at every doubling of it.
@@ -192,6 +196,43 @@ def rivals_at(
 
 # -- the synchronous schedule --------------------------------------------------------------------
 
+HALVING_ORDERS: tuple[HalvingOrder, ...] = ("rank_sum", "predicted", "score")
+
+
+def halving_order(
+    candidates: Sequence[str],
+    score: Mapping[str, float],
+    predicted: Mapping[str, float],
+    order_by: HalvingOrder = DEFAULT_HALVING_ORDER,
+) -> list[str]:
+    """``candidates`` best first, as a synchronous round sees them before dropping the worse half.
+
+    ``order_by``:
+
+    * ``"rank_sum"`` (the default): the sum of each candidate's rank by current score and its rank
+      by predicted final score (tied values share their mean rank). Both estimate how the finals
+      will order and err differently: the score does not know which runs still rise, a prediction
+      from a few epochs misjudges runs unlike its benchmark curves.
+    * ``"predicted"``: by predicted final score (hfselect's rule before; the paper's replay).
+    * ``"score"``: by current score, as plain successive halving.
+
+    Ties go to the higher current score, then the higher prediction, then the earlier candidate
+    (best recalled first).
+    """
+    if order_by not in HALVING_ORDERS:
+        raise ValueError(f"unknown halving order {order_by!r}: use one of {', '.join(HALVING_ORDERS)}")
+    position = {model_id: index for index, model_id in enumerate(candidates)}
+    primary: dict[str, float]
+    if order_by == "rank_sum":
+        by_score = pd.Series({m: score[m] for m in candidates}, dtype=float).rank(ascending=False)
+        by_prediction = pd.Series({m: predicted[m] for m in candidates}, dtype=float).rank(ascending=False)
+        primary = {m: float(by_score[m] + by_prediction[m]) for m in candidates}
+    elif order_by == "predicted":
+        primary = {m: -predicted[m] for m in candidates}
+    else:
+        primary = {m: -score[m] for m in candidates}
+    return sorted(candidates, key=lambda m: (primary[m], -score[m], -predicted[m], position[m]))
+
 
 def halving_round(
     alive: Sequence[str],
@@ -202,13 +243,13 @@ def halving_round(
     *,
     low_performers: bool = True,
     warming_up: Collection[str] = (),
+    order_by: HalvingOrder = DEFAULT_HALVING_ORDER,
 ) -> dict[str, str]:
     """One synchronous round's drops: ``model -> reason`` for the candidates to stop after ``epoch``.
 
-    The worse half by predicted final score is dropped (ties: lower current score, then later in
-    ``alive``, i.e. worse recalled), and so is every candidate :func:`stop_decision` stops against
-    the others of ``alive``. The best prediction is never a low performer, so at least one
-    candidate is always kept.
+    The worse half in :func:`halving_order` (``order_by``) is dropped, and so is every candidate
+    :func:`stop_decision` stops against the others of ``alive``. The best prediction is never a low
+    performer, so at least one candidate is always kept.
 
     ``margin`` is one number for every candidate, or one per candidate (e.g. its predictor's
     error bound at this epoch); a NaN or missing margin means nobody knows, and that candidate
@@ -220,13 +261,14 @@ def halving_round(
     score) nor rivals of the others; the better half is taken among the rest.
     """
     order = [model_id for model_id in alive if model_id not in warming_up]
-    ranked = sorted(order, key=lambda m: (-predicted[m], -score[m], order.index(m)))
+    ranked = halving_order(order, score, predicted, order_by)
     keep = set(ranked[: math.ceil(len(ranked) / 2)])
     drops: dict[str, str] = {}
-    for model_id in ranked:
+    for place, model_id in enumerate(ranked, start=1):
         if model_id not in keep:
             drops[model_id] = (
-                f"worse half at epoch {epoch}: predicted final {predicted[model_id]:.4f} (score {score[model_id]:.4f})"
+                f"worse half at epoch {epoch}: {place} of {len(ranked)} by {order_by.replace('_', ' ')}"
+                f" (predicted final {predicted[model_id]:.4f}, score {score[model_id]:.4f})"
             )
         elif low_performers:
             slack = margin.get(model_id, math.nan) if isinstance(margin, Mapping) else float(margin)
@@ -254,6 +296,7 @@ def replay_halving(
     margin: float | str = DEFAULT_MARGIN,
     rungs: Sequence[int] | None = None,
     warmup_epochs: Mapping[str, int] | None = None,
+    order_by: HalvingOrder = DEFAULT_HALVING_ORDER,
 ) -> HalvingReplay:
     """Synchronous halving replayed on recorded validation curves, without training anything.
 
@@ -268,6 +311,8 @@ def replay_halving(
     ``warmup_epochs`` (candidate -> the epochs of its learning-rate warmup, from its protocol): a
     candidate is not judged at a rung that comes before its warmup is over (see
     :func:`halving_round`'s ``warming_up``). Without it every candidate is judged at every rung.
+    ``order_by``: how a round orders the candidates with ``predictors`` (:func:`halving_order`);
+    without them, by current score.
     """
     alive = list(curves)
     if not alive:
@@ -304,6 +349,7 @@ def replay_halving(
             margins,
             low_performers=predictors is not None,
             warming_up=warming_up,
+            order_by=order_by if predictors is not None else "score",
         )
         drops.update(decided)
         alive = [model for model in alive if model not in decided]

@@ -3,10 +3,11 @@
 Synchronous schedule (the paper's): in each round every surviving candidate trains up to the
 round's epoch (resuming from its own checkpoint, optimizer and scheduler included, so the
 learning-rate schedule is the full budget's), then :func:`hfselect.core.halving.halving_round` drops
-the worse half by predicted final score and every predicted low performer. When one candidate is
-left it is trained to the full budget and saved. The paper ends a round after every epoch; hfselect
-ends them at :func:`~hfselect.core.halving.halving_rungs` (epochs 1, 2, 4 of a 5-epoch budget; 3, 6,
-12, 24, 48 of a 50-epoch one), so that a long budget is not decided on its first epoch.
+the worse half (by the sum of each candidate's rank by current score and by predicted final score)
+and every predicted low performer. When one candidate is left it is trained to the full budget and
+saved. The paper ends a round after every epoch; hfselect ends them at
+:func:`~hfselect.core.halving.halving_rungs` (epochs 1, 2, 4 of a 5-epoch budget; 3, 6, 12, 24, 48
+of a 50-epoch one), so that a long budget is not decided on its first epoch.
 
 Asynchronous schedule: candidates train one after another, best recalled first, each with the
 :class:`~hfselect.callbacks.ConvergenceTrendCallback`, which halts it against the study's earlier

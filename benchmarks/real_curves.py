@@ -24,15 +24,19 @@ Methods (the same runs for all):
   budget); the better half by current score goes on; the survivor to the budget.
 * ``two_phase_paper``: the paper's clustering (0.09) and recall rule (its released code's scope) of
   its share of the models (15 of 39), then one-epoch halving rounds with the k-means trend filter,
-  margin 0.
+  margin 0, the worse half by predicted final score.
 * ``hfselect``: its defaults (the default recall scope, 4 candidates, the default trend predictor,
-  ``margin="auto"``, halving rounds at :func:`hfselect.core.halving.halving_rungs`), run through the
+  ``margin="auto"``, halving rounds at :func:`hfselect.core.halving.halving_rungs` that drop the
+  worse half by rank sum, :func:`hfselect.core.halving.halving_order`), run through the
   library (:func:`hfselect.core.recall.coarse_recall`, :func:`hfselect.core.halving.replay_halving`).
   Then hfselect with one choice changed at a time, and as it was before this benchmark.
 * ``hfselect, one-epoch probe recall`` (:func:`probe_recall`): every model trains one epoch and
   that score is the proxy of hfselect's default recall rule, which then weighs each benchmark
   dataset by how well it agrees with the probe; the recalled runs go on through the library's
   halving. With 4 candidates, and with a third of the pool.
+* ``hfselect, worse half by predicted final`` (the rule before ``DEFAULT_HALVING_ORDER``) and
+  ``hfselect, worse half by current score`` (plain successive halving's order, with the trend's
+  low-performer rule): the other two orders of :func:`hfselect.core.halving.halving_order`.
 * ``hfselect, margin of the mean held-out error``: ``margin="auto"`` as it was before
   ``DEFAULT_MARGIN_COVERAGE``: the mean of the predictor's held-out errors, not their 90th percentile.
 * ``hfselect, 8 candidates, recall on the prior alone``: 8 candidates ranked by the learned prior
@@ -91,7 +95,13 @@ from real_curves_data import CurveData, DataError, Target, load_curves, make_tar
 from scipy.stats import spearmanr
 from sklearn.ensemble import HistGradientBoostingRegressor
 
-from hfselect.config import DEFAULT_CANDIDATES, DEFAULT_MARGIN, DEFAULT_PREDICTOR
+from hfselect.config import (
+    DEFAULT_CANDIDATES,
+    DEFAULT_HALVING_ORDER,
+    DEFAULT_MARGIN,
+    DEFAULT_PREDICTOR,
+    HalvingOrder,
+)
 from hfselect.core.clustering import DEFAULT_K_LARGEST, DEFAULT_THRESHOLD
 from hfselect.core.halving import halving_rungs, replay_halving
 from hfselect.core.recall import DEFAULT_SCOPE, SCOPES, coarse_recall
@@ -191,10 +201,13 @@ def select(
     rungs: Sequence[int] | None = None,
     warmup: bool = False,
     mean_error_margin: bool = False,
+    order_by: HalvingOrder = DEFAULT_HALVING_ORDER,
 ) -> dict[str, Any]:
     """Halving over ``candidates`` on the target's curves: the selection, its cost and regret.
 
     ``warmup``: runs are not judged before their protocol's learning-rate warmup is over.
+    ``order_by``: how a round orders the candidates before dropping the worse half
+    (:func:`hfselect.core.halving.halving_order`).
     ``mean_error_margin``: ``margin="auto"`` is each predictor's mean held-out error (the rule
     before ``DEFAULT_MARGIN_COVERAGE``), not its error bound.
     """
@@ -209,6 +222,7 @@ def select(
         margin=margin,
         rungs=rungs,
         warmup_epochs=target.warmup if warmup else None,
+        order_by=order_by,
     )
     return {
         "selected": replay.selected,
@@ -249,21 +263,22 @@ def hfselect_method(
     warmup: bool = False,
     scope: str = DEFAULT_SCOPE,
     mean_error_margin: bool = False,
+    order_by: HalvingOrder = DEFAULT_HALVING_ORDER,
 ) -> Method:
     """hfselect's recall then its sync halving, with one choice changed when asked.
 
     ``prior`` stands in for the proxy (default: :func:`learned_prior`); ``scope`` is the recall rule
     (default: the library's); ``schedule`` gives the rungs (default: the library's
     :func:`hfselect.core.halving.halving_rungs`); ``warmup``: a run is not judged at a rung within
-    its learning-rate warmup (``warmup_epochs`` in ``table.csv``); ``mean_error_margin``: see
-    :func:`select`.
+    its learning-rate warmup (``warmup_epochs`` in ``table.csv``); ``mean_error_margin`` and
+    ``order_by``: see :func:`select`.
     """
 
     def run(target: Target) -> dict[str, Any]:
         k = candidates(len(target.curves)) if callable(candidates) else candidates
         chosen = recall(target, k, scope, (prior or learned_prior)(target))
         rungs = schedule(target) if schedule else None
-        return select(target, chosen, predictor, margin, rungs, warmup, mean_error_margin)
+        return select(target, chosen, predictor, margin, rungs, warmup, mean_error_margin, order_by)
 
     return run
 
@@ -308,12 +323,23 @@ def methods() -> dict[str, Method]:
             t, list(t.curves), None, rungs=halving_rungs_doubling(t.budget)
         ),
         "two_phase_paper": lambda t: select(
-            t, recall(t, max(2, round(PAPER_SHARE * len(t.curves))), "all"), "kmeans", 0.0, every_epoch(t)
+            t,
+            recall(t, max(2, round(PAPER_SHARE * len(t.curves))), "all"),
+            "kmeans",
+            0.0,
+            every_epoch(t),
+            order_by="predicted",
         ),
         "hfselect": hfselect_method(),
         "hfselect before this benchmark": hfselect_method(
-            predictor="headroom", prior=no_prior, schedule=every_epoch, mean_error_margin=True
+            predictor="headroom",
+            prior=no_prior,
+            schedule=every_epoch,
+            mean_error_margin=True,
+            order_by="predicted",
         ),
+        "hfselect, worse half by predicted final": hfselect_method(order_by="predicted"),
+        "hfselect, worse half by current score": hfselect_method(order_by="score"),
         "hfselect, protocol prior recall": hfselect_method(prior=protocol_prior),
         "hfselect, margin of the mean held-out error": hfselect_method(mean_error_margin=True),
         "hfselect, 8 candidates, recall on the prior alone": hfselect_method(candidates=8, scope="every"),

@@ -42,7 +42,13 @@ from scipy.stats import spearmanr
 from selection_live import without_target
 
 import hfselect
-from hfselect.config import DEFAULT_MARGIN, DEFAULT_MARGIN_COVERAGE, DEFAULT_PREDICTOR, DEFAULT_SCOPE
+from hfselect.config import (
+    DEFAULT_HALVING_ORDER,
+    DEFAULT_MARGIN,
+    DEFAULT_MARGIN_COVERAGE,
+    DEFAULT_PREDICTOR,
+    DEFAULT_SCOPE,
+)
 from hfselect.core.proxies import PROXIES, run_proxy
 from hfselect.core.recall import SCOPES, coarse_recall, proxy_weight
 from hfselect.data import load_target_sample
@@ -561,9 +567,9 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     # Selections depend on the models in the repository, the recall size and select's defaults (the
-    # recall rule, the trend predictor, the margin and its coverage), besides the protocol: a change of
-    # default reruns them.
-    defaults = f"{DEFAULT_SCOPE}-{DEFAULT_PREDICTOR}-{DEFAULT_MARGIN}{DEFAULT_MARGIN_COVERAGE}"
+    # recall rule, the trend predictor, the margin and its coverage, the halving order), besides the
+    # protocol: a change of default reruns them.
+    defaults = f"{DEFAULT_SCOPE}-{DEFAULT_PREDICTOR}-{DEFAULT_MARGIN}{DEFAULT_MARGIN_COVERAGE}-{DEFAULT_HALVING_ORDER}"
     selections_file = folder / f"select-{args.candidates}-{defaults}-{'+'.join(sorted(model_folders))}.json"
     selections = _json_cache(selections_file)
     report_targets = {}

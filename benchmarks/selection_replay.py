@@ -16,9 +16,13 @@ benchmark datasets. Strategies are replayed from the recorded curves without ret
   rung, the better half by current validation score goes on), the survivor to the full budget.
 * ``two_phase_paper``: the paper: clustering (0.09) + LEEP recall (its released code's scope, every
   clustered model proxied; LogME for all when a model has no head) of the paper's share of the
-  models (15 of 39) + synchronous halving with the k-means trend filter.
+  models (15 of 39) + synchronous halving with the k-means trend filter (the worse half by
+  predicted final score).
 * ``hfselect``: our defaults: recall of ``--candidates`` models by the default rule
-  (``DEFAULT_SCOPE``), then halving with the default trend predictor (``DEFAULT_PREDICTOR``).
+  (``DEFAULT_SCOPE``), then halving with the default trend predictor (``DEFAULT_PREDICTOR``), the
+  worse half by rank sum (``DEFAULT_HALVING_ORDER``). Then hfselect with one choice changed: the
+  recall rule, the margin, the worse half by predicted final score (the rule before), the number
+  of candidates.
 
 Cost = fine-tuning epochs, plus the proxies expressed in epoch-equivalents (each model's measured
 proxy time on the target divided by its measured time per fine-tuning epoch on it). Regret = best
@@ -52,7 +56,7 @@ from _shared import provenance, table
 from _stats import CONFIDENCE, bootstrap_mean, compare, resample_indices
 from scipy.stats import spearmanr
 
-from hfselect.config import DEFAULT_MARGIN, DEFAULT_PREDICTOR
+from hfselect.config import DEFAULT_HALVING_ORDER, DEFAULT_MARGIN, DEFAULT_PREDICTOR, HalvingOrder
 from hfselect.core.clustering import ModelClustering
 from hfselect.core.halving import candidate_predictors, successive_halving_epochs
 from hfselect.core.halving import replay_halving as replay_curves
@@ -188,6 +192,7 @@ def replay_halving(
     benchmarks: list[str],
     margin: float | str = 0.0,
     every_epoch: bool = False,
+    order_by: HalvingOrder = DEFAULT_HALVING_ORDER,
 ) -> tuple[str, int]:
     """Synchronous halving over recorded curves; ``predictor=None`` is plain successive halving.
 
@@ -195,7 +200,8 @@ def replay_halving(
     :func:`hfselect.core.halving.candidate_predictors`): rounds at its rungs, or after
     every epoch with ``every_epoch`` (the paper's schedule, and plain successive halving's here).
     ``margin`` as fine selection's: a number, or ``"auto"`` for each candidate's
-    predictor's held-out error at that epoch.
+    predictor's error bound at that epoch; ``order_by``: how a round orders the candidates before
+    dropping the worse half (:func:`hfselect.core.halving.halving_order`).
     """
     budget = zoo.epochs
     predictors = None
@@ -213,6 +219,7 @@ def replay_halving(
         predictors=predictors,
         margin=margin,
         rungs=list(range(1, budget + 1)) if every_epoch or predictor is None else None,
+        order_by=order_by,
     )
     return replay.selected, sum(replay.epochs.values())
 
@@ -242,14 +249,21 @@ def run_target(zoo: Zoo, target: str, candidates: int, proxy: str) -> dict[str, 
     recall = coarse_recall(
         performance, leep, paper_k, 0.09, 5, "all", proxy_transform=proxy_weight(leep_used)
     )
-    selected, cost = replay_halving(zoo, target, list(recall.models), "kmeans", benchmarks, every_epoch=True)
+    selected, cost = replay_halving(
+        zoo, target, list(recall.models), "kmeans", benchmarks, every_epoch=True, order_by="predicted"
+    )
     rows["two_phase_paper"] = {"selected": selected, "cost": cost + proxy_cost(zoo, target, needed)}
 
-    def hfselect(k: int, scope: str = DEFAULT_SCOPE, margin: float | str = DEFAULT_MARGIN) -> dict:
+    def hfselect(
+        k: int,
+        scope: str = DEFAULT_SCOPE,
+        margin: float | str = DEFAULT_MARGIN,
+        order_by: HalvingOrder = DEFAULT_HALVING_ORDER,
+    ) -> dict:
         needed = models_needing_proxy(performance, 0.09, 5, scope)
         recall = coarse_recall(performance, scores, k, 0.09, 5, scope, proxy_transform=proxy_weight(used))
         selected, cost = replay_halving(
-            zoo, target, list(recall.models), DEFAULT_PREDICTOR, benchmarks, margin
+            zoo, target, list(recall.models), DEFAULT_PREDICTOR, benchmarks, margin, order_by=order_by
         )
         return {
             "selected": selected,
@@ -267,6 +281,7 @@ def run_target(zoo: Zoo, target: str, candidates: int, proxy: str) -> dict[str, 
     rows["hfselect, scope=representatives"] = hfselect(candidates, scope="representatives")
     rows["hfselect, scope=every"] = hfselect(candidates, scope="every")
     rows["hfselect, margin=0"] = hfselect(candidates, margin=0.0)
+    rows["hfselect, worse half by predicted final"] = hfselect(candidates, order_by="predicted")
     for k in (candidates - 1, candidates + 2, candidates + 4):
         rows[f"hfselect, K={k}"] = hfselect(k)
 

@@ -39,7 +39,7 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 import pandas as pd
 
@@ -196,7 +196,7 @@ def rivals_at(
 
 # -- the synchronous schedule --------------------------------------------------------------------
 
-HALVING_ORDERS: tuple[HalvingOrder, ...] = ("rank_sum", "predicted", "score")
+HALVING_ORDERS: tuple[HalvingOrder, ...] = get_args(HalvingOrder)  # the orders config.py names
 
 
 def halving_order(

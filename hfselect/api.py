@@ -406,7 +406,8 @@ def select(
         on_recall: called with the recall once it is done, before fine selection starts.
         **options: the fine-tuning protocol and selection options, fields of
             :class:`~hfselect.training.selection.SelectConfig` (``epochs``, ``learning_rate``,
-            ``batch_size``, ``max_length``, ``metric``, ``schedule``, ``margin``, ``predictor``,
+            ``batch_size``, ``max_length``, ``metric``, ``schedule``, ``margin``, ``halving_order``,
+            ``predictor``,
             ``text_columns``, ``label_column``, ``allow_pickle``, ...).
 
     Returns:

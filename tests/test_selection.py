@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -130,6 +131,41 @@ def test_select_options_default_to_hfselects_rule() -> None:
     for bad in ("wide", "-1"):
         with pytest.raises(SystemExit):
             build_parser().parse_args(["select", "d", "--margin", bad])
+    assert args.halving_order == "rank_sum" and selection_options(args)["halving_order"] == "rank_sum"
+    assert (
+        build_parser().parse_args(["select", "d", "--halving-order", "predicted"]).halving_order
+        == "predicted"
+    )
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["select", "d", "--halving-order", "best"])
+
+
+def test_sync_rounds_order_the_worse_half_as_configured(
+    tiny_assets: Path, benchmarked: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hfselect.training.selection as selection
+
+    orders: list[str] = []
+    decide = selection.halving_round
+
+    def recording_round(*args: Any, **kwargs: Any) -> dict[str, str]:
+        orders.append(kwargs["order_by"])
+        return decide(*args, **kwargs)
+
+    monkeypatch.setattr(selection, "halving_round", recording_round)
+    candidates = [str(tiny_assets / "models" / name) for name in ("bert-a", "distil-b")]
+    config = SelectConfig(
+        epochs=2,
+        learning_rate=1e-2,
+        batch_size=16,
+        max_length=32,
+        output_dir=str(tmp_path / "run"),
+        halving_order="predicted",
+    )
+    with ModelRepository(benchmarked) as repository:
+        FineSelection(repository, str(tiny_assets / "datasets" / "topic"), candidates, config).run()
+    assert orders and set(orders) == {"predicted"}
+    assert SelectConfig().halving_order == "rank_sum"
 
 
 def test_select_with_published_results_only_says_which_prediction_applies(

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import argparse
 import re
-from typing import Any
+from typing import Any, get_args
 
 from hfselect.config import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_CANDIDATES,
     DEFAULT_EPOCHS,
+    DEFAULT_HALVING_ORDER,
     DEFAULT_K_LARGEST,
     DEFAULT_LEARNING_RATE,
     DEFAULT_MARGIN,
@@ -26,6 +27,7 @@ from hfselect.config import (
     DEFAULT_SCOPE,
     DEFAULT_SEED,
     DEFAULT_THRESHOLD,
+    HalvingOrder,
 )
 from hfselect.core.scopes import SCOPES
 from hfselect.validation import non_negative_int, positive_float, positive_int, threshold_value
@@ -74,6 +76,7 @@ def selection_options(args: argparse.Namespace) -> dict[str, Any]:
         "split": getattr(args, "split", None),
         "schedule": args.schedule,
         "margin": args.margin,
+        "halving_order": args.halving_order,
         "keep_checkpoints": args.keep_checkpoints,
         "study": args.study,
         "output_dir": args.output,
@@ -236,6 +239,13 @@ def add_selection_options(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_MARGIN,
         help="drop a predicted low performer only when its predicted final score plus this is below a "
         "better-scoring rival's; auto (default): the 90th percentile of its trend predictor's held-out errors at that epoch",
+    )
+    parser.add_argument(
+        "--halving-order",
+        choices=get_args(HalvingOrder),
+        default=DEFAULT_HALVING_ORDER,
+        help="how a sync round orders the candidates before dropping the worse half: rank_sum (default): "
+        "each one's rank by current score plus its rank by predicted final score; predicted; score",
     )
     parser.add_argument(
         "--keep-checkpoints", action="store_true", help="keep the checkpoints of dropped candidates"

@@ -35,10 +35,12 @@ from pathlib import Path
 from typing import Any
 
 from hfselect.config import (
+    DEFAULT_HALVING_ORDER,
     DEFAULT_MARGIN,
     DEFAULT_OUTPUT_DIR,
     DEFAULT_PREDICTOR,
     DEFAULT_SCHEDULE,
+    HalvingOrder,
 )
 from hfselect.core.halving import (
     candidate_predictors,
@@ -68,6 +70,9 @@ class SelectConfig(BenchConfig):
     # 90th percentile of its held-out errors), so a noisy early prediction cannot call a late
     # bloomer a low performer.
     margin: float | str = DEFAULT_MARGIN
+    # How a synchronous round orders the candidates before dropping the worse half
+    # (hfselect.core.halving.halving_order): "rank_sum", "predicted" (the paper's replay) or "score".
+    halving_order: HalvingOrder = DEFAULT_HALVING_ORDER
     keep_checkpoints: bool = False
     output_dir: str = DEFAULT_OUTPUT_DIR
     study: str | None = None
@@ -401,7 +406,12 @@ class FineSelection:
         predicted = dict(zip(at_round["model_id"], at_round["predicted_final"], strict=True))
         trials = self.study.trials()
         for model_id, reason in halving_round(
-            alive, score, predicted, round_number, self.margins(alive, round_number)
+            alive,
+            score,
+            predicted,
+            round_number,
+            self.margins(alive, round_number),
+            order_by=self.config.halving_order,
         ).items():
             if trials.get(model_id, Trial(model_id, RUNNING)).state != STOPPED:
                 self._drop(model_id, round_number, reason)

@@ -69,6 +69,12 @@ def test_halving_order_breaks_ties_on_the_score_then_the_recall_order() -> None:
     score = {"a": 0.5, "b": 0.7, "c": 0.6}
     predicted = {"a": 0.6, "b": 0.8, "c": 0.9}
     assert halving_order(["a", "b", "c"], score, predicted) == ["b", "c", "a"]
+    # A missing (NaN) prediction ranks last, whatever the order (score ranks b c a d, prediction d b a c).
+    score = {"a": 0.5, "b": 0.7, "c": 0.6, "d": 0.4}
+    predicted = {"a": 0.6, "b": 0.8, "c": math.nan, "d": 0.9}
+    assert halving_order(["a", "b", "c", "d"], score, predicted) == ["b", "d", "c", "a"]  # 6, 3, 6, 5
+    assert halving_order(["a", "b", "c", "d"], score, predicted, "predicted") == ["d", "b", "a", "c"]
+    assert halving_order(["a", "b", "c", "d"], score, predicted, "score") == ["b", "c", "a", "d"]
     # Equal in everything: the better recalled (earlier) one first.
     assert halving_order(["y", "x"], {"x": 0.5, "y": 0.5}, {"x": 0.6, "y": 0.6}) == ["y", "x"]
     with pytest.raises(ValueError, match="unknown halving order 'best'"):

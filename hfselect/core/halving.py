@@ -222,16 +222,17 @@ def halving_order(
     if order_by not in HALVING_ORDERS:
         raise ValueError(f"unknown halving order {order_by!r}: use one of {', '.join(HALVING_ORDERS)}")
     position = {model_id: index for index, model_id in enumerate(candidates)}
+    # Smaller goes first; a missing (NaN) score or prediction goes last, so it cannot lift anyone.
+    by_score = {m: -score[m] if not math.isnan(score[m]) else math.inf for m in candidates}
+    by_prediction = {m: -predicted[m] if not math.isnan(predicted[m]) else math.inf for m in candidates}
     primary: dict[str, float]
     if order_by == "rank_sum":
-        by_score = pd.Series({m: score[m] for m in candidates}, dtype=float).rank(ascending=False)
-        by_prediction = pd.Series({m: predicted[m] for m in candidates}, dtype=float).rank(ascending=False)
-        primary = {m: float(by_score[m] + by_prediction[m]) for m in candidates}
-    elif order_by == "predicted":
-        primary = {m: -predicted[m] for m in candidates}
+        score_rank = pd.Series(by_score, dtype=float).rank()
+        prediction_rank = pd.Series(by_prediction, dtype=float).rank()
+        primary = {m: float(score_rank[m] + prediction_rank[m]) for m in candidates}
     else:
-        primary = {m: -score[m] for m in candidates}
-    return sorted(candidates, key=lambda m: (primary[m], -score[m], -predicted[m], position[m]))
+        primary = by_prediction if order_by == "predicted" else by_score
+    return sorted(candidates, key=lambda m: (primary[m], by_score[m], by_prediction[m], position[m]))
 
 
 def halving_round(

@@ -8,10 +8,11 @@ matrices; benchmarks/README.md says how.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 RecallScope = Literal["evidence", "representatives", "all", "every"]
 HalvingOrder = Literal["rank_sum", "predicted", "score"]
+HALVING_ORDERS: tuple[HalvingOrder, ...] = get_args(HalvingOrder)
 
 # Coarse recall.
 DEFAULT_SCOPE: RecallScope = "evidence"  # proxy rank fused with similarity-weighted benchmark evidence

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import re
-from typing import Any, get_args
+from typing import Any
 
 from hfselect.config import (
     DEFAULT_BATCH_SIZE,
@@ -27,7 +27,7 @@ from hfselect.config import (
     DEFAULT_SCOPE,
     DEFAULT_SEED,
     DEFAULT_THRESHOLD,
-    HalvingOrder,
+    HALVING_ORDERS,
 )
 from hfselect.core.scopes import SCOPES
 from hfselect.validation import non_negative_int, positive_float, positive_int, threshold_value
@@ -242,7 +242,7 @@ def add_selection_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--halving-order",
-        choices=get_args(HalvingOrder),
+        choices=HALVING_ORDERS,
         default=DEFAULT_HALVING_ORDER,
         help="how a sync round orders the candidates before dropping the worse half: rank_sum (default): "
         "each one's rank by current score plus its rank by predicted final score; predicted; score",

@@ -39,11 +39,17 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, get_args
+from typing import Any
 
 import pandas as pd
 
-from hfselect.config import DEFAULT_HALVING_ORDER, DEFAULT_MARGIN, DEFAULT_PREDICTOR, HalvingOrder
+from hfselect.config import (
+    DEFAULT_HALVING_ORDER,
+    DEFAULT_MARGIN,
+    DEFAULT_PREDICTOR,
+    HALVING_ORDERS,
+    HalvingOrder,
+)
 from hfselect.core.trend import TrendPredictor, curves_by_model, make_predictor, resolve_margin
 
 # The first halving decision comes after this share of the budget, then at every doubling of it.
@@ -195,8 +201,6 @@ def rivals_at(
 
 
 # -- the synchronous schedule --------------------------------------------------------------------
-
-HALVING_ORDERS: tuple[HalvingOrder, ...] = get_args(HalvingOrder)  # the orders config.py names
 
 
 def halving_order(

@@ -278,7 +278,16 @@ def hfselect_method(
         k = candidates(len(target.curves)) if callable(candidates) else candidates
         chosen = recall(target, k, scope, (prior or learned_prior)(target))
         rungs = schedule(target) if schedule else None
-        return select(target, chosen, predictor, margin, rungs, warmup, mean_error_margin, order_by)
+        return select(
+            target,
+            chosen,
+            predictor,
+            margin,
+            rungs,
+            warmup=warmup,
+            mean_error_margin=mean_error_margin,
+            order_by=order_by,
+        )
 
     return run
 

@@ -44,6 +44,10 @@ Methods (the same runs for all):
   count them twice, the second time blind to the protocol). Found by looking at the 17 datasets of
   ``../shared/anchors/quicktune`` (4, 6 or 8 candidates; ``evidence`` or ``every``): a
   configuration to confirm on other datasets, not a default.
+* ``hfselect, protocol-aware trend``: the defaults, but each run's final score is predicted by a
+  regression on its protocol and its first epochs (:mod:`real_curves_protocol`), the predictor the
+  issue suggested, not from its curve's shape alone; its ``auto`` margin is the same quantile of
+  its errors on held-out benchmark datasets.
 * ``hfselect, runs not judged in their warmup``: the defaults, but a run still in its protocol's
   learning-rate warmup (``warmup_epochs`` in ``table.csv``: 0, 5 or 10 epochs) is kept at a rung
   and judged at the first rung after it (``replay_halving``'s ``warmup_epochs``).
@@ -73,7 +77,8 @@ model (normalized regret) and the Spearman correlation of the ranking with the f
 
 Also reported: each trend predictor's mean absolute error of the predicted final score of every
 candidate run after 1, 3, 5 and 10 epochs (from its curve up to there), fitted as fine selection
-fits it: on the model's curves on the other datasets (the neighbours predictor: every model's).
+fits it: on the model's curves on the other datasets (the neighbours predictor: every model's; the
+protocol-aware one: every run of the other datasets, with its protocol).
 """
 
 from __future__ import annotations
@@ -92,6 +97,7 @@ import numpy as np
 from _shared import machine_info, table
 from _stats import CONFIDENCE, bootstrap_mean, compare, resample_indices
 from real_curves_data import CurveData, DataError, Target, load_curves, make_target
+from real_curves_protocol import PROTOCOL_PREDICTOR
 from scipy.stats import spearmanr
 from sklearn.ensemble import HistGradientBoostingRegressor
 
@@ -162,11 +168,11 @@ def learned_prior(target: Target) -> dict[str, float]:
         if len(target.benchmark_runs) < 10:
             cache["_learned_prior"] = protocol_prior(target)
         else:
-            features = np.array([row for row, _ in target.benchmark_runs])
+            features = np.array([run.features for run in target.benchmark_runs])
             regression = HistGradientBoostingRegressor(
                 max_iter=300, learning_rate=0.05, early_stopping=False, random_state=0
             )
-            regression.fit(features, [final for _, final in target.benchmark_runs])
+            regression.fit(features, [run.final for run in target.benchmark_runs])
             models = list(target.curves)
             predicted = regression.predict(np.array([target.features[model] for model in models]))
             cache["_learned_prior"] = {m: float(v) for m, v in zip(models, predicted, strict=True)}
@@ -355,6 +361,7 @@ def methods() -> dict[str, Method]:
         "hfselect, runs not judged in their warmup": hfselect_method(warmup=True),
         "hfselect, mean-score recall": hfselect_method(prior=no_prior),
         "hfselect, headroom trend": hfselect_method(predictor="headroom"),
+        "hfselect, protocol-aware trend": hfselect_method(predictor=PROTOCOL_PREDICTOR),
         "hfselect, rounds every epoch": hfselect_method(schedule=every_epoch),
         "hfselect, margin=0": hfselect_method(margin=0.0),
         "hfselect, 8 candidates": hfselect_method(candidates=8),
@@ -409,7 +416,7 @@ def diagnose(target: Target) -> dict[str, Any]:
 def trend_errors(target: Target, epochs: Sequence[int] = TREND_EPOCHS) -> dict[str, dict[int, list[float]]]:
     """Per predictor and epoch, the absolute error of the predicted final score of each candidate run."""
     errors: dict[str, dict[int, list[float]]] = {}
-    for name in PREDICTORS:
+    for name in (*PREDICTORS, PROTOCOL_PREDICTOR):
         fitted = target.predictors(name, list(target.curves))
         for epoch in epochs:
             errors.setdefault(name, {}).setdefault(epoch, [])

@@ -13,6 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from real_curves_protocol import (
+    PROTOCOL_PREDICTOR,
+    BenchmarkRun,
+    ProtocolRegressions,
+    ProtocolTrendPredictor,
+)
 
 from hfselect.core.trend import Curve, TrendPredictor, make_predictor
 
@@ -153,8 +159,7 @@ class Target:
     benchmark_curves: dict[str, list[Curve]]  # model -> its full curves on the benchmark datasets
     warmup: dict[str, int] = field(default_factory=dict)  # model -> its run's warmup epochs
     features: dict[str, tuple[float, ...]] = field(default_factory=dict)  # model -> its run's features
-    # every full-length benchmark run: (its features, its final score)
-    benchmark_runs: list[tuple[tuple[float, ...], float]] = field(default_factory=list)
+    benchmark_runs: list[BenchmarkRun] = field(default_factory=list)  # every full-length one
 
     @property
     def budget(self) -> int:
@@ -179,11 +184,21 @@ class Target:
     def predictors(self, name: str, models: Sequence[str]) -> dict[str, TrendPredictor]:
         """A trend predictor of kind ``name`` per model, fitted on its benchmark curves only.
 
-        Fitted once per target (methods share them, and with them their cached held-out errors).
+        ``name`` is one of the library's (:data:`hfselect.core.trend.PREDICTORS`) or
+        ``"protocol"`` (:class:`real_curves_protocol.ProtocolTrendPredictor`: every benchmark run,
+        with its protocol). Fitted once per target (methods share them, and with them their cached
+        held-out errors).
         """
         cache = self.__dict__.setdefault("_predictors", {})
         for model in models:
-            if (name, model) not in cache:
+            if (name, model) in cache:
+                continue
+            if name == PROTOCOL_PREDICTOR:
+                if "_protocol_regressions" not in self.__dict__:
+                    self.__dict__["_protocol_regressions"] = ProtocolRegressions(self.benchmark_runs)
+                regressions = self.__dict__["_protocol_regressions"]
+                cache[name, model] = ProtocolTrendPredictor(regressions, self.features[model])
+            else:
                 cache[name, model] = make_predictor(name, model, self.benchmark_curves)
         return {model: cache[name, model] for model in models}
 
@@ -203,7 +218,7 @@ def make_target(data: CurveData, name: str) -> Target:
         warmup={model: data.warmup_of[config] for model, config in runs.items() if config in data.warmup_of},
         features={model: data.run_features(name, config) for model, config in runs.items()},
         benchmark_runs=[
-            (data.run_features(dataset, config), curve[data.budget - 1])
+            BenchmarkRun(dataset, data.run_features(dataset, config), tuple(curve[: data.budget]))
             for dataset in benchmarks
             for config, curve in data.scores[dataset].items()
             if config in data.model_of and len(curve) >= data.budget

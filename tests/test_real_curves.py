@@ -261,3 +261,42 @@ def test_benchmark_curves_are_grouped_by_their_dataset(tmp_path: Path) -> None:
     target = real_curves.make_target(data, "D0")
     groups = {curve.group for curves in target.benchmark_curves.values() for curve in curves}
     assert groups == {"D1", "D2", "D3"}
+
+
+def test_protocol_trend_reads_the_protocol_where_the_curves_agree() -> None:
+    # Every run starts at 0.1; only its learning rate says whether it ends at 0.9 or at 0.3. A
+    # predictor of the curve's shape alone cannot tell the two apart after one epoch.
+    _load("real_curves")  # puts benchmarks/ on the path
+    from real_curves_protocol import BenchmarkRun, ProtocolRegressions, ProtocolTrendPredictor
+
+    runs = []
+    for dataset in ("A", "B", "C", "D"):
+        for draw in range(12):  # enough runs for the regression's leaves (20 runs at least)
+            for rate in (1e-2, 1e-3):
+                final = 0.9 if rate == 1e-3 else 0.3
+                curve = (0.1, *np.linspace(0.1, final, BUDGET)[1:])
+                runs.append(BenchmarkRun(dataset, (rate, float(draw)), curve))
+    regressions = ProtocolRegressions(runs)
+    good = ProtocolTrendPredictor(regressions, (1e-3, 0.0))
+    bad = ProtocolTrendPredictor(regressions, (1e-2, 0.0))
+    assert good.predict_curve([0.1]) == pytest.approx(0.9, abs=0.05)
+    assert bad.predict_curve([0.1]) == pytest.approx(0.3, abs=0.05)
+    # Held out by dataset (4 folds, each a whole dataset), the rule still holds: small errors for
+    # every run, and the auto margin's bound comes from them; mid-epoch there is no error to give.
+    errors = good.holdout_errors(1)
+    assert len(errors) == len(runs) and max(errors) < 0.05
+    assert good.error_bound(1) < 0.05 and math.isnan(good.error_bound(1.5))
+    assert ProtocolRegressions(runs[:24]).holdout_errors(1) == []  # one dataset: nothing held out
+
+
+def test_targets_give_each_candidate_a_protocol_trend(tmp_path: Path) -> None:
+    _write_protocol_layout(tmp_path / "data")
+    real_curves = _load("real_curves")
+    data = real_curves.load_curves(tmp_path / "data")
+    target = real_curves.make_target(data, "D0")
+    predictors = target.predictors("protocol", ["small", "big"])
+    assert predictors["small"].features == target.features["small"]
+    assert predictors["small"].regressions is predictors["big"].regressions  # fitted once per target
+    # small's run on D0 has the good learning rate; after three epochs its curve and protocol say so.
+    assert predictors["small"].predict_curve(target.curves["small"][:3]) > 0.8
+    assert predictors["big"].predict_curve(target.curves["big"][:3]) < 0.4

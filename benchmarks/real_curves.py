@@ -97,9 +97,8 @@ import numpy as np
 from _shared import machine_info, table
 from _stats import CONFIDENCE, bootstrap_mean, compare, resample_indices
 from real_curves_data import CurveData, DataError, Target, load_curves, make_target
-from real_curves_protocol import PROTOCOL_PREDICTOR
+from real_curves_protocol import PROTOCOL_PREDICTOR, run_regression
 from scipy.stats import spearmanr
-from sklearn.ensemble import HistGradientBoostingRegressor
 
 from hfselect.config import (
     DEFAULT_CANDIDATES,
@@ -116,6 +115,7 @@ from hfselect.core.trend import PREDICTORS, TrendPredictor
 PAPER_SHARE = 15 / 39  # the paper recalls 15 of its 39 NLP models
 TREND_EPOCHS = (1, 3, 5, 10)
 BOOTSTRAP_REPLICATES = 2000
+PRIOR_TREES = 300  # the learned prior's boosting iterations
 ISSUE_METHODS = ("brute_force", "successive_halving", "two_phase_paper", "hfselect")
 
 
@@ -169,9 +169,7 @@ def learned_prior(target: Target) -> dict[str, float]:
             cache["_learned_prior"] = protocol_prior(target)
         else:
             features = np.array([run.features for run in target.benchmark_runs])
-            regression = HistGradientBoostingRegressor(
-                max_iter=300, learning_rate=0.05, early_stopping=False, random_state=0
-            )
+            regression = run_regression(PRIOR_TREES)
             regression.fit(features, [run.final for run in target.benchmark_runs])
             models = list(target.curves)
             predicted = regression.predict(np.array([target.features[model] for model in models]))

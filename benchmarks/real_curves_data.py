@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -181,6 +182,11 @@ class Target:
         spread = max(finals.values()) - min(finals.values())
         return float((max(finals.values()) - finals[selected]) / spread) if spread > 0 else 0.0
 
+    @cached_property
+    def protocol_regressions(self) -> ProtocolRegressions:
+        """The protocol-aware trend's regressions on every benchmark run, shared by the candidates."""
+        return ProtocolRegressions(self.benchmark_runs)
+
     def predictors(self, name: str, models: Sequence[str]) -> dict[str, TrendPredictor]:
         """A trend predictor of kind ``name`` per model, fitted on its benchmark curves only.
 
@@ -194,10 +200,7 @@ class Target:
             if (name, model) in cache:
                 continue
             if name == PROTOCOL_PREDICTOR:
-                if "_protocol_regressions" not in self.__dict__:
-                    self.__dict__["_protocol_regressions"] = ProtocolRegressions(self.benchmark_runs)
-                regressions = self.__dict__["_protocol_regressions"]
-                cache[name, model] = ProtocolTrendPredictor(regressions, self.features[model])
+                cache[name, model] = ProtocolTrendPredictor(self.protocol_regressions, self.features[model])
             else:
                 cache[name, model] = make_predictor(name, model, self.benchmark_curves)
         return {model: cache[name, model] for model in models}

@@ -39,10 +39,16 @@ class BenchmarkRun:
         return self.curve[-1]
 
 
-def _regression() -> HistGradientBoostingRegressor:
-    # The learned prior's settings: deterministic, no early-stopping split.
+PROTOCOL_TREES = 200  # fewer than the learned prior's: one fit per epoch count and fold, not per target
+
+
+def run_regression(trees: int) -> HistGradientBoostingRegressor:
+    """The benchmark's regression of a run's final score (the learned prior's and this module's).
+
+    Deterministic: a fixed seed and no early-stopping split.
+    """
     return HistGradientBoostingRegressor(
-        max_iter=200, learning_rate=0.05, early_stopping=False, random_state=0
+        max_iter=trees, learning_rate=0.05, early_stopping=False, random_state=0
     )
 
 
@@ -55,19 +61,23 @@ class ProtocolRegressions:
     def __init__(self, runs: Sequence[BenchmarkRun], folds: int = HOLDOUT_FOLDS) -> None:
         self.runs = list(runs)
         self.folds = folds
+        self._designs: dict[int, np.ndarray] = {}
         self._fitted: dict[int, HistGradientBoostingRegressor] = {}
         self._errors: dict[int, list[float]] = {}
+        self._finals = np.array([run.final for run in self.runs])
 
-    def _design(self, epochs: int) -> tuple[np.ndarray, np.ndarray]:
-        rows = np.array([run.features + run.curve[:epochs] for run in self.runs], dtype=float)
-        return rows, np.array([run.final for run in self.runs])
+    def _design(self, epochs: int) -> np.ndarray:
+        """Each run's features and first ``epochs`` scores, one row per run (built once per count)."""
+        if epochs not in self._designs:
+            rows = [run.features + run.curve[:epochs] for run in self.runs]
+            self._designs[epochs] = np.array(rows, dtype=float)
+        return self._designs[epochs]
 
     def predict(self, features: tuple[float, ...], scores: Sequence[float]) -> float:
         """The predicted final score of a run with ``features`` and ``scores`` after epochs 1..n."""
         epochs = len(scores)
         if epochs not in self._fitted:
-            rows, finals = self._design(epochs)
-            self._fitted[epochs] = _regression().fit(rows, finals)
+            self._fitted[epochs] = run_regression(PROTOCOL_TREES).fit(self._design(epochs), self._finals)
         row = np.array([features + tuple(float(v) for v in scores)], dtype=float)
         return float(self._fitted[epochs].predict(row)[0])
 
@@ -78,10 +88,10 @@ class ProtocolRegressions:
             splits = min(self.folds, len(set(groups)))
             errors: list[float] = []
             if splits >= 2:
-                rows, finals = self._design(epochs)
+                rows, finals = self._design(epochs), self._finals
                 for train, test in GroupKFold(n_splits=splits).split(rows, finals, groups):
-                    predicted = _regression().fit(rows[train], finals[train]).predict(rows[test])
-                    errors.extend(np.abs(predicted - finals[test]).tolist())
+                    fitted = run_regression(PROTOCOL_TREES).fit(rows[train], finals[train])
+                    errors.extend(np.abs(fitted.predict(rows[test]) - finals[test]).tolist())
             self._errors[epochs] = errors
         return self._errors[epochs]
 

@@ -266,8 +266,7 @@ def test_benchmark_curves_are_grouped_by_their_dataset(tmp_path: Path) -> None:
 def test_protocol_trend_reads_the_protocol_where_the_curves_agree() -> None:
     # Every run starts at 0.1; only its learning rate says whether it ends at 0.9 or at 0.3. A
     # predictor of the curve's shape alone cannot tell the two apart after one epoch.
-    _load("real_curves")  # puts benchmarks/ on the path
-    from real_curves_protocol import BenchmarkRun, ProtocolRegressions, ProtocolTrendPredictor
+    protocol = _load("real_curves_protocol")
 
     runs = []
     for dataset in ("A", "B", "C", "D"):
@@ -275,10 +274,10 @@ def test_protocol_trend_reads_the_protocol_where_the_curves_agree() -> None:
             for rate in (1e-2, 1e-3):
                 final = 0.9 if rate == 1e-3 else 0.3
                 curve = (0.1, *np.linspace(0.1, final, BUDGET)[1:])
-                runs.append(BenchmarkRun(dataset, (rate, float(draw)), curve))
-    regressions = ProtocolRegressions(runs)
-    good = ProtocolTrendPredictor(regressions, (1e-3, 0.0))
-    bad = ProtocolTrendPredictor(regressions, (1e-2, 0.0))
+                runs.append(protocol.BenchmarkRun(dataset, (rate, float(draw)), curve))
+    regressions = protocol.ProtocolRegressions(runs)
+    good = protocol.ProtocolTrendPredictor(regressions, (1e-3, 0.0))
+    bad = protocol.ProtocolTrendPredictor(regressions, (1e-2, 0.0))
     assert good.predict_curve([0.1]) == pytest.approx(0.9, abs=0.05)
     assert bad.predict_curve([0.1]) == pytest.approx(0.3, abs=0.05)
     # Held out by dataset (4 folds, each a whole dataset), the rule still holds: small errors for
@@ -286,7 +285,7 @@ def test_protocol_trend_reads_the_protocol_where_the_curves_agree() -> None:
     errors = good.holdout_errors(1)
     assert len(errors) == len(runs) and max(errors) < 0.05
     assert good.error_bound(1) < 0.05 and math.isnan(good.error_bound(1.5))
-    assert ProtocolRegressions(runs[:24]).holdout_errors(1) == []  # one dataset: nothing held out
+    assert protocol.ProtocolRegressions(runs[:24]).holdout_errors(1) == []  # one dataset: nothing held out
 
 
 def test_targets_give_each_candidate_a_protocol_trend(tmp_path: Path) -> None:

@@ -19,13 +19,23 @@ from hfselect.training.selection import FineSelection, SelectConfig
 TRAINING = ["--epochs", "3", "--learning-rate", "1e-2", "--batch-size", "16", "--max-length", "32"]
 
 
+def tiny_config(tmp_path: Path, epochs: int, **options: Any) -> SelectConfig:
+    """The tiny models' protocol (as ``TRAINING`` on the command line), writing under ``tmp_path/run``."""
+    return SelectConfig(
+        epochs=epochs,
+        learning_rate=1e-2,
+        batch_size=16,
+        max_length=32,
+        output_dir=str(tmp_path / "run"),
+        **options,
+    )
+
+
 def test_sync_selection_drops_half_each_round_and_saves_the_winner(
     tiny_assets: Path, benchmarked: Path, tmp_path: Path
 ) -> None:
     candidates = [str(tiny_assets / "models" / name) for name in ("bert-a", "distil-b", "bert-headless")]
-    config = SelectConfig(
-        epochs=3, learning_rate=1e-2, batch_size=16, max_length=32, output_dir=str(tmp_path / "run")
-    )
+    config = tiny_config(tmp_path, epochs=3)
     events: list[str] = []
     with ModelRepository(benchmarked) as repository:
         result = FineSelection(
@@ -47,14 +57,7 @@ def test_sync_selection_drops_half_each_round_and_saves_the_winner(
 
 def test_async_schedule_halts_with_the_callback(tiny_assets: Path, benchmarked: Path, tmp_path: Path) -> None:
     candidates = [str(tiny_assets / "models" / name) for name in ("distil-b", "bert-a")]
-    config = SelectConfig(
-        epochs=3,
-        learning_rate=1e-2,
-        batch_size=16,
-        max_length=32,
-        output_dir=str(tmp_path / "run"),
-        schedule="async",
-    )
+    config = tiny_config(tmp_path, epochs=3, schedule="async")
     with ModelRepository(benchmarked) as repository:
         result = FineSelection(
             repository, str(tiny_assets / "datasets" / "sentiment"), candidates, config
@@ -154,14 +157,7 @@ def test_sync_rounds_order_the_worse_half_as_configured(
 
     monkeypatch.setattr(selection, "halving_round", recording_round)
     candidates = [str(tiny_assets / "models" / name) for name in ("bert-a", "distil-b")]
-    config = SelectConfig(
-        epochs=2,
-        learning_rate=1e-2,
-        batch_size=16,
-        max_length=32,
-        output_dir=str(tmp_path / "run"),
-        halving_order="predicted",
-    )
+    config = tiny_config(tmp_path, epochs=2, halving_order="predicted")
     with ModelRepository(benchmarked) as repository:
         FineSelection(repository, str(tiny_assets / "datasets" / "topic"), candidates, config).run()
     assert orders and set(orders) == {"predicted"}
@@ -194,9 +190,7 @@ def test_a_rerun_reports_the_wall_time_of_the_run_that_did_the_work(
     tiny_assets: Path, benchmarked: Path, tmp_path: Path
 ) -> None:
     candidates = [str(tiny_assets / "models" / name) for name in ("bert-a", "distil-b")]
-    config = SelectConfig(
-        epochs=2, learning_rate=1e-2, batch_size=16, max_length=32, output_dir=str(tmp_path / "run")
-    )
+    config = tiny_config(tmp_path, epochs=2)
     target = str(tiny_assets / "datasets" / "topic")
     with ModelRepository(benchmarked) as repository:
         first = FineSelection(repository, target, candidates, config, repository_models=3).run()

@@ -15,7 +15,9 @@ has the full budget (the longest curve in the file: 50 epochs); a model without 
 there. Ground truth is the run's final validation accuracy. Cost is the seconds (``cost.json``) of
 every epoch trained: a run resumed at the next rung does not repeat epochs, and the winner's
 remaining epochs to the budget count. Normalized regret = (best final - selected's final) /
-(best final - worst final) over the target's candidates.
+(best final - worst final) over the target's candidates. A run ends at its first non-finite score
+(it diverged) or where its seconds end, whichever comes first; a target with fewer than two
+candidates is skipped. The JSON's ``data`` counts both.
 
 Methods (the same runs for all):
 
@@ -439,7 +441,7 @@ RECALL_PROXIES: dict[str, Callable[[Target], dict[str, float]]] = {
 RECALL_KS = (1, 3, DEFAULT_CANDIDATES, 5, 8)
 
 
-def recall_quality(target: Target, ks: Sequence[int] = RECALL_KS) -> dict[str, dict[str, float]]:
+def recall_quality(target: Target, ks: Sequence[int] = RECALL_KS) -> dict[str, dict[str, float | None]]:
     """Every recall rule here: Spearman with the finals, and hit and regret of the best model in the top K.
 
     A rule is a proxy stand-in (:data:`RECALL_PROXIES`) with a recall scope (every one of
@@ -455,10 +457,13 @@ def recall_quality(target: Target, ks: Sequence[int] = RECALL_KS) -> dict[str, d
     for rule, (scope, prior) in rules.items():
         ranking = recall(target, len(target.curves), scope, prior)
         order = {model: rank for rank, model in enumerate(ranking)}
-        correlation = spearmanr([-order[m] for m in finals], list(finals.values())).statistic
+        # Undefined (None in the JSON) when every candidate's final is the same.
+        correlation = None
+        if len(set(finals.values())) > 1:
+            correlation = float(spearmanr([-order[m] for m in finals], list(finals.values())).statistic)
         regrets = {k: min(target.normalized_regret(m) for m in ranking[:k]) for k in ks}
         quality[rule] = {
-            "spearman": float(correlation),
+            "spearman": correlation,
             **{f"top{k}_regret": regret for k, regret in regrets.items()},
             **{f"top{k}_hit": float(regret <= 1e-12) for k, regret in regrets.items()},
         }
@@ -504,7 +509,7 @@ def run(data: CurveData, targets: Sequence[str]) -> dict[str, Any]:
     }
     first = next(iter(quality.values()))
     recall_summary = {
-        rule: {key: float(np.nanmean([row[rule][key] for row in quality.values()])) for key in first[rule]}
+        rule: {key: _mean_of_defined([row[rule][key] for row in quality.values()]) for key in first[rule]}
         for rule in first
     }
     return {
@@ -515,6 +520,12 @@ def run(data: CurveData, targets: Sequence[str]) -> dict[str, Any]:
         "diagnosis": {"per_target": diagnosis, "mean": diagnosis_summary(diagnosis)},
         "uncertainty": uncertainty(per_target),
     }
+
+
+def _mean_of_defined(values: Sequence[float | None]) -> float | None:
+    """The mean of the values that are not None (None when none is)."""
+    defined = [value for value in values if value is not None]
+    return float(np.mean(defined)) if defined else None
 
 
 def uncertainty(per_target: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> dict[str, dict[str, Any]]:
@@ -628,7 +639,7 @@ def print_report(report: dict[str, Any]) -> None:
                 [
                     rule,
                     *(f"{row[f'top{k}_hit']:.2f} / {row[f'top{k}_regret']:.3f}" for k in ks),
-                    f"{row['spearman']:.2f}",
+                    "-" if row["spearman"] is None else f"{row['spearman']:.2f}",
                 ]
                 for rule, row in recall_rows.items()
             ],
@@ -699,7 +710,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     report["machine"] = machine_info(seconds=round(time.perf_counter() - started, 1))
-    report["data"] = {"folder": str(args.data), "datasets": len(data.datasets), "budget_epochs": data.budget}
+    report["data"] = {
+        "folder": str(args.data),
+        "datasets": len(data.datasets),
+        "budget_epochs": data.budget,
+        "truncated_runs": data.truncated,
+        "skipped_targets": [name for name in targets if name not in report["targets"]],
+    }
     print_report(report)
     print_diagnosis(report)
     if args.json:

@@ -7,6 +7,7 @@ The data half of ``real_curves.py`` (see its docstring for the protocol): ``--da
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -44,6 +45,8 @@ class CurveData:
     protocol_of: dict[str, tuple[float, ...]] = field(default_factory=dict)
     # dataset -> its descriptors (meta/descriptors.json: examples, classes, ...), where the file has them
     descriptors: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    # runs cut short on reading: at their first non-finite score, or where their timings end
+    truncated: int = 0
 
     def run_features(self, dataset: str, config: str) -> tuple[float, ...]:
         """What is known of a run before it trains: its protocol, its model, its dataset's descriptors."""
@@ -111,16 +114,23 @@ def load_curves(folder: Path) -> CurveData:
     }
     scores: dict[str, dict[str, list[float]]] = {}
     seconds: dict[str, dict[str, list[float]]] = {}
+    truncated = 0
     for dataset, runs in perf.items():
         is_curves = isinstance(runs, dict) and all(isinstance(curve, list) for curve in runs.values())
         if not is_curves or dataset not in cost:
             continue  # the "info" entry, or a dataset without timings
-        # Accuracy in % -> [0, 1], the scale hfselect's rules (clustering threshold, margins) expect.
-        scores[dataset] = {config: [float(v) / 100.0 for v in curve] for config, curve in runs.items()}
-        seconds[dataset] = {config: [float(v) for v in cost[dataset].get(config, [])] for config in runs}
+        scores[dataset], seconds[dataset] = {}, {}
+        for config, curve in runs.items():
+            kept_scores, kept_seconds = _usable_epochs(curve, cost[dataset].get(config, []))
+            truncated += len(kept_scores) < len(curve)
+            # Accuracy in % -> [0, 1], the scale hfselect's rules (clustering threshold, margins) expect.
+            scores[dataset][config] = [value / 100.0 for value in kept_scores]
+            seconds[dataset][config] = kept_seconds
     if not scores:
         raise DataError(f"{folder / 'curves' / 'perf.json'} holds no dataset with timings in cost.json")
-    budget = max(len(curve) for runs in scores.values() for curve in runs.values())
+    budget = max((len(curve) for runs in scores.values() for curve in runs.values()), default=0)
+    if budget == 0:
+        raise DataError(f"{folder / 'curves' / 'perf.json'} holds no epoch with both a score and its seconds")
     warmup_of = {}
     if WARMUP_COLUMN in configs.columns:  # the protocol's learning-rate warmup, when the table has it
         warmup_of = {
@@ -133,7 +143,29 @@ def load_curves(folder: Path) -> CurveData:
         str(config): tuple(map(float, row))
         for config, row in zip(numeric.index, numeric.to_numpy(), strict=True)
     }
-    return CurveData(scores, seconds, model_of, budget, warmup_of, protocol_of, _descriptors(folder, scores))
+    descriptors = _descriptors(folder, scores)
+    return CurveData(scores, seconds, model_of, budget, warmup_of, protocol_of, descriptors, truncated)
+
+
+def _usable_epochs(scores: Sequence[Any], seconds: Sequence[Any]) -> tuple[list[float], list[float]]:
+    """A run's epochs up to its first non-finite score or missing timing, as floats.
+
+    A NaN or infinite accuracy means the run diverged there, as a curve shorter than the budget
+    means it stopped; an epoch without its seconds cannot be paid for in a replay. Either way the
+    run ends at the last epoch that has both, so it is a candidate only if that is the budget.
+    """
+    kept_scores: list[float] = []
+    kept_seconds: list[float] = []
+    for score, spent in zip(scores, seconds, strict=False):
+        if not _is_finite(score) or not _is_finite(spent):
+            break
+        kept_scores.append(float(score))
+        kept_seconds.append(float(spent))
+    return kept_scores, kept_seconds
+
+
+def _is_finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _descriptors(folder: Path, datasets: Mapping[str, Any]) -> dict[str, tuple[float, ...]]:

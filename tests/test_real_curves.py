@@ -121,6 +121,48 @@ def test_real_curves_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureF
     assert "unknown target(s) NOPE" in capsys.readouterr().err
 
 
+def test_diverged_and_untimed_epochs_end_a_run(tmp_path: Path) -> None:
+    """A NaN score (a diverged run) or a missing epoch time ends the run there; the JSON stays valid."""
+    runs = _write_quicktune_layout(tmp_path / "data")
+    perf_path, cost_path = (tmp_path / "data" / "curves" / name for name in ("perf.json", "cost.json"))
+    perf, cost = json.loads(perf_path.read_text()), json.loads(cost_path.read_text())
+    diverged, untimed = runs["D0"]["net4"], runs["D1"]["net3"]
+    perf["D0"][diverged][7] = float("nan")
+    cost["D1"][untimed] = cost["D1"][untimed][:-1]
+    perf_path.write_text(json.dumps(perf))  # json writes NaN as the bare token, as Python reads it
+    cost_path.write_text(json.dumps(cost))
+    real_curves = _load("real_curves")
+
+    data = real_curves.load_curves(tmp_path / "data")
+    assert data.truncated == 2
+    assert data.scores["D0"][diverged] == pytest.approx([v / 100 for v in perf["D0"][diverged][:7]])
+    assert len(data.scores["D1"][untimed]) == len(data.seconds["D1"][untimed]) == BUDGET - 1
+    # Each model falls back on its next full-length config, if it has one, as with a short run.
+    assert data.runs("D0")["net4"] != diverged and data.runs("D1")["net3"] != untimed
+
+    out = tmp_path / "report.json"
+    assert real_curves.main(["--data", str(tmp_path / "data"), "--json", str(out)]) == 0
+
+    def no_nan(token: str) -> float:
+        raise AssertionError(f"{token} in the JSON")
+
+    report = json.loads(out.read_text(), parse_constant=no_nan)
+    _check_schema(report, ["D0", "D1", "D2", "D3"])
+    assert report["data"]["truncated_runs"] == 2 and report["data"]["skipped_targets"] == []
+
+
+def test_a_target_whose_finals_are_all_equal_has_no_spearman(tmp_path: Path) -> None:
+    _write_quicktune_layout(tmp_path / "data")
+    perf_path = tmp_path / "data" / "curves" / "perf.json"
+    perf = json.loads(perf_path.read_text())
+    perf["D2"] = {config: [50.0] * len(curve) for config, curve in perf["D2"].items()}
+    perf_path.write_text(json.dumps(perf))
+    real_curves = _load("real_curves")
+    target = real_curves.make_target(real_curves.load_curves(tmp_path / "data"), "D2")
+    quality = real_curves.recall_quality(target)
+    assert all(row["spearman"] is None and row["top1_regret"] == 0.0 for row in quality.values())
+
+
 @pytest.mark.skipif(
     not QUICKTUNE.is_dir(), reason="the Quick-Tune curves (shared/anchors/quicktune) are not here"
 )

@@ -96,10 +96,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _shared import machine_info, table
-from _stats import CONFIDENCE, bootstrap_mean, compare, resample_indices
+from _shared import machine_info
 from real_curves_data import CurveData, DataError, Target, load_curves, make_target
 from real_curves_protocol import PROTOCOL_PREDICTOR, run_regression
+from real_curves_report import (
+    diagnosis_summary,
+    mean_of_defined,
+    print_diagnosis,
+    print_report,
+    uncertainty,
+)
 from scipy.stats import spearmanr
 
 from hfselect.config import (
@@ -116,9 +122,7 @@ from hfselect.core.trend import PREDICTORS, TrendPredictor
 
 PAPER_SHARE = 15 / 39  # the paper recalls 15 of its 39 NLP models
 TREND_EPOCHS = (1, 3, 5, 10)
-BOOTSTRAP_REPLICATES = 2000
 PRIOR_TREES = 300  # the learned prior's boosting iterations
-ISSUE_METHODS = ("brute_force", "successive_halving", "two_phase_paper", "hfselect")
 
 
 def halving_rungs_doubling(budget: int) -> list[int]:
@@ -509,7 +513,7 @@ def run(data: CurveData, targets: Sequence[str]) -> dict[str, Any]:
     }
     first = next(iter(quality.values()))
     recall_summary = {
-        rule: {key: _mean_of_defined([row[rule][key] for row in quality.values()]) for key in first[rule]}
+        rule: {key: mean_of_defined([row[rule][key] for row in quality.values()]) for key in first[rule]}
         for rule in first
     }
     return {
@@ -520,171 +524,6 @@ def run(data: CurveData, targets: Sequence[str]) -> dict[str, Any]:
         "diagnosis": {"per_target": diagnosis, "mean": diagnosis_summary(diagnosis)},
         "uncertainty": uncertainty(per_target),
     }
-
-
-def _mean_of_defined(values: Sequence[float | None]) -> float | None:
-    """The mean of the values that are not None (None when none is)."""
-    defined = [value for value in values if value is not None]
-    return float(np.mean(defined)) if defined else None
-
-
-def uncertainty(per_target: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> dict[str, dict[str, Any]]:
-    """Per method: its mean regret's bootstrap interval over targets, and its difference with SH's.
-
-    Paired on the same replicates (:mod:`_stats`); ``vs_successive_halving`` is ``"lower"``,
-    ``"higher"`` or ``"tie"`` (zero inside the difference's interval). Another draw of targets
-    moves a mean over 17 of them by several hundredths, so a smaller mean alone is no win.
-    """
-    methods = list(next(iter(per_target.values())))
-    regret = {
-        method: np.array([[rows[method]["normalized_regret"] for rows in per_target.values()]])
-        for method in methods
-    }
-    draws = resample_indices(1, len(per_target), BOOTSTRAP_REPLICATES)
-    result = {}
-    for method in methods:
-        difference, verdict = compare(regret[method], regret["successive_halving"], draws)
-        result[method] = {
-            "mean_normalized_regret": bootstrap_mean(regret[method], draws).as_dict(),
-            "regret_minus_successive_halving": difference.as_dict(),
-            "vs_successive_halving": verdict,
-        }
-    return result
-
-
-def diagnosis_summary(diagnosis: Mapping[str, Mapping[str, Any]]) -> dict[str, float]:
-    """Means over targets of :func:`diagnose`'s numbers (seconds for successive halving's split)."""
-    rows = list(diagnosis.values())
-    epochs = sorted(
-        {e for row in rows for e in row["successive_halving"]["dropped_seconds_by_epoch"]}, key=int
-    )
-    return {
-        "hfselect_recall_regret": float(np.mean([row["hfselect"]["recall_regret"] for row in rows])),
-        "hfselect_selection_regret": float(np.mean([row["hfselect"]["selection_regret"] for row in rows])),
-        "successive_halving_winner_seconds": float(
-            np.mean([row["successive_halving"]["winner_seconds"] for row in rows])
-        ),
-        **{
-            f"successive_halving_dropped_at_{epoch}_seconds": float(
-                np.mean(
-                    [row["successive_halving"]["dropped_seconds_by_epoch"].get(epoch, 0.0) for row in rows]
-                )
-            )
-            for epoch in epochs
-        },
-    }
-
-
-def print_report(report: dict[str, Any]) -> None:
-    """The summary, per-target hfselect, trend and recall tables."""
-    summary = report["summary"]
-    brute = summary["brute_force"]["cost_seconds"]
-    halving = summary["successive_halving"]["cost_seconds"]
-    rows = [
-        [
-            method,
-            f"{row['cost_seconds'] / 3600:.1f}",
-            f"{brute / row['cost_seconds']:.1f}x",
-            f"{row['cost_seconds'] / halving:.2f}",
-            f"{row['mean_normalized_regret']:.3f}",
-            _interval(report["uncertainty"][method]["mean_normalized_regret"]),
-            report["uncertainty"][method]["vs_successive_halving"] if method != "successive_halving" else "-",
-        ]
-        for method, row in summary.items()
-    ]
-    print(
-        f"{len(report['targets'])} targets, leave one dataset out; [low, high]: {CONFIDENCE:.0%} bootstrap over targets"
-    )
-    headers = [
-        "method",
-        "hours",
-        "vs brute force",
-        "cost / SH",
-        "mean norm. regret",
-        "[low, high]",
-        "regret vs SH",
-    ]
-    print(table(headers, rows))
-    print("\nper target (normalized regret; hours):")
-    names = [*sorted(ISSUE_METHODS, key=list(summary).index), "hfselect before this benchmark"]
-    print(
-        table(
-            ["target", *names],
-            [
-                [
-                    target,
-                    *(
-                        f"{rows[m]['normalized_regret']:.3f} {rows[m]['cost_seconds'] / 3600:.1f}h"
-                        for m in names
-                    ),
-                ]
-                for target, rows in report["targets"].items()
-            ],
-        )
-    )
-    print("\ntrend predictors, mean absolute error of the predicted final score after N epochs:")
-    trend = report["trend_mae"]
-    epochs = list(next(iter(trend.values())))
-    print(table(["predictor", *epochs], [[p, *(f"{v[e]:.3f}" for e in epochs)] for p, v in trend.items()]))
-    print(
-        "\nrecall without proxies, every rule (hit rate / normalized regret of the best model in the top K; "
-        "Spearman with the finals):"
-    )
-    recall_rows = report["recall"]["mean"]
-    ks = [key[3:-7] for key in next(iter(recall_rows.values())) if key.endswith("_regret")]
-    print(
-        table(
-            ["rule", *(f"K={k}" for k in ks), "Spearman"],
-            [
-                [
-                    rule,
-                    *(f"{row[f'top{k}_hit']:.2f} / {row[f'top{k}_regret']:.3f}" for k in ks),
-                    "-" if row["spearman"] is None else f"{row['spearman']:.2f}",
-                ]
-                for rule, row in recall_rows.items()
-            ],
-        )
-    )
-
-
-def _interval(row: Mapping[str, float]) -> str:
-    return f"[{row['low']:.3f}, {row['high']:.3f}]"
-
-
-def print_diagnosis(report: dict[str, Any]) -> None:
-    """Per target: what hfselect's recall and its halving lost; successive halving's cost split."""
-    per_target = report["diagnosis"]["per_target"]
-    rows = []
-    for target, row in per_target.items():
-        mine, halving = row["hfselect"], row["successive_halving"]
-        dropped = sum(halving["dropped_seconds_by_epoch"].values())
-        lost = mine["best_recalled_dropped"]
-        rows.append(
-            [
-                target,
-                f"{mine['recall_regret']:.3f}",
-                f"{mine['selection_regret']:.3f}",
-                f"epoch {lost['epoch']}" if lost else "-",
-                f"{halving['winner_seconds'] / 3600:.1f}",
-                f"{dropped / 3600:.1f}",
-            ]
-        )
-    print(
-        "\ndiagnosis: hfselect's regret (recall: best recalled model; selection: halving on top), SH's hours:"
-    )
-    print(
-        table(
-            ["target", "recall", "selection", "best recalled dropped", "SH winner h", "SH dropped h"],
-            rows,
-        )
-    )
-    mean = report["diagnosis"]["mean"]
-    split = ", ".join(
-        f"{key.split('_at_')[1].split('_')[0]}: {value / 3600:.2f}"
-        for key, value in mean.items()
-        if "_dropped_at_" in key
-    )
-    print(f"SH's dropped runs, mean hours by the epoch they were dropped at: {split}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,182 @@
+"""The summaries and printed tables of ``real_curves.py``: what the replay's numbers mean together.
+
+Bootstrap intervals over targets and the paired comparison with successive halving
+(:mod:`_stats`), the diagnosis's means, and the tables the script prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from _shared import table
+from _stats import CONFIDENCE, bootstrap_mean, compare, resample_indices
+
+BOOTSTRAP_REPLICATES = 2000
+ISSUE_METHODS = ("brute_force", "successive_halving", "two_phase_paper", "hfselect")
+
+
+def mean_of_defined(values: Sequence[float | None]) -> float | None:
+    """The mean of the values that are not None (None when none is)."""
+    defined = [value for value in values if value is not None]
+    return float(np.mean(defined)) if defined else None
+
+
+def uncertainty(per_target: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """Per method: its mean regret's bootstrap interval over targets, and its difference with SH's.
+
+    Paired on the same replicates (:mod:`_stats`); ``vs_successive_halving`` is ``"lower"``,
+    ``"higher"`` or ``"tie"`` (zero inside the difference's interval). Another draw of targets
+    moves a mean over 17 of them by several hundredths, so a smaller mean alone is no win.
+    """
+    methods = list(next(iter(per_target.values())))
+    regret = {
+        method: np.array([[rows[method]["normalized_regret"] for rows in per_target.values()]])
+        for method in methods
+    }
+    draws = resample_indices(1, len(per_target), BOOTSTRAP_REPLICATES)
+    result = {}
+    for method in methods:
+        difference, verdict = compare(regret[method], regret["successive_halving"], draws)
+        result[method] = {
+            "mean_normalized_regret": bootstrap_mean(regret[method], draws).as_dict(),
+            "regret_minus_successive_halving": difference.as_dict(),
+            "vs_successive_halving": verdict,
+        }
+    return result
+
+
+def diagnosis_summary(diagnosis: Mapping[str, Mapping[str, Any]]) -> dict[str, float]:
+    """Means over targets of :func:`diagnose`'s numbers (seconds for successive halving's split)."""
+    rows = list(diagnosis.values())
+    epochs = sorted(
+        {e for row in rows for e in row["successive_halving"]["dropped_seconds_by_epoch"]}, key=int
+    )
+    return {
+        "hfselect_recall_regret": float(np.mean([row["hfselect"]["recall_regret"] for row in rows])),
+        "hfselect_selection_regret": float(np.mean([row["hfselect"]["selection_regret"] for row in rows])),
+        "successive_halving_winner_seconds": float(
+            np.mean([row["successive_halving"]["winner_seconds"] for row in rows])
+        ),
+        **{
+            f"successive_halving_dropped_at_{epoch}_seconds": float(
+                np.mean(
+                    [row["successive_halving"]["dropped_seconds_by_epoch"].get(epoch, 0.0) for row in rows]
+                )
+            )
+            for epoch in epochs
+        },
+    }
+
+
+def print_report(report: dict[str, Any]) -> None:
+    """The summary, per-target hfselect, trend and recall tables."""
+    summary = report["summary"]
+    brute = summary["brute_force"]["cost_seconds"]
+    halving = summary["successive_halving"]["cost_seconds"]
+    rows = [
+        [
+            method,
+            f"{row['cost_seconds'] / 3600:.1f}",
+            f"{brute / row['cost_seconds']:.1f}x",
+            f"{row['cost_seconds'] / halving:.2f}",
+            f"{row['mean_normalized_regret']:.3f}",
+            _interval(report["uncertainty"][method]["mean_normalized_regret"]),
+            report["uncertainty"][method]["vs_successive_halving"] if method != "successive_halving" else "-",
+        ]
+        for method, row in summary.items()
+    ]
+    print(
+        f"{len(report['targets'])} targets, leave one dataset out; [low, high]: {CONFIDENCE:.0%} bootstrap over targets"
+    )
+    headers = [
+        "method",
+        "hours",
+        "vs brute force",
+        "cost / SH",
+        "mean norm. regret",
+        "[low, high]",
+        "regret vs SH",
+    ]
+    print(table(headers, rows))
+    print("\nper target (normalized regret; hours):")
+    names = [*sorted(ISSUE_METHODS, key=list(summary).index), "hfselect before this benchmark"]
+    print(
+        table(
+            ["target", *names],
+            [
+                [
+                    target,
+                    *(
+                        f"{rows[m]['normalized_regret']:.3f} {rows[m]['cost_seconds'] / 3600:.1f}h"
+                        for m in names
+                    ),
+                ]
+                for target, rows in report["targets"].items()
+            ],
+        )
+    )
+    print("\ntrend predictors, mean absolute error of the predicted final score after N epochs:")
+    trend = report["trend_mae"]
+    epochs = list(next(iter(trend.values())))
+    print(table(["predictor", *epochs], [[p, *(f"{v[e]:.3f}" for e in epochs)] for p, v in trend.items()]))
+    print(
+        "\nrecall without proxies, every rule (hit rate / normalized regret of the best model in the top K; "
+        "Spearman with the finals):"
+    )
+    recall_rows = report["recall"]["mean"]
+    ks = [key[3:-7] for key in next(iter(recall_rows.values())) if key.endswith("_regret")]
+    print(
+        table(
+            ["rule", *(f"K={k}" for k in ks), "Spearman"],
+            [
+                [
+                    rule,
+                    *(f"{row[f'top{k}_hit']:.2f} / {row[f'top{k}_regret']:.3f}" for k in ks),
+                    "-" if row["spearman"] is None else f"{row['spearman']:.2f}",
+                ]
+                for rule, row in recall_rows.items()
+            ],
+        )
+    )
+
+
+def _interval(row: Mapping[str, float]) -> str:
+    return f"[{row['low']:.3f}, {row['high']:.3f}]"
+
+
+def print_diagnosis(report: dict[str, Any]) -> None:
+    """Per target: what hfselect's recall and its halving lost; successive halving's cost split."""
+    per_target = report["diagnosis"]["per_target"]
+    rows = []
+    for target, row in per_target.items():
+        mine, halving = row["hfselect"], row["successive_halving"]
+        dropped = sum(halving["dropped_seconds_by_epoch"].values())
+        lost = mine["best_recalled_dropped"]
+        rows.append(
+            [
+                target,
+                f"{mine['recall_regret']:.3f}",
+                f"{mine['selection_regret']:.3f}",
+                f"epoch {lost['epoch']}" if lost else "-",
+                f"{halving['winner_seconds'] / 3600:.1f}",
+                f"{dropped / 3600:.1f}",
+            ]
+        )
+    print(
+        "\ndiagnosis: hfselect's regret (recall: best recalled model; selection: halving on top), SH's hours:"
+    )
+    print(
+        table(
+            ["target", "recall", "selection", "best recalled dropped", "SH winner h", "SH dropped h"],
+            rows,
+        )
+    )
+    mean = report["diagnosis"]["mean"]
+    split = ", ".join(
+        f"{key.split('_at_')[1].split('_')[0]}: {value / 3600:.2f}"
+        for key, value in mean.items()
+        if "_dropped_at_" in key
+    )
+    print(f"SH's dropped runs, mean hours by the epoch they were dropped at: {split}")

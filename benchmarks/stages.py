@@ -39,6 +39,7 @@ from typing import Any
 
 import _shared
 from _shared import table
+from stages_assets import built_assets, zoo_assets
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -76,112 +77,6 @@ def quiet_libraries() -> Iterator[None]:
         datasets.enable_progress_bars()
         enable_progress_bars()
         transformers.logging.enable_progress_bar()
-
-
-@contextlib.contextmanager
-def native_stdout_silenced() -> Iterator[None]:
-    """Send file descriptor 1 to /dev/null: the tokenizers trainer (Rust) writes blank progress lines."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 1)
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
-
-
-# -- models and data -----------------------------------------------------------------------------------
-
-
-def write_long_dataset(folder: Path, sizes: tuple[int, int, int], seed: int = 0) -> Path:
-    """Sentiment data of 8 to 48 words per sentence (the test datasets have 5 words).
-
-    Real targets have longer, varied lengths; that is what makes padding, and so batching, cost
-    something, so the batched path is also measured on it.
-    """
-    from tests.assets import make_dataset
-
-    return make_dataset(folder, "sentiment", sizes, seed, filler_words=(7, 47))
-
-
-def make_wide_bert(folder: Path, seed: int = 3) -> Path:
-    """A 4-layer, 256-wide BERT with a 2-label head and the test tokenizer: more compute per token."""
-    import torch
-    from transformers import BertConfig, BertForSequenceClassification
-
-    from tests.assets import tokenizer
-
-    torch.manual_seed(seed)
-    tok = tokenizer()
-    config = BertConfig(
-        vocab_size=tok.vocab_size,
-        hidden_size=256,
-        num_hidden_layers=4,
-        num_attention_heads=4,
-        intermediate_size=1024,
-        max_position_embeddings=128,
-        num_labels=2,
-    )
-    BertForSequenceClassification(config).save_pretrained(folder, safe_serialization=True)
-    tok.save_pretrained(folder)
-    return folder
-
-
-def build_assets(root: Path, sample: int, train_size: int, eval_size: int) -> dict[str, Any]:
-    """The tiny test models and datasets (tests/assets.py), built into ``root``."""
-    from tests.assets import make_dataset, make_model
-
-    models = {
-        "bert-a": make_model(root / "models" / "bert-a", "bert", seed=0),
-        "distil-b": make_model(root / "models" / "distil-b", "distilbert", seed=1),
-        "bert-headless": make_model(root / "models" / "bert-headless", "bert", headless=True, seed=2),
-        "bert-wide": make_wide_bert(root / "models" / "bert-wide"),
-    }
-    proxy_datasets = {
-        "short (5 words)": make_dataset(
-            root / "datasets" / "sentiment", "sentiment", (sample, 48, 48), seed=0
-        ),
-        "long (8-48 words)": write_long_dataset(
-            root / "datasets" / "sentiment-long", (sample, 48, 48), seed=1
-        ),
-    }
-    train_dataset = make_dataset(
-        root / "datasets" / "train", "sentiment", (train_size, eval_size, 16), seed=2
-    )
-    return {
-        "source": "tests/assets.py (built in a temporary folder)",
-        "models": {name: str(path) for name, path in models.items()},
-        "proxy_datasets": {name: str(path) for name, path in proxy_datasets.items()},
-        "train_model": str(models["distil-b"]),
-        "train_dataset": str(train_dataset),
-    }
-
-
-def _built_assets(root: Path, args: argparse.Namespace) -> dict[str, Any]:
-    with native_stdout_silenced():
-        return build_assets(root, args.sample, args.train_size, args.eval_size)
-
-
-def zoo_assets(zoo: Path, n_models: int, dataset: str | None) -> dict[str, Any]:
-    """Models and datasets of a built zoo (``hfselect zoo build DIR``)."""
-    model_dirs = sorted(p for p in (zoo / "models").iterdir() if (p / "config.json").is_file())
-    dataset_dirs = sorted(p for p in (zoo / "datasets").iterdir() if p.is_dir())
-    if not model_dirs or not dataset_dirs:
-        raise SystemExit(f"{zoo} has no models/ or datasets/: build it with `hfselect zoo build {zoo}`")
-    chosen = next((p for p in dataset_dirs if p.name == dataset), None) if dataset else dataset_dirs[0]
-    if chosen is None:
-        raise SystemExit(f"no dataset {dataset!r} in {zoo / 'datasets'}")
-    models = model_dirs[:n_models]
-    return {
-        "source": f"zoo {zoo}",
-        "models": {p.name: str(p) for p in models},
-        "proxy_datasets": {chosen.name: str(chosen)},
-        "train_model": str(models[0]),
-        "train_dataset": str(chosen),
-    }
 
 
 # -- (a) proxy scoring throughput ----------------------------------------------------------------------------
@@ -683,7 +578,7 @@ def _run(args: argparse.Namespace, stages: set[str]) -> dict[str, Any]:
                 assets = (
                     zoo_assets(args.zoo, args.max_models, args.zoo_dataset)
                     if args.zoo
-                    else _built_assets(scratch / "assets", args)
+                    else built_assets(scratch / "assets", args.sample, args.train_size, args.eval_size)
                 )
                 assets["models"] = dict(list(assets["models"].items())[: args.max_models])
                 output["assets"] = {"source": assets["source"], "models": list(assets["models"])}

@@ -102,6 +102,7 @@ from real_curves_protocol import PROTOCOL_PREDICTOR, run_regression
 from real_curves_report import (
     diagnosis_summary,
     mean_of_defined,
+    print_data,
     print_diagnosis,
     print_report,
     uncertainty,
@@ -558,6 +559,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     print_report(report)
     print_diagnosis(report)
+    print_data(report["data"])
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))
     return 0

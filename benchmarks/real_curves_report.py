@@ -180,3 +180,13 @@ def print_diagnosis(report: dict[str, Any]) -> None:
         if "_dropped_at_" in key
     )
     print(f"SH's dropped runs, mean hours by the epoch they were dropped at: {split}")
+
+
+def print_data(data: Mapping[str, Any]) -> None:
+    """What the replay read: datasets, budget, runs cut short on reading, targets skipped."""
+    skipped = ", ".join(data["skipped_targets"]) or "none"
+    print(
+        f"\ndata: {data['datasets']} datasets, a {data['budget_epochs']}-epoch budget; "
+        f"{data['truncated_runs']} runs cut at a non-finite score or their last timed epoch; "
+        f"targets skipped (fewer than 2 full-length runs): {skipped}"
+    )

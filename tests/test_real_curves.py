@@ -121,7 +121,7 @@ def test_real_curves_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureF
     assert "unknown target(s) NOPE" in capsys.readouterr().err
 
 
-def test_diverged_and_untimed_epochs_end_a_run(tmp_path: Path) -> None:
+def test_diverged_and_untimed_epochs_end_a_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A NaN score (a diverged run) or a missing epoch time ends the run there; the JSON stays valid."""
     runs = _write_quicktune_layout(tmp_path / "data")
     perf_path, cost_path = (tmp_path / "data" / "curves" / name for name in ("perf.json", "cost.json"))
@@ -149,6 +149,7 @@ def test_diverged_and_untimed_epochs_end_a_run(tmp_path: Path) -> None:
     report = json.loads(out.read_text(), parse_constant=no_nan)
     _check_schema(report, ["D0", "D1", "D2", "D3"])
     assert report["data"]["truncated_runs"] == 2 and report["data"]["skipped_targets"] == []
+    assert "2 runs cut at a non-finite score or their last timed epoch" in capsys.readouterr().out
 
 
 def test_a_target_whose_finals_are_all_equal_has_no_spearman(tmp_path: Path) -> None:

@@ -1,4 +1,7 @@
-"""Tests of hfselect.data: dataset specs, loading, column inference, splits and preprocessing."""
+"""Tests of hfselect.data: dataset specs, loading, column inference, splits and samples.
+
+Preprocessing for a model is in ``tests/test_data_preprocess.py``.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +23,6 @@ from hfselect.data import (
     infer_columns,
     load_classification_dataset,
     load_target_sample,
-    preprocess_for_model,
 )
 from hfselect.data.sampling import _stream_sample
 from hfselect.errors import DatasetError, HfSelectError
@@ -32,18 +34,19 @@ SENTIMENT = ClassLabel(names=["neg", "pos"])
 pytestmark = pytest.mark.usefixtures("offline_unless_local_hub")
 
 
-def _texts(n: int, prefix: str = "t") -> list[str]:
+def make_texts(n: int, prefix: str = "t") -> list[str]:
+    """``n`` short texts, alternately "bad" and "good", each with its index."""
     return [f"{prefix}{i} good words here" if i % 2 else f"{prefix}{i} bad words there" for i in range(n)]
 
 
-def _zoo_folder(root: Path, name: str = "sst2-tiny", sizes=(40, 8, 8)) -> Path:
+def write_zoo_folder(root: Path, name: str = "sst2-tiny", sizes=(40, 8, 8)) -> Path:
     """A folder as the offline zoo writes it: train/validation/test parquet plus a README card."""
     folder = root / name
     folder.mkdir(parents=True)
     features = Features({"text": Value("string"), "label": SENTIMENT})
     for split, n in zip(("train", "validation", "test"), sizes, strict=True):
         Dataset.from_dict(
-            {"text": _texts(n, split[:2]), "label": [i % 2 for i in range(n)]}, features=features
+            {"text": make_texts(n, split[:2]), "label": [i % 2 for i in range(n)]}, features=features
         ).to_parquet(str(folder / f"{split}.parquet"))
     (folder / "README.md").write_text("---\nlicense: mit\n---\n# sst2-tiny\nA tiny sentiment dataset.\n")
     return folder
@@ -67,7 +70,7 @@ def test_parse_hub_ids_and_keys():
 
 
 def test_parse_local_paths_win_and_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    folder = _zoo_folder(tmp_path, "org")
+    folder = write_zoo_folder(tmp_path, "org")
     spec = DatasetSpec.parse(str(folder))
     assert spec.is_local and spec.config is None and spec.name == "org"
     # A local path with ":" in its name wins over ID:CONFIG parsing.
@@ -142,7 +145,7 @@ def test_infer_columns_overrides_and_errors():
 
 
 def test_zoo_parquet_folder(tmp_path: Path):
-    folder = _zoo_folder(tmp_path)
+    folder = write_zoo_folder(tmp_path)
     data = load_classification_dataset(str(folder))
     assert isinstance(data, ClassificationData)
     assert list(data.splits) == ["train", "validation", "test"]
@@ -217,9 +220,11 @@ def test_save_to_disk_folder_with_dev_split(tmp_path: Path):
     dd = DatasetDict(
         {
             "train": Dataset.from_dict(
-                {"sentence": _texts(30), "label": [i % 2 for i in range(30)]}, features=features
+                {"sentence": make_texts(30), "label": [i % 2 for i in range(30)]}, features=features
             ),
-            "dev": Dataset.from_dict({"sentence": _texts(6, "d"), "label": [0, 1] * 3}, features=features),
+            "dev": Dataset.from_dict(
+                {"sentence": make_texts(6, "d"), "label": [0, 1] * 3}, features=features
+            ),
         }
     )
     dd.save_to_disk(str(tmp_path / "saved"))
@@ -265,7 +270,7 @@ def test_glue_like_unlabeled_test_is_carved(tmp_path: Path):
         ("test", 6, [-1] * 6),
     ):
         Dataset.from_dict(
-            {"idx": list(range(n)), "sentence": _texts(n, split[:2]), "label": labels}, features=features
+            {"idx": list(range(n)), "sentence": make_texts(n, split[:2]), "label": labels}, features=features
         ).to_parquet(str(folder / f"{split}.parquet"))
     data = load_classification_dataset(str(folder))
     assert data.split_origin["test"] == "carved from train"
@@ -276,7 +281,7 @@ def test_glue_like_unlabeled_test_is_carved(tmp_path: Path):
 
 
 def test_subsampling_is_deterministic(tmp_path: Path):
-    folder = _zoo_folder(tmp_path, sizes=(40, 20, 20))
+    folder = write_zoo_folder(tmp_path, sizes=(40, 20, 20))
     a = load_classification_dataset(str(folder), train_samples=12, eval_samples=5, seed=1)
     b = load_classification_dataset(str(folder), train_samples=12, eval_samples=5, seed=1)
     assert {k: v.num_rows for k, v in a.splits.items()} == {"train": 12, "validation": 5, "test": 5}
@@ -291,35 +296,36 @@ def test_subsampling_is_deterministic(tmp_path: Path):
 # ---------------------------------------------------------------------------------------------
 
 
-def _write(path: Path, columns: dict, features: Features | None = None) -> str:
+def write_parquet(path: Path, columns: dict, features: Features | None = None) -> str:
+    """``columns`` as one parquet file at ``path``; its path as a string (a dataset spec)."""
     Dataset.from_dict(columns, features=features).to_parquet(str(path))
     return str(path)
 
 
 def test_error_no_label_column(tmp_path: Path):
-    path = _write(tmp_path / "nolabel.parquet", {"text": ["a", "b", "c"], "score": [0.5, 0.1, 0.7]})
+    path = write_parquet(tmp_path / "nolabel.parquet", {"text": ["a", "b", "c"], "score": [0.5, 0.1, 0.7]})
     with pytest.raises(DatasetError) as err:
         load_classification_dataset(path)
     assert "nolabel.parquet" in str(err.value) and "no usable label column" in str(err.value)
 
 
 def test_error_regression_labels(tmp_path: Path):
-    path = _write(tmp_path / "reg.parquet", {"text": ["a", "b", "c"], "label": [0.5, 0.1, 0.7]})
+    path = write_parquet(tmp_path / "reg.parquet", {"text": ["a", "b", "c"], "label": [0.5, 0.1, 0.7]})
     with pytest.raises(DatasetError, match=r"reg.parquet.*non-integer"):
         load_classification_dataset(path)
 
 
 def test_error_single_class(tmp_path: Path):
-    path = _write(tmp_path / "mono.parquet", {"text": _texts(10), "label": ["pos"] * 10})
+    path = write_parquet(tmp_path / "mono.parquet", {"text": make_texts(10), "label": ["pos"] * 10})
     with pytest.raises(DatasetError, match=r"mono.parquet.*fewer than two classes \(pos\)"):
         load_classification_dataset(path)
     # Two classes declared, but the train split holds one.
     folder = tmp_path / "mono-train"
     folder.mkdir()
     f = Features({"text": Value("string"), "label": SENTIMENT})
-    _write(folder / "train.parquet", {"text": _texts(10), "label": [1] * 10}, f)
-    _write(folder / "validation.parquet", {"text": _texts(2), "label": [0, 1]}, f)
-    _write(folder / "test.parquet", {"text": _texts(2), "label": [0, 1]}, f)
+    write_parquet(folder / "train.parquet", {"text": make_texts(10), "label": [1] * 10}, f)
+    write_parquet(folder / "validation.parquet", {"text": make_texts(2), "label": [0, 1]}, f)
+    write_parquet(folder / "test.parquet", {"text": make_texts(2), "label": [0, 1]}, f)
     with pytest.raises(DatasetError, match=r"mono-train.*single class \(pos\)"):
         load_classification_dataset(str(folder))
 
@@ -328,18 +334,18 @@ def test_error_empty_split(tmp_path: Path):
     folder = tmp_path / "holey"
     folder.mkdir()
     f = Features({"text": Value("string"), "label": SENTIMENT})
-    _write(folder / "train.parquet", {"text": _texts(10), "label": [0, 1] * 5}, f)
-    _write(folder / "validation.parquet", {"text": [], "label": []}, f)
+    write_parquet(folder / "train.parquet", {"text": make_texts(10), "label": [0, 1] * 5}, f)
+    write_parquet(folder / "validation.parquet", {"text": [], "label": []}, f)
     with pytest.raises(DatasetError, match=r"holey.*split 'validation' is empty"):
         load_classification_dataset(str(folder))
 
 
 def test_error_unlabeled_train_and_too_small(tmp_path: Path):
     f = Features({"text": Value("string"), "label": SENTIMENT})
-    path = _write(tmp_path / "unlabeled.parquet", {"text": _texts(4), "label": [-1] * 4}, f)
+    path = write_parquet(tmp_path / "unlabeled.parquet", {"text": make_texts(4), "label": [-1] * 4}, f)
     with pytest.raises(DatasetError, match=r"unlabeled.parquet.*no labels"):
         load_classification_dataset(path)
-    path = _write(tmp_path / "tiny.parquet", {"text": _texts(2), "label": [0, 1]}, f)
+    path = write_parquet(tmp_path / "tiny.parquet", {"text": make_texts(2), "label": [0, 1]}, f)
     with pytest.raises(DatasetError, match=r"tiny.parquet.*too few to carve"):
         load_classification_dataset(path)
 
@@ -362,7 +368,7 @@ def test_error_folder_without_data(tmp_path: Path):
 
 
 def test_error_unknown_split(tmp_path: Path):
-    folder = _zoo_folder(tmp_path)
+    folder = write_zoo_folder(tmp_path)
     with pytest.raises(DatasetError, match=r"sst2-tiny.*split"):
         load_classification_dataset(str(folder), split="nope")
 
@@ -373,7 +379,7 @@ def test_error_unknown_split(tmp_path: Path):
 
 
 def test_target_sample_local(tmp_path: Path):
-    folder = _zoo_folder(tmp_path, sizes=(40, 8, 8))
+    folder = write_zoo_folder(tmp_path, sizes=(40, 8, 8))
     sample, info = load_target_sample(str(folder), n=10, seed=2)
     assert sample.num_rows == 10 and sample.column_names == ["text", "label"]
     assert info == ColumnInfo(["text"], "label", None, ["neg", "pos"])
@@ -390,8 +396,10 @@ def test_target_sample_skips_unlabeled_and_rejects_unlabeled_split(tmp_path: Pat
     f = Features({"text": Value("string"), "label": SENTIMENT})
     folder = tmp_path / "partial"
     folder.mkdir()
-    _write(folder / "train.parquet", {"text": _texts(10), "label": [0, 1, -1, 0, 1, -1, 0, 1, 0, 1]}, f)
-    _write(folder / "test.parquet", {"text": _texts(3), "label": [-1, -1, -1]}, f)
+    write_parquet(
+        folder / "train.parquet", {"text": make_texts(10), "label": [0, 1, -1, 0, 1, -1, 0, 1, 0, 1]}, f
+    )
+    write_parquet(folder / "test.parquet", {"text": make_texts(3), "label": [-1, -1, -1]}, f)
     sample, _ = load_target_sample(str(folder), n=100)
     assert sample.num_rows == 8 and min(sample["label"]) == 0
     with pytest.raises(DatasetError, match=r"partial.*'test' has no labels"):
@@ -400,7 +408,7 @@ def test_target_sample_skips_unlabeled_and_rejects_unlabeled_split(tmp_path: Pat
 
 def test_stream_sample_matches_content(tmp_path: Path):
     """The streaming code path (used for Hub ids) on a local stream: seeded, labeled rows only."""
-    folder = _zoo_folder(tmp_path, sizes=(30, 4, 4))
+    folder = write_zoo_folder(tmp_path, sizes=(30, 4, 4))
     spec = DatasetSpec.parse(str(folder))
     stream = datasets.load_dataset(str(folder), streaming=True)["train"]
     a, features = _stream_sample(stream, 12, seed=5, spec=spec, text_columns=None, label_column=None)
@@ -418,11 +426,11 @@ def test_stream_sample_matches_content(tmp_path: Path):
 
 def test_expand_dataset_specs(tmp_path: Path):
     zoo = tmp_path / "zoo" / "datasets"
-    _zoo_folder(zoo, "b-set")
-    _zoo_folder(zoo, "a-set")
+    write_zoo_folder(zoo, "b-set")
+    write_zoo_folder(zoo, "a-set")
     (zoo / "README.md").write_text("# the zoo's datasets\n")
     (zoo / "notes").mkdir()
-    single = _zoo_folder(tmp_path, "alone")
+    single = write_zoo_folder(tmp_path, "alone")
     expanded = expand_dataset_specs([str(zoo), "nyu-mll/glue:sst2", str(single), str(zoo / "a-set")])
     assert expanded == [str(zoo / "a-set"), str(zoo / "b-set"), "nyu-mll/glue:sst2", str(single)]
     # A Hub-style folder whose README declares configs is one dataset, not a collection.
@@ -433,162 +441,6 @@ def test_expand_dataset_specs(tmp_path: Path):
         "---\nconfigs:\n- config_name: cfg1\n  data_files: cfg1/*.parquet\n---\n"
     )
     assert expand_dataset_specs([str(hubby)]) == [str(hubby)]
-
-
-# ---------------------------------------------------------------------------------------------
-# Preprocessing
-# ---------------------------------------------------------------------------------------------
-
-
-def _tiny_tokenizer():
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(vocab_size=200, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]"])
-    corpus = _texts(20) + [f"p{i} h{i}" for i in range(30)] + ["the cat sat on the mat"] * 3
-    tok.train_from_iterator(corpus, trainer=trainer)
-    cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]",
-        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
-    )
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]"
-    )
-
-
-def test_preprocess_text_single_and_pair(tmp_path: Path):
-    tokenizer = _tiny_tokenizer()
-    data = load_classification_dataset(str(_zoo_folder(tmp_path)))
-    out = preprocess_for_model(data, tokenizer, max_length=4)
-    assert list(out) == ["train", "validation", "test"]
-    train = out["train"]
-    assert (
-        "labels" in train.column_names
-        and "text" not in train.column_names
-        and "label" not in train.column_names
-    )
-    assert set(train.column_names) <= {"input_ids", "attention_mask", "token_type_ids", "labels"}
-    assert train["labels"] == data.splits["train"]["label"]
-    assert max(len(ids) for ids in train["input_ids"]) == 4
-    assert train["input_ids"][0][0] == tokenizer.cls_token_id
-    again = preprocess_for_model(data, tokenizer, max_length=4)
-    assert again["train"]["input_ids"] == train["input_ids"]
-    # The fingerprint names what the output depends on (no pickling of the tokenizer to get it).
-    assert again["train"]._fingerprint == train._fingerprint
-    assert preprocess_for_model(data, tokenizer, max_length=8)["train"]._fingerprint != train._fingerprint
-    assert out["validation"]._fingerprint != train._fingerprint
-
-    path = tmp_path / "pairs.csv"
-    Dataset.from_dict(
-        {
-            "premise": [f"p{i}" for i in range(30)],
-            "hypothesis": [f"h{i}" for i in range(30)],
-            "label": [0, 1, 2] * 10,
-        }
-    ).to_csv(str(path))
-    pairs = load_classification_dataset(str(path))
-    enc = preprocess_for_model(pairs, tokenizer, max_length=32)["train"]
-    first = enc["input_ids"][0]
-    assert first.count(tokenizer.sep_token_id) == 2
-    row = pairs.splits["train"][0]
-    assert tokenizer.decode(first, skip_special_tokens=True) == f"{row['premise']} {row['hypothesis']}"
-
-
-def test_preprocess_rejects_wrong_processor(tmp_path: Path):
-    data = load_classification_dataset(str(_zoo_folder(tmp_path)))
-    with pytest.raises(DatasetError, match=r"sst2-tiny.*needs a tokenizer"):
-        preprocess_for_model(data, object())
-
-
-def test_image_dataset_inference_and_preprocess(tmp_path: Path):
-    pil = pytest.importorskip("PIL.Image")
-    colors = {"red": (255, 0, 0), "blue": (0, 0, 255)}
-    images, labels = [], []
-    for i in range(20):
-        name = "red" if i % 2 else "blue"
-        images.append(pil.new("RGB" if i % 3 else "L", (6 + i % 3, 5), colors[name] if i % 3 else 128))
-        labels.append(name)
-    features = Features({"img": datasets.Image(), "caption": Value("string"), "label": Value("string")})
-    ds = Dataset.from_dict(
-        {"img": images, "caption": [f"c{i}" for i in range(20)], "label": labels}, features=features
-    )
-    ds.save_to_disk(str(tmp_path / "shapes"))
-    data = load_classification_dataset(str(tmp_path / "shapes"))
-    assert (data.modality, data.image_column, data.text_columns) == ("image", "img", [])
-    assert data.label_names == ["blue", "red"]
-    assert data.splits["train"].column_names == ["img", "label"]
-    sample, info = load_target_sample(str(tmp_path / "shapes"), n=5)
-    assert info.modality == "image" and sample.num_rows == 5
-
-    from transformers import ViTImageProcessor
-
-    processor = ViTImageProcessor(size={"height": 8, "width": 8})
-    out = preprocess_for_model(data, processor)
-    assert out["train"].column_names == ["pixel_values", "labels"]  # matches forward(): Trainer keeps them
-    item = out["train"][0]
-    assert tuple(item["pixel_values"].shape) == (3, 8, 8)
-    assert item["labels"] == data.splits["train"]["label"][0]
-    batch = out["validation"][:2]
-    assert tuple(batch["pixel_values"].shape) == (2, 3, 8, 8)
-    with pytest.raises(DatasetError, match=r"shapes.*image processor"):
-        preprocess_for_model(data, _tiny_tokenizer())
-
-
-def test_image_preprocessing_trains_with_trainer_defaults(tmp_path: Path):
-    """A Trainer with default arguments (remove_unused_columns=True) runs on the image output."""
-    pil = pytest.importorskip("PIL.Image")
-    from transformers import (
-        Trainer,
-        TrainingArguments,
-        ViTConfig,
-        ViTForImageClassification,
-        ViTImageProcessor,
-    )
-
-    images = [pil.new("RGB", (5, 5), (255, 0, 0) if i % 2 else (0, 0, 255)) for i in range(20)]
-    features = Features({"image": datasets.Image(), "label": ClassLabel(names=["blue", "red"])})
-    Dataset.from_dict({"image": images, "label": [i % 2 for i in range(20)]}, features=features).save_to_disk(
-        str(tmp_path / "colors")
-    )
-    data = load_classification_dataset(str(tmp_path / "colors"))
-    encoded = preprocess_for_model(data, ViTImageProcessor(size={"height": 8, "width": 8}))
-    config = ViTConfig(
-        image_size=8,
-        patch_size=4,
-        hidden_size=8,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=8,
-        num_labels=2,
-    )
-    model = ViTForImageClassification(config)
-    args = TrainingArguments(
-        output_dir=str(tmp_path / "out"),
-        max_steps=2,
-        per_device_train_batch_size=4,
-        report_to=[],
-        use_cpu=True,
-    )
-    trainer = Trainer(
-        model=model, args=args, train_dataset=encoded["train"], eval_dataset=encoded["validation"]
-    )
-    trainer.train()
-    assert "eval_loss" in trainer.evaluate()
-
-
-def test_fingerprint_differs_between_contents(tmp_path: Path):
-    a = _zoo_folder(tmp_path / "one")
-    b = _zoo_folder(tmp_path / "two")
-    features = Features({"text": Value("string"), "label": SENTIMENT})
-    _write(b / "test.parquet", {"text": _texts(8, "zz"), "label": [i % 2 for i in range(8)]}, features)
-    fa = load_classification_dataset(str(a)).fingerprint
-    fb = load_classification_dataset(str(b)).fingerprint
-    assert isinstance(fa, str) and fa != fb
 
 
 # ---------------------------------------------------------------------------------------------
@@ -603,7 +455,7 @@ def _push(folder: Path, repo_id: str) -> None:
 
 
 def test_hub_dataset_loads_like_local_folder(hub, tmp_path: Path):
-    folder = _zoo_folder(tmp_path, sizes=(30, 6, 6))
+    folder = write_zoo_folder(tmp_path, sizes=(30, 6, 6))
     _push(folder, "org/sst2-tiny")
 
     local = load_classification_dataset(str(folder))
@@ -640,7 +492,7 @@ def test_hub_unknown_id_and_config(hub, tmp_path: Path):
     assert "'org/no-such-dataset' was not found on the Hub" in message and "\n" not in message
     with pytest.raises(DatasetError, match=r"org/no-such-dataset.*not found"):
         load_target_sample("org/no-such-dataset", n=5)
-    _push(_zoo_folder(tmp_path), "org/plain")
+    _push(write_zoo_folder(tmp_path), "org/plain")
     with pytest.raises(DatasetError, match=r"'org/plain:nope'.*nope"):
         load_classification_dataset("org/plain:nope")
 

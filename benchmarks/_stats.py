@@ -12,9 +12,12 @@ when its interval excludes zero; otherwise it is a tie.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import spearmanr
 
 #: Coverage of every interval the benchmarks report.
 CONFIDENCE = 0.95
@@ -77,3 +80,20 @@ def compare(
     if difference.contains(0.0):
         return difference, "tie"
     return difference, "lower" if difference.mean < 0 else "higher"
+
+
+def rank_correlation(x: Sequence[float], y: Sequence[float]) -> float | None:
+    """Spearman's rank correlation of paired values, or None where it is undefined.
+
+    It is undefined with fewer than two pairs, or when either side is constant (every value tied):
+    scipy then warns and returns NaN, which neither a mean nor a JSON file should take.
+    """
+    if len(x) < 2 or len(set(x)) < 2 or len(set(y)) < 2:
+        return None
+    return float(spearmanr(x, y).statistic)
+
+
+def mean_of_defined(values: Iterable[float | None]) -> float | None:
+    """The mean of the values that are defined (neither None nor NaN); None when none is."""
+    defined = [value for value in values if value is not None and not math.isnan(value)]
+    return float(np.mean(defined)) if defined else None

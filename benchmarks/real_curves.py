@@ -97,17 +97,16 @@ from typing import Any
 
 import numpy as np
 from _shared import machine_info
+from _stats import mean_of_defined, rank_correlation
 from real_curves_data import CurveData, DataError, Target, load_curves, make_target
 from real_curves_protocol import PROTOCOL_PREDICTOR, run_regression
 from real_curves_report import (
     diagnosis_summary,
-    mean_of_defined,
     print_data,
     print_diagnosis,
     print_report,
     uncertainty,
 )
-from scipy.stats import spearmanr
 
 from hfselect.config import (
     DEFAULT_CANDIDATES,
@@ -463,9 +462,7 @@ def recall_quality(target: Target, ks: Sequence[int] = RECALL_KS) -> dict[str, d
         ranking = recall(target, len(target.curves), scope, prior)
         order = {model: rank for rank, model in enumerate(ranking)}
         # Undefined (None in the JSON) when every candidate's final is the same.
-        correlation = None
-        if len(set(finals.values())) > 1:
-            correlation = float(spearmanr([-order[m] for m in finals], list(finals.values())).statistic)
+        correlation = rank_correlation([-order[m] for m in finals], list(finals.values()))
         regrets = {k: min(target.normalized_regret(m) for m in ranking[:k]) for k in ks}
         quality[rule] = {
             "spearman": correlation,

@@ -6,7 +6,7 @@ Bootstrap intervals over targets and the paired comparison with successive halvi
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -15,12 +15,6 @@ from _stats import CONFIDENCE, bootstrap_mean, compare, resample_indices
 
 BOOTSTRAP_REPLICATES = 2000
 ISSUE_METHODS = ("brute_force", "successive_halving", "two_phase_paper", "hfselect")
-
-
-def mean_of_defined(values: Sequence[float | None]) -> float | None:
-    """The mean of the values that are not None (None when none is)."""
-    defined = [value for value in values if value is not None]
-    return float(np.mean(defined)) if defined else None
 
 
 def uncertainty(per_target: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> dict[str, dict[str, Any]]:

@@ -38,8 +38,8 @@ import numpy as np
 import pandas as pd
 import real_text_data
 from _shared import machine_info
+from _stats import mean_of_defined, rank_correlation
 from real_text_report import print_report
-from scipy.stats import spearmanr
 from selection_live import without_target
 
 import hfselect
@@ -340,13 +340,11 @@ def proxy_correlations(
             values = [proxies[f"{m}|{target}"]["scores"][proxy] for m in models]
             if any(v is None for v in values):
                 continue
-            rho = spearmanr(values, [scores[m] for m in models]).statistic
-            per_target[target] = None if math.isnan(rho) else float(rho)
+            per_target[target] = rank_correlation(values, [scores[m] for m in models])
             hits += models[int(np.argmax(values))] == max(scores, key=scores.get)
-        defined = [v for v in per_target.values() if v is not None]
         summary[proxy] = {
             "per_target": per_target,
-            "mean_spearman": float(np.mean(defined)) if defined else None,
+            "mean_spearman": mean_of_defined(per_target.values()),
             "top1_hits": hits if per_target else None,
             "targets": len(per_target),
         }

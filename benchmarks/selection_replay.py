@@ -53,8 +53,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from _shared import provenance
-from _stats import CONFIDENCE, bootstrap_mean, compare, resample_indices
-from scipy.stats import spearmanr
+from _stats import CONFIDENCE, bootstrap_mean, compare, mean_of_defined, rank_correlation, resample_indices
 from selection_replay_report import print_report, run_label
 
 from hfselect.config import DEFAULT_HALVING_ORDER, DEFAULT_MARGIN, DEFAULT_PREDICTOR, HalvingOrder
@@ -313,9 +312,7 @@ def recall_quality(zoo: Zoo) -> pd.DataFrame:
                 hits.append(regrets[-1] <= 1e-12)
                 raw = zoo.proxies[proxy][target]
                 pairs = [(raw[m], truth[m]) for m in zoo.test.index if raw[m] is not None]
-                correlations.append(
-                    spearmanr(*zip(*pairs, strict=True)).statistic if len(pairs) > 2 else np.nan
-                )
+                correlations.append(rank_correlation(*zip(*pairs, strict=True)) if len(pairs) > 2 else None)
             rows.append(
                 {
                     "proxy": proxy,
@@ -323,7 +320,7 @@ def recall_quality(zoo: Zoo) -> pd.DataFrame:
                     "K": k,
                     "hit_rate": float(np.mean(hits)),
                     "mean_regret": float(np.mean(regrets)),
-                    "spearman": float(np.nanmean(correlations)),
+                    "spearman": mean_of_defined(correlations),
                 }
             )
     return pd.DataFrame(rows)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-from _stats import bootstrap_mean, compare, resample_indices
+from _stats import bootstrap_mean, compare, mean_of_defined, rank_correlation, resample_indices
 
 
 def test_constant_grid_has_a_point_interval() -> None:
@@ -49,3 +51,20 @@ def test_compare_calls_ties_inside_the_noise() -> None:
     difference, verdict = compare(reference + 0.05, reference, draws)
     assert verdict == "higher" and difference.low > 0
     assert compare(reference - 0.05, reference, draws)[1] == "lower"
+
+
+def test_rank_correlation_is_none_where_undefined_and_silent() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # scipy's ConstantInputWarning would fail the test
+        assert rank_correlation([1.0, 2.0, 3.0], [0.5, 0.5, 0.5]) is None
+        assert rank_correlation([2.0, 2.0], [0.1, 0.9]) is None
+        assert rank_correlation([1.0], [0.3]) is None
+    assert rank_correlation([1.0, 2.0, 3.0], [0.1, 0.3, 0.2]) == pytest.approx(0.5)
+    assert rank_correlation([3.0, 1.0], [0.1, 0.9]) == pytest.approx(-1.0)
+
+
+def test_mean_of_defined_skips_none_and_nan() -> None:
+    assert mean_of_defined([0.2, None, float("nan"), 0.4]) == pytest.approx(0.3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's "Mean of empty slice" would fail the test
+        assert mean_of_defined([None, float("nan")]) is None and mean_of_defined([]) is None

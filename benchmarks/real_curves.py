@@ -99,7 +99,7 @@ import numpy as np
 from _shared import machine_info
 from _stats import mean_of_defined, rank_correlation
 from real_curves_data import CurveData, DataError, Target, load_curves, make_target
-from real_curves_protocol import PROTOCOL_PREDICTOR, run_regression
+from real_curves_protocol import PROTOCOL_PREDICTOR
 from real_curves_report import (
     diagnosis_summary,
     print_data,
@@ -122,7 +122,6 @@ from hfselect.core.trend import PREDICTORS, TrendPredictor
 
 PAPER_SHARE = 15 / 39  # the paper recalls 15 of its 39 NLP models
 TREND_EPOCHS = (1, 3, 5, 10)
-PRIOR_TREES = 300  # the learned prior's boosting iterations
 
 
 def halving_rungs_doubling(budget: int) -> list[int]:
@@ -169,18 +168,11 @@ def learned_prior(target: Target) -> dict[str, float]:
     learning rate 1000x off decides more than the architecture. With fewer than 10 benchmark runs
     to learn from, the protocol prior. Deterministic: a fixed seed and no early-stopping split.
     """
-    cache = target.__dict__
-    if "_learned_prior" not in cache:
-        if len(target.benchmark_runs) < 10:
-            cache["_learned_prior"] = protocol_prior(target)
-        else:
-            features = np.array([run.features for run in target.benchmark_runs])
-            regression = run_regression(PRIOR_TREES)
-            regression.fit(features, [run.final for run in target.benchmark_runs])
-            models = list(target.curves)
-            predicted = regression.predict(np.array([target.features[model] for model in models]))
-            cache["_learned_prior"] = {m: float(v) for m, v in zip(models, predicted, strict=True)}
-    return dict(cache["_learned_prior"])
+    if len(target.benchmark_runs) < 10:
+        return protocol_prior(target)
+    models = list(target.curves)
+    predicted = target.prior_regression.predict(np.array([target.features[model] for model in models]))
+    return {m: float(v) for m, v in zip(models, predicted, strict=True)}
 
 
 def recall(target: Target, top_k: int, scope: str, prior: Mapping[str, float] | None = None) -> list[str]:

@@ -14,13 +14,17 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from real_curves_protocol import (
+    PRIOR_TREES,
     PROTOCOL_PREDICTOR,
     BenchmarkRun,
     ProtocolRegressions,
     ProtocolTrendPredictor,
+    run_regression,
 )
+from sklearn.ensemble import HistGradientBoostingRegressor
 
 from hfselect.core.trend import Curve, TrendPredictor, make_predictor
 
@@ -193,6 +197,10 @@ class Target:
     warmup: dict[str, int] = field(default_factory=dict)  # model -> its run's warmup epochs
     features: dict[str, tuple[float, ...]] = field(default_factory=dict)  # model -> its run's features
     benchmark_runs: list[BenchmarkRun] = field(default_factory=list)  # every full-length one
+    # (predictor name, model) -> its fitted predictor: methods share them and their held-out errors
+    _predictors: dict[tuple[str, str], TrendPredictor] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def budget(self) -> int:
@@ -215,6 +223,12 @@ class Target:
         return float((max(finals.values()) - finals[selected]) / spread) if spread > 0 else 0.0
 
     @cached_property
+    def prior_regression(self) -> HistGradientBoostingRegressor:
+        """The learned prior's regression: a run's final score on its features, fitted on every benchmark run."""
+        features = np.array([run.features for run in self.benchmark_runs])
+        return run_regression(PRIOR_TREES).fit(features, [run.final for run in self.benchmark_runs])
+
+    @cached_property
     def protocol_regressions(self) -> ProtocolRegressions:
         """The protocol-aware trend's regressions on every benchmark run, shared by the candidates."""
         return ProtocolRegressions(self.benchmark_runs)
@@ -227,15 +241,15 @@ class Target:
         with its protocol). Fitted once per target (methods share them, and with them their cached
         held-out errors).
         """
-        cache = self.__dict__.setdefault("_predictors", {})
         for model in models:
-            if (name, model) in cache:
+            if (name, model) in self._predictors:
                 continue
             if name == PROTOCOL_PREDICTOR:
-                cache[name, model] = ProtocolTrendPredictor(self.protocol_regressions, self.features[model])
+                predictor = ProtocolTrendPredictor(self.protocol_regressions, self.features[model])
             else:
-                cache[name, model] = make_predictor(name, model, self.benchmark_curves)
-        return {model: cache[name, model] for model in models}
+                predictor = make_predictor(name, model, self.benchmark_curves)
+            self._predictors[name, model] = predictor
+        return {model: self._predictors[name, model] for model in models}
 
 
 def make_target(data: CurveData, name: str) -> Target:

@@ -39,6 +39,7 @@ class BenchmarkRun:
         return self.curve[-1]
 
 
+PRIOR_TREES = 300  # the learned prior's boosting iterations: one fit per target
 PROTOCOL_TREES = 200  # fewer than the learned prior's: one fit per epoch count and fold, not per target
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import fnmatch
 import hashlib
 import json
 import re
@@ -24,7 +22,6 @@ from tests.hub.repos import (
     Repo,
     Response,
     bearer_token,
-    clean_path,
     decode_cursor,
     encode_cursor,
     git_blob_sha,
@@ -34,6 +31,7 @@ from tests.hub.repos import (
     truthy,
     validate_card_metadata,
 )
+from tests.hub.uploads import apply_operations, parse_commit_body, preupload_files
 
 if TYPE_CHECKING:
     from tests.hub.server import LocalHub
@@ -514,31 +512,7 @@ class Router:
         self.check_write()
         repo = self.find_repo(repo_type, repo_id)
         commit = self.hub._resolve_revision(repo, revision)
-        payload = self.json_body()
-        ignore = [
-            line.strip()
-            for line in (payload.get("gitIgnore") or "").splitlines()
-            if line.strip() and not line.startswith("#")
-        ]
-        files = []
-        for item in payload.get("files") or []:
-            path = item["path"]
-            existing = commit.files.get(path)
-            should_ignore = any(
-                fnmatch.fnmatch(path, pattern) or fnmatch.fnmatch(path.rsplit("/", 1)[-1], pattern)
-                for pattern in ignore
-            )
-            files.append(
-                {
-                    "path": path,
-                    # Always "regular": contents then come inline (base64) in the commit, with no
-                    # LFS or Xet round trip.
-                    "uploadMode": "regular",
-                    "shouldIgnore": should_ignore,
-                    "oid": git_blob_sha(existing) if existing is not None else None,
-                }
-            )
-        return json_response({"files": files, "commitOid": commit.sha})
+        return json_response({"files": preupload_files(commit, self.json_body()), "commitOid": commit.sha})
 
     def commit(self, repo_type: str, repo_id: str, revision: str) -> Response:
         self.check_write()
@@ -556,53 +530,14 @@ class Router:
             raise HubError(404, f"Invalid rev id: {revision}", "RevisionNotFound")
         base = self.hub._resolve_revision(repo, revision)
 
-        header: dict[str, Any] = {}
-        operations: list[tuple[str, dict[str, Any]]] = []
-        for line in self.body.splitlines():
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except ValueError as err:
-                raise HubError(400, f"Invalid NDJSON line: {err}") from err
-            if item.get("key") == "header":
-                header = item.get("value") or {}
-            else:
-                operations.append((item.get("key"), item.get("value") or {}))
+        header, operations = parse_commit_body(self.body)
         summary = header.get("summary")
         if not summary:
             raise HubError(400, "A commit summary is required")
         parent = header.get("parentCommit")
         if parent and not base.sha.startswith(parent):
             raise HubError(412, "A commit has happened since. Please refresh and try again.")
-
-        files = dict(base.files)
-        for key, value in operations:
-            try:
-                raw_path = value.get("path", "")
-                # Folder deletions come with a trailing slash ("nested/").
-                path = clean_path(raw_path.rstrip("/") if key == "deletedFolder" else raw_path)
-            except ValueError as err:
-                raise HubError(400, str(err)) from err
-            if key == "file":
-                if value.get("encoding", "base64") != "base64":
-                    raise HubError(400, f"Unsupported encoding {value.get('encoding')!r}")
-                files[path] = base64.b64decode(value.get("content", ""))
-            elif key == "deletedFile":
-                if files.pop(path, None) is None:
-                    raise HubError(404, f"A file with this name doesn't exist: {path}", "EntryNotFound")
-            elif key == "deletedFolder":
-                prefix = path + "/"
-                doomed = [p for p in files if p.startswith(prefix)]
-                if not doomed:
-                    raise HubError(404, f"A folder with this name doesn't exist: {path}", "EntryNotFound")
-                for p in doomed:
-                    del files[p]
-            elif key in ("lfsFile", "copyFile"):
-                # Never requested: preupload answers "regular" for every file.
-                raise HubError(400, f"LocalHub does not support {key!r} operations")
-            else:
-                raise HubError(400, f"Unknown commit operation {key!r}")
+        files = apply_operations(base.files, operations)
 
         pr_url = None
         if create_pr:

@@ -370,8 +370,7 @@ def zoo_seed(zoo_dir: Path) -> int | None:
 
 def protocol_fields(repository: ModelRepository, protocol: str) -> dict[str, Any]:
     """The protocol's fields as recorded with its results (epochs, learning rate, seed, ...)."""
-    results = repository.results()
-    row = results[results["protocol"] == protocol].iloc[0]
+    row = repository.results(protocol=protocol).iloc[0]  # the store filters, in SQL
     return {"key": protocol} | {name: _plain(row[name]) for name in PROTOCOL_FIELDS if name in row}
 
 

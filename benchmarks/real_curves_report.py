@@ -14,31 +14,46 @@ from _shared import table
 from _stats import CONFIDENCE, bootstrap_mean, compare, resample_indices
 
 BOOTSTRAP_REPLICATES = 2000
+# The real-data issue's goal: at most successive halving's mean regret, at most this share of its cost.
+GOAL_COST_SHARE = 0.75
 ISSUE_METHODS = ("brute_force", "successive_halving", "two_phase_paper", "hfselect")
 
 
 def uncertainty(per_target: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> dict[str, dict[str, Any]]:
-    """Per method: its mean regret's bootstrap interval over targets, and its difference with SH's.
+    """Per method: its mean regret's bootstrap interval over targets, its difference with SH's, the goal's odds.
 
     Paired on the same replicates (:mod:`_stats`); ``vs_successive_halving`` is ``"lower"``,
     ``"higher"`` or ``"tie"`` (zero inside the difference's interval). Another draw of targets
     moves a mean over 17 of them by several hundredths, so a smaller mean alone is no win.
+    ``goal_share`` is the share of those replicates in which the method meets the goal (mean regret
+    at most successive halving's, mean cost at most ``GOAL_COST_SHARE`` of its): how often another
+    draw of as many targets would find the goal met.
     """
     methods = list(next(iter(per_target.values())))
-    regret = {
-        method: np.array([[rows[method]["normalized_regret"] for rows in per_target.values()]])
-        for method in methods
-    }
+    regret = {method: _grid(per_target, method, "normalized_regret") for method in methods}
+    cost = {method: _grid(per_target, method, "cost_seconds") for method in methods}
     draws = resample_indices(1, len(per_target), BOOTSTRAP_REPLICATES)
+    targets = draws[1]
+    halving_regret = regret["successive_halving"][0][targets].mean(axis=1)
+    halving_cost = cost["successive_halving"][0][targets].mean(axis=1)
     result = {}
     for method in methods:
         difference, verdict = compare(regret[method], regret["successive_halving"], draws)
+        meets = (regret[method][0][targets].mean(axis=1) <= halving_regret + 1e-12) & (
+            cost[method][0][targets].mean(axis=1) <= GOAL_COST_SHARE * halving_cost
+        )
         result[method] = {
             "mean_normalized_regret": bootstrap_mean(regret[method], draws).as_dict(),
             "regret_minus_successive_halving": difference.as_dict(),
             "vs_successive_halving": verdict,
+            "goal_share": float(meets.mean()),
         }
     return result
+
+
+def _grid(per_target: Mapping[str, Mapping[str, Mapping[str, Any]]], method: str, key: str) -> np.ndarray:
+    """One method's ``key`` over the targets, as the ``(1, targets)`` grid :mod:`_stats` takes."""
+    return np.array([[rows[method][key] for rows in per_target.values()]], dtype=float)
 
 
 def diagnosis_summary(diagnosis: Mapping[str, Mapping[str, Any]]) -> dict[str, float]:
@@ -78,6 +93,7 @@ def print_report(report: dict[str, Any]) -> None:
             f"{row['mean_normalized_regret']:.3f}",
             _interval(report["uncertainty"][method]["mean_normalized_regret"]),
             report["uncertainty"][method]["vs_successive_halving"] if method != "successive_halving" else "-",
+            f"{report['uncertainty'][method]['goal_share']:.2f}",
         ]
         for method, row in summary.items()
     ]
@@ -92,8 +108,12 @@ def print_report(report: dict[str, Any]) -> None:
         "mean norm. regret",
         "[low, high]",
         "regret vs SH",
+        "goal met",
     ]
     print(table(headers, rows))
+    print(
+        f"goal met: share of the bootstrap replicates with mean regret <= SH's at <= {GOAL_COST_SHARE:.2f}x its cost"
+    )
     print("\nper target (normalized regret; hours):")
     names = [*sorted(ISSUE_METHODS, key=list(summary).index), "hfselect before this benchmark"]
     print(

@@ -70,11 +70,39 @@ def _check_schema(report: dict, targets: list[str]) -> None:
         interval = row["mean_normalized_regret"]
         assert interval["low"] <= report["summary"][method]["mean_normalized_regret"] <= interval["high"]
         assert row["vs_successive_halving"] in {"lower", "higher", "tie"}
+        assert 0.0 <= row["goal_share"] <= 1.0
     assert report["uncertainty"]["successive_halving"]["vs_successive_halving"] == "tie"
+    # Successive halving never costs 0.75x of itself, brute force never costs less than it.
+    assert report["uncertainty"]["successive_halving"]["goal_share"] == 0.0
+    assert report["uncertainty"]["brute_force"]["goal_share"] == 0.0
     assert report["diagnosis"]["mean"]["successive_halving_winner_seconds"] > 0
     assert set(report["trend_mae"]) >= {"headroom", "kmeans", "current"}
     for errors in report["trend_mae"].values():
         assert set(errors) == {"1", "3", "5", "10"} and all(0 <= value <= 1 for value in errors.values())
+
+
+def test_goal_share_counts_the_replicates_meeting_both_halves_of_the_goal() -> None:
+    """Regret at most successive halving's and cost at most 0.75x its, on the same replicates."""
+    report = _load("real_curves_report")
+
+    def row(regret: float, cost: float) -> dict[str, float | str]:
+        return {"selected": "m", "normalized_regret": regret, "cost_seconds": cost}
+
+    per_target = {
+        f"T{i}": {
+            "successive_halving": row(0.1 * (i % 2), 100.0),
+            "cheaper_and_as_good": row(0.1 * (i % 2), 50.0),
+            "cheaper_but_worse": row(0.1 * (i % 2) + 0.05, 50.0),
+            "as_good_but_costly": row(0.0, 90.0),
+            "worse_on_one_target": row(0.1 * (i % 2) + (0.5 if i == 0 else 0.0), 50.0),
+        }
+        for i in range(6)
+    }
+    shares = {method: row["goal_share"] for method, row in report.uncertainty(per_target).items()}
+    assert shares["cheaper_and_as_good"] == 1.0
+    assert shares["cheaper_but_worse"] == 0.0 and shares["as_good_but_costly"] == 0.0
+    # Only the replicates that leave T0 out meet it: (5/6)^6 of them, about a third.
+    assert 0.25 < shares["worse_on_one_target"] < 0.42
 
 
 def test_real_curves_on_a_tiny_synthetic_layout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

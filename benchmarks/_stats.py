@@ -58,12 +58,18 @@ def resample_indices(
     return runs, targets
 
 
-def bootstrap_mean(grid: np.ndarray, draws: tuple[np.ndarray, np.ndarray]) -> Interval:
-    """The mean of a ``(runs, targets)`` grid and its percentile interval over the given draws."""
+def replicate_means(grid: np.ndarray, draws: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """The mean of a ``(runs, targets)`` grid in each bootstrap replicate of ``draws``."""
     grid = np.asarray(grid, dtype=float)
     runs, targets = draws
     # grid[runs][:, :, targets] per replicate, without materialising every resampled grid at once.
-    means = np.array([grid[r][:, t].mean() for r, t in zip(runs, targets, strict=True)])
+    return np.array([grid[r][:, t].mean() for r, t in zip(runs, targets, strict=True)])
+
+
+def bootstrap_mean(grid: np.ndarray, draws: tuple[np.ndarray, np.ndarray]) -> Interval:
+    """The mean of a ``(runs, targets)`` grid and its percentile interval over the given draws."""
+    grid = np.asarray(grid, dtype=float)
+    means = replicate_means(grid, draws)
     alpha = (1 - CONFIDENCE) / 2
     low, high = np.quantile(means, [alpha, 1 - alpha])
     return Interval(float(grid.mean()), float(low), float(high))

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 from _shared import table
-from _stats import CONFIDENCE, bootstrap_mean, compare, resample_indices
+from _stats import CONFIDENCE, bootstrap_mean, compare, replicate_means, resample_indices
 
 BOOTSTRAP_REPLICATES = 2000
 # The real-data issue's goal: at most successive halving's mean regret, at most this share of its cost.
@@ -33,14 +33,13 @@ def uncertainty(per_target: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> di
     regret = {method: _grid(per_target, method, "normalized_regret") for method in methods}
     cost = {method: _grid(per_target, method, "cost_seconds") for method in methods}
     draws = resample_indices(1, len(per_target), BOOTSTRAP_REPLICATES)
-    targets = draws[1]
-    halving_regret = regret["successive_halving"][0][targets].mean(axis=1)
-    halving_cost = cost["successive_halving"][0][targets].mean(axis=1)
+    halving_regret = replicate_means(regret["successive_halving"], draws)
+    halving_cost = replicate_means(cost["successive_halving"], draws)
     result = {}
     for method in methods:
         difference, verdict = compare(regret[method], regret["successive_halving"], draws)
-        meets = (regret[method][0][targets].mean(axis=1) <= halving_regret + 1e-12) & (
-            cost[method][0][targets].mean(axis=1) <= GOAL_COST_SHARE * halving_cost
+        meets = (replicate_means(regret[method], draws) <= halving_regret + 1e-12) & (
+            replicate_means(cost[method], draws) <= GOAL_COST_SHARE * halving_cost
         )
         result[method] = {
             "mean_normalized_regret": bootstrap_mean(regret[method], draws).as_dict(),

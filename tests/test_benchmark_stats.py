@@ -11,13 +11,28 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-from _stats import bootstrap_mean, compare, mean_of_defined, rank_correlation, resample_indices
+from _stats import (
+    bootstrap_mean,
+    compare,
+    mean_of_defined,
+    rank_correlation,
+    replicate_means,
+    resample_indices,
+)
 
 
 def test_constant_grid_has_a_point_interval() -> None:
     draws = resample_indices(3, 12, 500)
     interval = bootstrap_mean(np.full((3, 12), 0.25), draws)
     assert (interval.mean, interval.low, interval.high) == (0.25, 0.25, 0.25)
+
+
+def test_replicate_means_resample_runs_and_targets_together() -> None:
+    grid = np.arange(12, dtype=float).reshape(3, 4)
+    runs = np.array([[0, 0, 0], [2, 1, 2]])
+    targets = np.array([[1, 1, 1, 1], [0, 3, 3, 0]])
+    means = replicate_means(grid, (runs, targets))
+    assert means.tolist() == [1.0, np.mean([[8, 11, 11, 8], [4, 7, 7, 4], [8, 11, 11, 8]])]
 
 
 def test_interval_holds_the_mean_and_narrows_with_more_cells() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import fnmatch
 import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tests.hub.repos import Commit, HubError, clean_path, git_blob_sha
@@ -62,10 +63,10 @@ def parse_commit_body(body: bytes) -> tuple[dict[str, Any], list[tuple[str, dict
 
 
 def apply_operations(
-    files: dict[str, bytes], operations: list[tuple[str, dict[str, Any]]]
+    files: Mapping[str, bytes], operations: Sequence[tuple[str, dict[str, Any]]]
 ) -> dict[str, bytes]:
     """The file tree after a commit's ``operations`` on ``files`` (which is left as it was)."""
-    files = dict(files)
+    tree = dict(files)
     for key, value in operations:
         try:
             raw_path = value.get("path", "")
@@ -76,20 +77,20 @@ def apply_operations(
         if key == "file":
             if value.get("encoding", "base64") != "base64":
                 raise HubError(400, f"Unsupported encoding {value.get('encoding')!r}")
-            files[path] = base64.b64decode(value.get("content", ""))
+            tree[path] = base64.b64decode(value.get("content", ""))
         elif key == "deletedFile":
-            if files.pop(path, None) is None:
+            if tree.pop(path, None) is None:
                 raise HubError(404, f"A file with this name doesn't exist: {path}", "EntryNotFound")
         elif key == "deletedFolder":
             prefix = path + "/"
-            doomed = [p for p in files if p.startswith(prefix)]
+            doomed = [p for p in tree if p.startswith(prefix)]
             if not doomed:
                 raise HubError(404, f"A folder with this name doesn't exist: {path}", "EntryNotFound")
             for p in doomed:
-                del files[p]
+                del tree[p]
         elif key in ("lfsFile", "copyFile"):
             # Never requested: preupload answers "regular" for every file.
             raise HubError(400, f"LocalHub does not support {key!r} operations")
         else:
             raise HubError(400, f"Unknown commit operation {key!r}")
-    return files
+    return tree

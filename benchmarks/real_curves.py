@@ -50,6 +50,8 @@ Methods (the same runs for all):
   regression on its protocol and its first epochs (:mod:`real_curves_protocol`), the predictor the
   issue suggested, not from its curve's shape alone; its ``auto`` margin is the same quantile of
   its errors on held-out benchmark datasets.
+* With ``--coverage-candidates`` (:func:`coverage_rows`): hfselect with recall by the prior alone or by `evidence`, as many candidates as
+  held the best model on 75% or 90% of the benchmark datasets (:mod:`real_curves_coverage`).
 * ``hfselect, runs not judged in their warmup``: the defaults, but a run still in its protocol's
   learning-rate warmup (``warmup_epochs`` in ``table.csv``: 0, 5 or 10 epochs) is kept at a rung
   and judged at the first rung after it (``replay_halving``'s ``warmup_epochs``).
@@ -98,6 +100,7 @@ from typing import Any
 import numpy as np
 from _shared import machine_info
 from _stats import mean_of_defined, rank_correlation
+from real_curves_coverage import best_model_ranks, coverage_candidates
 from real_curves_data import CurveData, DataError, Target, load_curves, make_target
 from real_curves_protocol import PROTOCOL_PREDICTOR
 from real_curves_report import (
@@ -121,6 +124,8 @@ from hfselect.core.recall import DEFAULT_SCOPE, SCOPES, coarse_recall
 from hfselect.core.trend import PREDICTORS, TrendPredictor
 
 PAPER_SHARE = 15 / 39  # the paper recalls 15 of its 39 NLP models
+COVERAGE_SCOPES = ("every", "evidence")  # --coverage-candidates: the prior alone, and fused with the matrix
+COVERAGES = (0.75, 0.9)
 TREND_EPOCHS = (1, 3, 5, 10)
 
 
@@ -369,6 +374,27 @@ def methods() -> dict[str, Method]:
     }
 
 
+def recall_orders(target: Target, scopes: Sequence[str]) -> dict[str, list[str]]:
+    """Every candidate in each scope's recall order under the learned prior (best first)."""
+    prior = learned_prior(target)
+    return {scope: recall(target, len(target.curves), scope, prior) for scope in scopes}
+
+
+def coverage_rows(data: CurveData, target: Target) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
+    """hfselect with as many candidates as the benchmark datasets say cover the best model.
+
+    Per scope and coverage (:mod:`real_curves_coverage`): the rows, and how many each recalled.
+    """
+    ranks = best_model_ranks(data, target.name, COVERAGE_SCOPES, recall_orders)
+    rows, counts = {}, {}
+    for scope in COVERAGE_SCOPES:
+        for coverage in COVERAGES:
+            name = f"hfselect, candidates holding the best on {coverage:.0%} of benchmarks ({scope})"
+            counts[name] = coverage_candidates(ranks[scope], len(target.curves), coverage)
+            rows[name] = hfselect_method(candidates=counts[name], scope=scope)(target)
+    return rows, counts
+
+
 def diagnose(target: Target) -> dict[str, Any]:
     """Where hfselect's regret and successive halving's cost come from, on one target.
 
@@ -464,12 +490,17 @@ def recall_quality(target: Target, ks: Sequence[int] = RECALL_KS) -> dict[str, d
     return quality
 
 
-def run(data: CurveData, targets: Sequence[str]) -> dict[str, Any]:
-    """Every method on every target, the trend errors and the recall quality."""
+def run(data: CurveData, targets: Sequence[str], coverage: bool = False) -> dict[str, Any]:
+    """Every method on every target, the trend errors and the recall quality.
+
+    ``coverage``: also the rows of :func:`coverage_rows` (minutes more), and their candidate counts
+    (``coverage_candidates``: target -> row -> count).
+    """
     per_target: dict[str, dict[str, dict[str, Any]]] = {}
     errors: dict[str, dict[int, list[float]]] = {}
     quality: dict[str, dict[str, Any]] = {}
     diagnosis: dict[str, dict[str, Any]] = {}
+    candidates: dict[str, dict[str, int]] = {}  # --coverage-candidates: target -> row -> candidates
     for name in targets:
         target = make_target(data, name)
         if len(target.curves) < 2:
@@ -477,6 +508,9 @@ def run(data: CurveData, targets: Sequence[str]) -> dict[str, Any]:
             continue
         started = time.perf_counter()
         per_target[name] = {method: replay(target) for method, replay in methods().items()}
+        if coverage:
+            rows, candidates[name] = coverage_rows(data, target)
+            per_target[name] |= rows
         for predictor, by_epoch in trend_errors(target).items():
             for epoch, values in by_epoch.items():
                 errors.setdefault(predictor, {}).setdefault(epoch, []).extend(values)
@@ -513,7 +547,7 @@ def run(data: CurveData, targets: Sequence[str]) -> dict[str, Any]:
         "recall": {"per_target": quality, "mean": recall_summary},
         "diagnosis": {"per_target": diagnosis, "mean": diagnosis_summary(diagnosis)},
         "uncertainty": uncertainty(per_target),
-    }
+    } | ({"coverage_candidates": candidates} if coverage else {})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -524,6 +558,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", required=True, help="a folder in Quick-Tune's layout (curves/, table.csv)")
     parser.add_argument("--targets", help="comma-separated datasets to hold out in turn (default: all)")
     parser.add_argument("--json", help="write every number here")
+    parser.add_argument(
+        "--coverage-candidates",
+        action="store_true",
+        help="also recall as many candidates as held the best model on the benchmark datasets "
+        "(one prior per benchmark dataset and target: about 5 more minutes on 17 datasets)",
+    )
     args = parser.parse_args(argv)
     try:
         data = load_curves(Path(args.data))
@@ -534,7 +574,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"unknown target(s) {', '.join(unknown)}; the data has {', '.join(data.datasets)}"
             )
         started = time.perf_counter()
-        report = run(data, targets)
+        report = run(data, targets, coverage=args.coverage_candidates)
     except DataError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -370,3 +372,59 @@ def test_targets_give_each_candidate_a_protocol_trend(tmp_path: Path) -> None:
     # small's run on D0 has the good learning rate; after three epochs its curve and protocol say so.
     assert predictors["small"].predict_curve(target.curves["small"][:3]) > 0.8
     assert predictors["big"].predict_curve(target.curves["big"][:3]) < 0.4
+
+
+def test_coverage_candidates_take_the_quantile_of_the_best_models_rank_share() -> None:
+    coverage = _load("real_curves_coverage")
+    ranks = [coverage.BestRank(f"D{i}", rank, 10) for i, rank in enumerate([1, 2, 2, 3, 8])]
+    # Rank shares 0.1, 0.2, 0.2, 0.3, 0.8: 3 of 10 candidates held the best on 80% of them.
+    assert coverage.coverage_candidates(ranks, 10, 0.75) == 3
+    assert coverage.coverage_candidates(ranks, 20, 0.75) == 6  # the share scales to the target's pool
+    assert coverage.coverage_candidates(ranks, 10, 0.9) == 8
+    assert coverage.coverage_candidates(ranks[:1], 10, 0.9) == 2  # halving needs a choice
+    assert coverage.coverage_candidates(ranks, 5, 1.0) == 4  # the worst share, 0.8, of 5
+    assert coverage.coverage_candidates(ranks, 1, 0.9) == 1  # never more than the pool
+    assert coverage.coverage_candidates([], 7, 0.9) == 2
+
+
+def test_best_model_ranks_never_see_the_target(tmp_path: Path) -> None:
+    _write_quicktune_layout(tmp_path / "data")
+    real_curves = _load("real_curves")
+    coverage = _load("real_curves_coverage")
+    data = real_curves.load_curves(tmp_path / "data")
+    seen: list[tuple[str, list[str]]] = []
+
+    def ranker(
+        target: Any, scopes: Sequence[str]
+    ) -> dict[str, list[str]]:  # records, then ranks as the benchmark does
+        seen.append((target.name, target.benchmarks))
+        return real_curves.recall_orders(target, scopes)
+
+    ranks = coverage.best_model_ranks(data, "D0", ("every", "evidence"), ranker)
+    # Each other dataset plays the target once, learning from neither D0 nor itself.
+    assert [name for name, _ in seen] == ["D1", "D2", "D3"]
+    assert all("D0" not in benchmarks and name not in benchmarks for name, benchmarks in seen)
+    for scope_ranks in ranks.values():
+        assert [rank.dataset for rank in scope_ranks] == ["D1", "D2", "D3"]
+        for rank in scope_ranks:
+            target = real_curves.make_target(coverage.without_dataset(data, "D0"), rank.dataset)
+            order = real_curves.recall_orders(target, ("every",))["every"]
+            assert rank.pool == len(target.curves) == 6 and 1 <= rank.rank <= rank.pool
+            if scope_ranks is ranks["every"]:
+                assert order[rank.rank - 1] == max(target.final, key=target.final.get)
+
+
+def test_coverage_rows_are_opt_in(tmp_path: Path) -> None:
+    _write_quicktune_layout(tmp_path / "data")
+    real_curves = _load("real_curves")
+    out = tmp_path / "report.json"
+    assert real_curves.main(["--data", str(tmp_path / "data"), "--targets", "D1", "--json", str(out)]) == 0
+    assert "coverage_candidates" not in json.loads(out.read_text())
+    args = ["--data", str(tmp_path / "data"), "--targets", "D1", "--coverage-candidates", "--json", str(out)]
+    assert real_curves.main(args) == 0
+    report = json.loads(out.read_text())
+    _check_schema(report, ["D1"])
+    counts = report["coverage_candidates"]["D1"]
+    assert len(counts) == len(real_curves.COVERAGE_SCOPES) * len(real_curves.COVERAGES)
+    for row, count in counts.items():
+        assert row in report["targets"]["D1"] and 2 <= count <= 6

@@ -50,8 +50,9 @@ Methods (the same runs for all):
   regression on its protocol and its first epochs (:mod:`real_curves_protocol`), the predictor the
   issue suggested, not from its curve's shape alone; its ``auto`` margin is the same quantile of
   its errors on held-out benchmark datasets.
-* With ``--coverage-candidates`` (:func:`coverage_rows`): hfselect with recall by the prior alone or by `evidence`, as many candidates as
-  held the best model on 75% or 90% of the benchmark datasets (:mod:`real_curves_coverage`).
+* With ``--coverage-candidates`` (:func:`coverage_rows`): hfselect recalling by the prior alone
+  (``every``) or by ``evidence``, as many candidates as held the best model on 75% or 90% of the
+  benchmark datasets (:mod:`real_curves_coverage`).
 * ``hfselect, runs not judged in their warmup``: the defaults, but a run still in its protocol's
   learning-rate warmup (``warmup_epochs`` in ``table.csv``: 0, 5 or 10 epochs) is kept at a rung
   and judged at the first rung after it (``replay_halving``'s ``warmup_epochs``).

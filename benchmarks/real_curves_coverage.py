@@ -78,4 +78,5 @@ def coverage_candidates(ranks: Sequence[BestRank], pool: int, coverage: float) -
     if not ranks:
         return min(2, pool)
     share = float(np.quantile([rank.share for rank in ranks], coverage, method="higher"))
+    # The tolerance keeps a float product such as 0.3 * 10 = 3.0000000000000004 from rounding up to 4.
     return max(min(2, pool), min(pool, math.ceil(share * pool - 1e-9)))

@@ -102,7 +102,7 @@ import numpy as np
 from _shared import machine_info
 from _stats import mean_of_defined, rank_correlation
 from real_curves_coverage import best_model_ranks, coverage_candidates
-from real_curves_data import CurveData, DataError, Target, load_curves, make_target
+from real_curves_data import CurveData, DataError, Target, chosen_targets, load_curves, make_target
 from real_curves_protocol import PROTOCOL_PREDICTOR
 from real_curves_report import (
     diagnosis_summary,
@@ -568,12 +568,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         data = load_curves(Path(args.data))
-        targets = args.targets.split(",") if args.targets else data.datasets
-        unknown = [name for name in targets if name not in data.scores]
-        if unknown:
-            raise DataError(
-                f"unknown target(s) {', '.join(unknown)}; the data has {', '.join(data.datasets)}"
-            )
+        targets = chosen_targets(data, args.targets)
         started = time.perf_counter()
         report = run(data, targets, coverage=args.coverage_candidates)
     except DataError as error:

@@ -95,6 +95,15 @@ class CurveData:
         return frame.sort_index()
 
 
+def chosen_targets(data: CurveData, requested: str | None) -> list[str]:
+    """The targets a ``--targets A,B`` option names (every dataset without one); unknown names are an error."""
+    targets = requested.split(",") if requested else list(data.datasets)
+    unknown = [name for name in targets if name not in data.scores]
+    if unknown:
+        raise DataError(f"unknown target(s) {', '.join(unknown)}; the data has {', '.join(data.datasets)}")
+    return targets
+
+
 def _read_json(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise DataError(f"{path} is missing: --data must be a folder in Quick-Tune's layout (see --help)")

@@ -141,6 +141,8 @@ def replay_target(data: CurveData, name: str) -> dict[str, Any]:
     """One target: its nested calibration, the configurations chosen, and their replay on it."""
     started = time.perf_counter()
     grids = nested_grid(data, name)
+    if not grids:
+        raise DataError(f"{name}: no other dataset has two or more full-length candidates to calibrate on")
     stats, halving_regret = calibrate(grids)
     target = make_target(data, name)
     outcomes = replay_grid(target)
@@ -172,9 +174,8 @@ def run(data: CurveData, targets: Sequence[str], jobs: int = 1) -> dict[str, Any
             per_target = dict(zip(targets, pool.map(replay, targets), strict=True))
     else:
         per_target = {name: replay(name) for name in targets}
-    per_target = {name: result for name, result in per_target.items() if result["benchmark_means"]}
     if not per_target:
-        raise DataError("no target has benchmark datasets with two or more full-length candidates")
+        raise DataError("no target has two or more full-length candidates")
     rows = {name: result["rows"] for name, result in per_target.items()}
     frontier = {
         config: {

@@ -123,3 +123,14 @@ def test_parallel_targets_give_the_same_report(tmp_path: Path) -> None:
     parallel = json.loads(out.read_text())
     serial = json.loads(json.dumps(frontier.run(frontier.load_curves(tmp_path / "data"), ["D0", "D1"])))
     assert parallel["targets"] == serial["targets"] and parallel["frontier"] == serial["frontier"]
+
+
+def test_a_target_with_nothing_to_calibrate_on_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write_quicktune_layout(tmp_path / "data")
+    frontier = _load("real_curves_frontier")
+    monkeypatch.setattr(frontier, "nested_grid", lambda data, target: {})  # no other dataset qualifies
+    assert frontier.main(["--data", str(tmp_path / "data"), "--targets", "D0"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error == "error: D0: no other dataset has two or more full-length candidates to calibrate on"

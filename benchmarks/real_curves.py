@@ -257,6 +257,11 @@ def brute_force(target: Target) -> dict[str, Any]:
     return {"selected": selected, "cost_seconds": target.cost(epochs), "normalized_regret": 0.0}
 
 
+def successive_halving(target: Target) -> dict[str, Any]:
+    """Plain successive halving: every candidate, the better half by current score at each doubling rung."""
+    return select(target, list(target.curves), None, rungs=halving_rungs_doubling(target.budget))
+
+
 def every_epoch(target: Target) -> list[int]:
     """The paper's schedule: a halving round after every epoch."""
     return list(range(1, target.budget + 1))
@@ -336,9 +341,7 @@ def methods() -> dict[str, Method]:
     """Every method replayed, by name: the four of the issue, then hfselect with one choice changed."""
     return {
         "brute_force": brute_force,
-        "successive_halving": lambda t: select(
-            t, list(t.curves), None, rungs=halving_rungs_doubling(t.budget)
-        ),
+        "successive_halving": successive_halving,
         "two_phase_paper": lambda t: select(
             t,
             recall(t, max(2, round(PAPER_SHARE * len(t.curves))), "all"),

@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 from _shared import machine_info, table
-from real_curves import halving_rungs_doubling, learned_prior, recall, select
+from real_curves import halving_rungs_doubling, learned_prior, recall, select, successive_halving
 from real_curves_coverage import without_dataset
 from real_curves_data import CurveData, DataError, Target, chosen_targets, load_curves, make_target
 from real_curves_report import GOAL_COST_SHARE, uncertainty
@@ -83,7 +83,7 @@ def configurations(pool: int) -> list[tuple[str, int, str]]:
 def replay_grid(target: Target) -> dict[str, Any]:
     """Successive halving and every configuration on ``target``: ``{name: [regret, cost]}`` and its pool."""
     pool = len(target.curves)
-    halving = select(target, list(target.curves), None, rungs=halving_rungs_doubling(target.budget))
+    halving = successive_halving(target)
     outcomes: dict[str, Any] = {
         "pool": pool,
         HALVING: [halving["normalized_regret"], halving["cost_seconds"]],

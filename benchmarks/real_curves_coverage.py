@@ -14,7 +14,7 @@ without it, so this costs one regression fit per (target, benchmark dataset): mi
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -47,6 +47,15 @@ def without_dataset(data: CurveData, name: str) -> CurveData:
     )
 
 
+def nested_targets(data: CurveData, target: str) -> Iterator[Target]:
+    """Each other dataset with two or more candidates, as the target of the rest (never of ``target``)."""
+    others = without_dataset(data, target)
+    for dataset in others.datasets:
+        held_out = make_target(others, dataset)
+        if len(held_out.curves) >= 2:
+            yield held_out
+
+
 def best_model_ranks(
     data: CurveData, target: str, scopes: Sequence[str], ranker: Ranker
 ) -> dict[str, list[BestRank]]:
@@ -56,16 +65,12 @@ def best_model_ranks(
     target's benchmark datasets, so here from neither ``target`` nor the dataset ranked).
     Datasets with fewer than two candidates are left out.
     """
-    others = without_dataset(data, target)
     ranks: dict[str, list[BestRank]] = {scope: [] for scope in scopes}
-    for dataset in others.datasets:
-        held_out = make_target(others, dataset)
-        if len(held_out.curves) < 2:
-            continue
+    for held_out in nested_targets(data, target):
         finals = held_out.final
         best = max(finals, key=lambda model: finals[model])
         for scope, order in ranker(held_out, scopes).items():
-            ranks[scope].append(BestRank(dataset, order.index(best) + 1, len(order)))
+            ranks[scope].append(BestRank(held_out.name, order.index(best) + 1, len(order)))
     return ranks
 
 

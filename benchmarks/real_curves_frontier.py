@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 from _shared import machine_info, table
 from real_curves import halving_rungs_doubling, learned_prior, recall, select, successive_halving
-from real_curves_coverage import without_dataset
+from real_curves_coverage import nested_targets
 from real_curves_data import CurveData, DataError, Target, chosen_targets, load_curves, make_target
 from real_curves_report import GOAL_COST_SHARE, uncertainty
 
@@ -104,13 +104,7 @@ def lookup(outcomes: Mapping[str, Any], scope: str, k: int, schedule: str) -> Ou
 
 def nested_grid(data: CurveData, target: str) -> dict[str, dict[str, Any]]:
     """Each other dataset with two or more candidates as the target of the rest: its grid of outcomes."""
-    others = without_dataset(data, target)
-    grids = {}
-    for dataset in others.datasets:
-        held_out = make_target(others, dataset)
-        if len(held_out.curves) >= 2:
-            grids[dataset] = replay_grid(held_out)
-    return grids
+    return {held_out.name: replay_grid(held_out) for held_out in nested_targets(data, target)}
 
 
 def calibrate(grids: Mapping[str, Mapping[str, Any]]) -> tuple[dict[str, dict[str, float]], float]:

@@ -59,9 +59,12 @@ Methods (the same runs for all):
 
 No proxy scores exist here (no model outputs on the targets). What recall uses instead:
 
-* ``hfselect`` gets a *learned prior* (:func:`learned_prior`) as its proxy: each candidate run's
-  final score predicted before it trains, by a regression fitted on every run of the other
-  datasets, from the run's protocol (hyperparameters), its model and its dataset's descriptors.
+* ``hfselect`` gets a *learned prior* (:func:`real_curves_priors.learned_prior`) as its proxy:
+  each candidate run's standing among the target's runs predicted before it trains, by a
+  regression fitted on every run of the other datasets (its percentile among its own dataset's
+  runs) from the run's protocol (hyperparameters), its model and its dataset's descriptors.
+* ``hfselect, prior of final scores``: the learned prior before 2026-12-02, the same regression of
+  the runs' final scores themselves (:func:`real_curves_priors.final_score_prior`).
 * ``hfselect, protocol prior recall`` (the stand-in before it, :func:`protocol_prior`): each
   model's mean final score over the better half of all its full-length runs on the other datasets,
   whatever their protocol. Each pair there has several runs with random hyperparameters; the
@@ -103,6 +106,7 @@ from _shared import machine_info
 from _stats import mean_of_defined, rank_correlation
 from real_curves_coverage import best_model_ranks, coverage_candidates
 from real_curves_data import CurveData, DataError, Target, chosen_targets, load_curves, make_target
+from real_curves_priors import final_score_prior, learned_prior, no_prior, no_proxy, protocol_prior
 from real_curves_protocol import PROTOCOL_PREDICTOR
 from real_curves_report import (
     diagnosis_summary,
@@ -137,48 +141,6 @@ def halving_rungs_doubling(budget: int) -> list[int]:
         rungs.append(rung)
         rung *= 2
     return rungs
-
-
-def no_proxy(models: Sequence[str]) -> dict[str, float]:
-    """The same proxy for every model: recall then ranks on the benchmark results alone."""
-    return dict.fromkeys(models, 0.0)
-
-
-def no_prior(target: Target) -> None:
-    """No prior: recall ranks by mean benchmark score (the performance matrix's one run per pair)."""
-    return None
-
-
-def protocol_prior(target: Target) -> dict[str, float]:
-    """What each candidate reaches under a good protocol: the mean of the better half of its final scores.
-
-    Over every full-length run the model has on the benchmark datasets (each dataset has several
-    runs per model, with different hyperparameters). One run per pair, as in the performance
-    matrix, is one random draw of those hyperparameters: a good model with one bad draw looks bad.
-    """
-    prior = {}
-    for model in target.curves:
-        finals = sorted(curve.final for curve in target.benchmark_curves.get(model, []))
-        better_half = finals[len(finals) // 2 :]
-        prior[model] = float(np.mean(better_half)) if better_half else 0.0
-    return prior
-
-
-def learned_prior(target: Target) -> dict[str, float]:
-    """Each candidate's final score predicted before it trains, from what is known of its run.
-
-    A gradient-boosted regression of the final score on a run's features (its protocol's
-    hyperparameters, its model, its dataset's descriptors: :meth:`CurveData.run_features`), fitted
-    on every full-length run of the benchmark datasets. The protocol prior averages a model over
-    hyperparameters; this one asks how *this* run's protocol suits the model: on real curves a
-    learning rate 1000x off decides more than the architecture. With fewer than 10 benchmark runs
-    to learn from, the protocol prior. Deterministic: a fixed seed and no early-stopping split.
-    """
-    if len(target.benchmark_runs) < 10:
-        return protocol_prior(target)
-    models = list(target.curves)
-    predicted = target.prior_regression.predict(np.array([target.features[model] for model in models]))
-    return {m: float(v) for m, v in zip(models, predicted, strict=True)}
 
 
 def recall(target: Target, top_k: int, scope: str, prior: Mapping[str, float] | None = None) -> list[str]:
@@ -361,6 +323,7 @@ def methods() -> dict[str, Method]:
         "hfselect, worse half by predicted final": hfselect_method(order_by="predicted"),
         "hfselect, worse half by current score": hfselect_method(order_by="score"),
         "hfselect, protocol prior recall": hfselect_method(prior=protocol_prior),
+        "hfselect, prior of final scores": hfselect_method(prior=final_score_prior),
         "hfselect, margin of the mean held-out error": hfselect_method(mean_error_margin=True),
         "hfselect, 8 candidates, recall on the prior alone": hfselect_method(candidates=8, scope="every"),
         "hfselect, runs not judged in their warmup": hfselect_method(warmup=True),
@@ -461,6 +424,7 @@ def one_epoch_probe(target: Target) -> dict[str, float]:
 # What stands in for a proxy score in the recall-quality table (no model outputs exist here).
 RECALL_PROXIES: dict[str, Callable[[Target], dict[str, float]]] = {
     "learned prior": learned_prior,
+    "learned prior of final scores": final_score_prior,
     "protocol prior": protocol_prior,
     "one-epoch probe": one_epoch_probe,
 }

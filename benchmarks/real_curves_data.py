@@ -20,8 +20,10 @@ from real_curves_protocol import (
     PRIOR_TREES,
     PROTOCOL_PREDICTOR,
     BenchmarkRun,
+    PriorObjective,
     ProtocolRegressions,
     ProtocolTrendPredictor,
+    dataset_percentiles,
     run_regression,
 )
 from sklearn.ensemble import HistGradientBoostingRegressor
@@ -210,6 +212,9 @@ class Target:
     _predictors: dict[tuple[str, str], TrendPredictor] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    _prior_regressions: dict[str, HistGradientBoostingRegressor] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def budget(self) -> int:
@@ -231,11 +236,20 @@ class Target:
         spread = max(finals.values()) - min(finals.values())
         return float((max(finals.values()) - finals[selected]) / spread) if spread > 0 else 0.0
 
-    @cached_property
-    def prior_regression(self) -> HistGradientBoostingRegressor:
-        """The learned prior's regression: a run's final score on its features, fitted on every benchmark run."""
-        features = np.array([run.features for run in self.benchmark_runs])
-        return run_regression(PRIOR_TREES).fit(features, [run.final for run in self.benchmark_runs])
+    def prior_regression(self, objective: PriorObjective = "percentile") -> HistGradientBoostingRegressor:
+        """The learned prior's regression on a run's features, fitted once per objective on every benchmark run.
+
+        ``"percentile"``: the run's percentile among its dataset's runs
+        (:func:`real_curves_protocol.dataset_percentiles`); ``"final"``: its final score.
+        """
+        if objective not in self._prior_regressions:
+            features = np.array([run.features for run in self.benchmark_runs])
+            if objective == "percentile":
+                outcome = dataset_percentiles(self.benchmark_runs)
+            else:
+                outcome = np.array([run.final for run in self.benchmark_runs])
+            self._prior_regressions[objective] = run_regression(PRIOR_TREES).fit(features, outcome)
+        return self._prior_regressions[objective]
 
     @cached_property
     def protocol_regressions(self) -> ProtocolRegressions:

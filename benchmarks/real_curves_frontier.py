@@ -48,9 +48,10 @@ from typing import Any
 
 import numpy as np
 from _shared import machine_info, table
-from real_curves import halving_rungs_doubling, learned_prior, recall, select, successive_halving
+from real_curves import halving_rungs_doubling, recall, select, successive_halving
 from real_curves_coverage import nested_targets
 from real_curves_data import CurveData, DataError, Target, chosen_targets, load_curves, make_target
+from real_curves_priors import learned_prior
 from real_curves_report import GOAL_COST_SHARE, uncertainty
 
 from hfselect.config import DEFAULT_MARGIN, DEFAULT_PREDICTOR

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
+from scipy.stats import rankdata
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.model_selection import GroupKFold
 
@@ -39,6 +41,8 @@ class BenchmarkRun:
         return self.curve[-1]
 
 
+# What the learned prior regresses: a run's percentile among its dataset's runs, or its final score
+PriorObjective = Literal["percentile", "final"]
 PRIOR_TREES = 300  # the learned prior's boosting iterations: one fit per target
 PROTOCOL_TREES = 200  # fewer than the learned prior's: one fit per epoch count and fold, not per target
 
@@ -51,6 +55,21 @@ def run_regression(trees: int) -> HistGradientBoostingRegressor:
     return HistGradientBoostingRegressor(
         max_iter=trees, learning_rate=0.05, early_stopping=False, random_state=0
     )
+
+
+def dataset_percentiles(runs: Sequence[BenchmarkRun]) -> np.ndarray:
+    """Each run's final score as a percentile among the runs of its own dataset, in (0, 1).
+
+    ``(rank - 1/2) / n`` with ties at their mean rank: the best of 10 runs is 0.95, the worst
+    0.05, whatever the dataset's accuracy level. One value per run, in ``runs``' order.
+    """
+    finals = np.array([run.final for run in runs], dtype=float)
+    datasets = np.array([run.dataset for run in runs])
+    percentiles = np.empty_like(finals)
+    for dataset in dict.fromkeys(datasets):
+        mask = datasets == dataset
+        percentiles[mask] = (rankdata(finals[mask]) - 0.5) / mask.sum()
+    return percentiles
 
 
 class ProtocolRegressions:

@@ -28,6 +28,9 @@ data the target is not in. It is then replayed on the target; those rows are sco
 mean over the targets' nested replays, and ``goal_line`` the lowest of those regrets at or under
 the goal's cost share.
 
+``--prior final`` recalls with the learned prior of final scores, the stand-in before
+2026-12-02 (:func:`real_curves_priors.final_score_prior`), for the before and after of that change.
+
 Nothing here looks at a target's curves before its calibrated configuration is chosen. It fits one
 prior and one predictor set per (target, benchmark dataset): about 70 CPU-minutes on 17 datasets,
 hence ``--jobs`` (targets in parallel processes).
@@ -44,7 +47,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 from _shared import machine_info, table
@@ -52,6 +55,7 @@ from real_curves import halving_rungs_doubling, recall, select, successive_halvi
 from real_curves_coverage import nested_targets
 from real_curves_data import CurveData, DataError, Target, chosen_targets, load_curves, make_target
 from real_curves_priors import learned_prior
+from real_curves_protocol import PriorObjective
 from real_curves_report import GOAL_COST_SHARE, uncertainty
 
 from hfselect.config import DEFAULT_MARGIN, DEFAULT_PREDICTOR
@@ -81,16 +85,19 @@ def configurations(pool: int) -> list[tuple[str, int, str]]:
     return [(scope, k, schedule) for scope in SCOPES for k in range(2, top + 1) for schedule in SCHEDULES]
 
 
-def replay_grid(target: Target) -> dict[str, Any]:
-    """Successive halving and every configuration on ``target``: ``{name: [regret, cost]}`` and its pool."""
+def replay_grid(target: Target, prior: PriorObjective = "percentile") -> dict[str, Any]:
+    """Successive halving and every configuration on ``target``: ``{name: [regret, cost]}`` and its pool.
+
+    ``prior``: what the learned prior regresses (:func:`real_curves_priors.learned_prior`).
+    """
     pool = len(target.curves)
     halving = successive_halving(target)
     outcomes: dict[str, Any] = {
         "pool": pool,
         HALVING: [halving["normalized_regret"], halving["cost_seconds"]],
     }
-    prior = learned_prior(target)
-    orders = {scope: recall(target, pool, scope, prior) for scope in SCOPES}
+    scores = learned_prior(target, prior)
+    orders = {scope: recall(target, pool, scope, scores) for scope in SCOPES}
     for scope, k, schedule in configurations(pool):
         rungs = SCHEDULES[schedule](target.budget)
         result = select(target, orders[scope][:k], DEFAULT_PREDICTOR, DEFAULT_MARGIN, rungs)
@@ -103,9 +110,11 @@ def lookup(outcomes: Mapping[str, Any], scope: str, k: int, schedule: str) -> Ou
     return outcomes[config_name(scope, min(k, outcomes["pool"], MAX_CANDIDATES), schedule)]
 
 
-def nested_grid(data: CurveData, target: str) -> dict[str, dict[str, Any]]:
+def nested_grid(
+    data: CurveData, target: str, prior: PriorObjective = "percentile"
+) -> dict[str, dict[str, Any]]:
     """Each other dataset with two or more candidates as the target of the rest: its grid of outcomes."""
-    return {held_out.name: replay_grid(held_out) for held_out in nested_targets(data, target)}
+    return {held_out.name: replay_grid(held_out, prior) for held_out in nested_targets(data, target)}
 
 
 def calibrate(grids: Mapping[str, Mapping[str, Any]]) -> tuple[dict[str, dict[str, float]], float]:
@@ -132,15 +141,15 @@ def calibrated(stats: Mapping[str, Mapping[str, float]], halving_regret: float, 
     return min(own, key=lambda name: own[name]["mean_normalized_regret"])
 
 
-def replay_target(data: CurveData, name: str) -> dict[str, Any]:
+def replay_target(data: CurveData, name: str, prior: PriorObjective = "percentile") -> dict[str, Any]:
     """One target: its nested calibration, the configurations chosen, and their replay on it."""
     started = time.perf_counter()
-    grids = nested_grid(data, name)
+    grids = nested_grid(data, name, prior)
     if not grids:
         raise DataError(f"{name}: no other dataset has two or more full-length candidates to calibrate on")
     stats, halving_regret = calibrate(grids)
     target = make_target(data, name)
-    outcomes = replay_grid(target)
+    outcomes = replay_grid(target, prior)
     rows = {HALVING: outcomes[HALVING]}
     chosen = {}
     grid = {config_name(*config): config for config in configurations(MAX_CANDIDATES)}
@@ -160,9 +169,11 @@ def replay_target(data: CurveData, name: str) -> dict[str, Any]:
     }
 
 
-def run(data: CurveData, targets: Sequence[str], jobs: int = 1) -> dict[str, Any]:
+def run(
+    data: CurveData, targets: Sequence[str], jobs: int = 1, prior: PriorObjective = "percentile"
+) -> dict[str, Any]:
     """Every target's nested calibration (``jobs`` targets at a time), the frontier and the scored rows."""
-    replay = partial(replay_target, data)
+    replay = partial(replay_target, data, prior=prior)
     if jobs > 1:
         # Spawned, not forked: a child forked after scikit-learn's OpenMP threads started can hang.
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -278,19 +289,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", required=True, help="a folder in Quick-Tune's layout (curves/, table.csv)")
     parser.add_argument("--targets", help="comma-separated datasets to hold out in turn (default: all)")
     parser.add_argument("--jobs", type=int, default=1, help="targets replayed in parallel processes")
+    parser.add_argument(
+        "--prior",
+        choices=get_args(PriorObjective),
+        default="percentile",
+        help="what the learned prior regresses: each run's percentile among its dataset's runs "
+        "(default), or its final score (the prior before 2026-12-02)",
+    )
     parser.add_argument("--json", help="write every number here")
     args = parser.parse_args(argv)
     try:
         data = load_curves(Path(args.data))
-        targets = chosen_targets(data, args.targets)
-        targets = [name for name in targets if len(make_target(data, name).curves) >= 2]
+        requested = chosen_targets(data, args.targets)
+        targets = [name for name in requested if len(make_target(data, name).curves) >= 2]
         started = time.perf_counter()
-        report = run(data, targets, max(1, args.jobs))
+        report = run(data, targets, max(1, args.jobs), args.prior)
     except DataError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     report["machine"] = machine_info(seconds=round(time.perf_counter() - started, 1), jobs=args.jobs)
-    report["data"] = {"folder": str(args.data), "datasets": len(data.datasets), "budget_epochs": data.budget}
+    report["prior"] = args.prior
+    report["data"] = {
+        "folder": str(args.data),
+        "datasets": len(data.datasets),
+        "budget_epochs": data.budget,
+        "skipped_targets": [name for name in requested if name not in targets],  # fewer than 2 candidates
+    }
     print_report(report)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))

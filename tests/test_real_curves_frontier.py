@@ -62,10 +62,10 @@ def test_nested_calibration_never_sees_the_target(tmp_path: Path, monkeypatch: p
     seen: list[tuple[str, list[str]]] = []
     replay_grid = frontier.replay_grid
 
-    def recording(target: Any) -> dict[str, Any]:
+    def recording(target: Any, prior: str = "percentile") -> dict[str, Any]:
         # Records who plays the target and what it learns from, then replays as the script does.
         seen.append((target.name, target.benchmarks))
-        return replay_grid(target)
+        return replay_grid(target, prior)
 
     monkeypatch.setattr(frontier, "replay_grid", recording)
     result = frontier.replay_target(data, "D0")
@@ -130,7 +130,32 @@ def test_a_target_with_nothing_to_calibrate_on_is_one_line(
 ) -> None:
     _write_quicktune_layout(tmp_path / "data")
     frontier = _load("real_curves_frontier")
-    monkeypatch.setattr(frontier, "nested_grid", lambda data, target: {})  # no other dataset qualifies
+    monkeypatch.setattr(frontier, "nested_grid", lambda data, target, prior: {})  # no other dataset qualifies
     assert frontier.main(["--data", str(tmp_path / "data"), "--targets", "D0"]) == 2
     error = capsys.readouterr().err.strip()
     assert error == "error: D0: no other dataset has two or more full-length candidates to calibrate on"
+
+
+def test_the_prior_of_final_scores_is_an_option_and_skipped_targets_are_listed(tmp_path: Path) -> None:
+    _write_quicktune_layout(tmp_path / "data")
+    # D3 keeps one full-length run: no choice to make there, so it is no target (nor a benchmark).
+    perf_path = tmp_path / "data" / "curves" / "perf.json"
+    perf = json.loads(perf_path.read_text())
+    for config in list(perf["D3"])[2:]:
+        perf["D3"][config] = perf["D3"][config][:5]
+    perf_path.write_text(json.dumps(perf))
+    frontier = _load("real_curves_frontier")
+    data = frontier.load_curves(tmp_path / "data")
+    out = tmp_path / "final.json"
+    args = ["--data", str(tmp_path / "data"), "--targets", "D0,D1,D3", "--prior", "final", "--json", str(out)]
+    assert frontier.main(args) == 0
+    report = json.loads(out.read_text())
+    assert report["prior"] == "final"
+    assert report["data"]["skipped_targets"] == ["D3"] and list(report["targets"]) == ["D0", "D1"]
+    # The same replays as run() with the prior of final scores.
+    final = json.loads(json.dumps(frontier.run(data, ["D0", "D1"], prior="final")))
+    assert report["targets"] == final["targets"] and report["frontier"] == final["frontier"]
+    # Each prior ranks with its own regression: the two objectives give different priors.
+    target = frontier.make_target(data, "D0")
+    by_percentile, by_final = frontier.learned_prior(target), frontier.learned_prior(target, "final")
+    assert set(by_percentile) == set(by_final) and by_percentile != by_final

@@ -470,10 +470,10 @@ def run(data: CurveData, targets: Sequence[str], coverage: bool = False) -> dict
     diagnosis: dict[str, dict[str, Any]] = {}
     candidates: dict[str, dict[str, int]] = {}  # --coverage-candidates: target -> row -> candidates
     for name in targets:
-        target = make_target(data, name)
-        if len(target.curves) < 2:
+        if not data.has_choice(name):
             print(f"  {name}: fewer than 2 candidates with {data.budget} epochs, skipped", file=sys.stderr)
             continue
+        target = make_target(data, name)
         started = time.perf_counter()
         per_target[name] = {method: replay(target) for method, replay in methods().items()}
         if coverage:

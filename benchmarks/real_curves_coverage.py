@@ -51,9 +51,8 @@ def nested_targets(data: CurveData, target: str) -> Iterator[Target]:
     """Each other dataset with two or more candidates, as the target of the rest (never of ``target``)."""
     others = without_dataset(data, target)
     for dataset in others.datasets:
-        held_out = make_target(others, dataset)
-        if len(held_out.curves) >= 2:
-            yield held_out
+        if others.has_choice(dataset):
+            yield make_target(others, dataset)
 
 
 def best_model_ranks(

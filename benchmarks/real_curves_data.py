@@ -72,6 +72,10 @@ class CurveData:
                 chosen[model] = config
         return chosen
 
+    def has_choice(self, dataset: str) -> bool:
+        """Whether ``dataset`` can be a target: two or more models with a full-length run to choose from."""
+        return len(self.runs(dataset)) >= 2
+
     def full_curves(self, datasets: Sequence[str]) -> dict[str, list[Curve]]:
         """Model -> every full-budget curve it has on ``datasets`` (each config is one curve).
 

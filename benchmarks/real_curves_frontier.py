@@ -301,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         data = load_curves(Path(args.data))
         requested = chosen_targets(data, args.targets)
-        targets = [name for name in requested if len(make_target(data, name).curves) >= 2]
+        targets = [name for name in requested if data.has_choice(name)]
         started = time.perf_counter()
         report = run(data, targets, max(1, args.jobs), args.prior)
     except DataError as error:

@@ -407,7 +407,8 @@ def select(
         **options: the fine-tuning protocol and selection options, fields of
             :class:`~hfselect.training.selection.SelectConfig` (``epochs``, ``learning_rate``,
             ``batch_size``, ``max_length``, ``metric``, ``schedule``, ``margin``, ``halving_order``,
-            ``predictor``, ``text_columns``, ``label_column``, ``allow_pickle``, ...).
+            ``reduction_factor``, ``predictor``, ``text_columns``, ``label_column``,
+            ``allow_pickle``, ...).
 
     Returns:
         The :class:`~hfselect.cards.SelectionReport` written to ``output_dir/report.json``.

@@ -40,6 +40,9 @@ DEFAULT_MARGIN_COVERAGE = 0.9
 # the two err differently, so their rank sum orders better than either (benchmarks/README.md,
 # "Real learning curves"); "predicted" is the rule before, "score" plain successive halving's.
 DEFAULT_HALVING_ORDER: HalvingOrder = "rank_sum"
+# A synchronous round keeps the best 1/reduction_factor of its candidates (rounded up): the worse
+# half is dropped, as in Jamieson and Talwalkar's successive halving.
+DEFAULT_REDUCTION_FACTOR = 2
 DEFAULT_SCHEDULE = "sync"
 DEFAULT_OUTPUT_DIR = "hfselect-selection"
 

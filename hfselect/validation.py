@@ -102,6 +102,9 @@ def _threshold_text(text: str) -> float | str:
 
 positive_int = _argument_type(int, lambda value: check_int("value", value, minimum=1), "an integer >= 1")
 non_negative_int = _argument_type(int, lambda value: check_int("value", value, minimum=0), "an integer >= 0")
+reduction_factor_value = _argument_type(
+    int, lambda value: check_int("value", value, minimum=2), "an integer >= 2"
+)
 positive_float = _argument_type(_number, lambda value: check_positive_float("value", value), "a number > 0")
 threshold_value = _argument_type(
     _threshold_text,

@@ -130,6 +130,32 @@ def test_replay_halving_on_recorded_curves() -> None:
     assert replay_halving({"only": [0.5, 0.6]}, 2).epochs == {"only": 2}
 
 
+def test_a_round_keeps_the_best_share_its_reduction_factor_says() -> None:
+    alive = ["a", "b", "c", "d", "e", "f", "g"]
+    score = dict(zip(alive, [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3], strict=True))
+    for factor, kept in ((2, {"a", "b", "c", "d"}), (3, {"a", "b", "c"}), (4, {"a", "b"})):
+        # Plain halving (no trend): the best ceil(7 / factor) by score go on.
+        drops = halving_round(
+            alive, score, dict(score), epoch=3, low_performers=False, reduction_factor=factor
+        )
+        assert set(alive) - set(drops) == kept
+    drops = halving_round(alive, score, dict(score), epoch=3, low_performers=False, reduction_factor=3)
+    assert drops["d"].startswith("below the best third at epoch 3: 4 of 7")
+    for bad in (1, 0, 2.5, True):
+        with pytest.raises(ValueError, match="reduction_factor must be an integer >= 2"):
+            halving_round(alive, score, dict(score), epoch=3, reduction_factor=bad)  # type: ignore[arg-type]
+
+
+def test_replay_halving_with_a_reduction_factor_of_three() -> None:
+    # Six runs, each better than the next at every epoch: 6 -> 2 after epoch 1, 2 -> 1 after epoch 2.
+    curves = {name: [0.1 * rank + 0.01 * epoch for epoch in range(4)] for rank, name in enumerate("fedcba")}
+    replay = replay_halving(curves, 4, rungs=[1, 2], reduction_factor=3)
+    assert replay.selected == "a"
+    assert replay.epochs == {"f": 1, "e": 1, "d": 1, "c": 1, "b": 2, "a": 4}
+    halved = replay_halving(curves, 4, rungs=[1, 2], reduction_factor=2)
+    assert halved.epochs == {"f": 1, "e": 1, "d": 1, "c": 2, "b": 2, "a": 4}
+
+
 class _FixedPrediction(TrendPredictor):
     """Predicts one final score whatever the run has scored (no curves: its error bound is unknown)."""
 

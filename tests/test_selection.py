@@ -141,27 +141,34 @@ def test_select_options_default_to_hfselects_rule() -> None:
     )
     with pytest.raises(SystemExit):
         build_parser().parse_args(["select", "d", "--halving-order", "best"])
+    assert args.reduction_factor == 2 and selection_options(args)["reduction_factor"] == 2
+    assert build_parser().parse_args(["select", "d", "--reduction-factor", "3"]).reduction_factor == 3
+    for bad in ("1", "2.5"):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["select", "d", "--reduction-factor", bad])
 
 
-def test_sync_rounds_order_the_worse_half_as_configured(
+def test_sync_rounds_order_and_reduce_as_configured(
     tiny_assets: Path, benchmarked: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import hfselect.training.selection as selection
 
-    orders: list[str] = []
+    orders: list[tuple[str, int]] = []
     decide = selection.halving_round
 
     def recording_round(*args: Any, **kwargs: Any) -> dict[str, str]:
-        orders.append(kwargs["order_by"])
+        orders.append((kwargs["order_by"], kwargs["reduction_factor"]))
         return decide(*args, **kwargs)
 
     monkeypatch.setattr(selection, "halving_round", recording_round)
     candidates = [str(tiny_assets / "models" / name) for name in ("bert-a", "distil-b")]
-    config = tiny_config(tmp_path, epochs=2, halving_order="predicted")
+    config = tiny_config(tmp_path, epochs=2, halving_order="predicted", reduction_factor=3)
     with ModelRepository(benchmarked) as repository:
         FineSelection(repository, str(tiny_assets / "datasets" / "topic"), candidates, config).run()
-    assert orders and set(orders) == {"predicted"}
-    assert SelectConfig().halving_order == "rank_sum"
+    assert orders and set(orders) == {("predicted", 3)}
+    assert SelectConfig().halving_order == "rank_sum" and SelectConfig().reduction_factor == 2
+    with pytest.raises(ValueError, match="reduction_factor must be an integer >= 2, not 1"):
+        SelectConfig(reduction_factor=1)
 
 
 def test_select_with_published_results_only_says_which_prediction_applies(

@@ -22,6 +22,7 @@ from hfselect.config import (
     DEFAULT_METRIC,
     DEFAULT_OUTPUT_DIR,
     DEFAULT_PROXY,
+    DEFAULT_REDUCTION_FACTOR,
     DEFAULT_SAMPLE_SIZE,
     DEFAULT_SCHEDULE,
     DEFAULT_SCOPE,
@@ -30,7 +31,13 @@ from hfselect.config import (
     HALVING_ORDERS,
 )
 from hfselect.core.scopes import SCOPES
-from hfselect.validation import non_negative_int, positive_float, positive_int, threshold_value
+from hfselect.validation import (
+    non_negative_int,
+    positive_float,
+    positive_int,
+    reduction_factor_value,
+    threshold_value,
+)
 
 
 def open_repository(args: argparse.Namespace, *, create: bool = True) -> Any:
@@ -77,6 +84,7 @@ def selection_options(args: argparse.Namespace) -> dict[str, Any]:
         "schedule": args.schedule,
         "margin": args.margin,
         "halving_order": args.halving_order,
+        "reduction_factor": args.reduction_factor,
         "keep_checkpoints": args.keep_checkpoints,
         "study": args.study,
         "output_dir": args.output,
@@ -246,6 +254,12 @@ def add_selection_options(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_HALVING_ORDER,
         help="how a sync round orders the candidates before dropping the worse half: rank_sum (default): "
         "each one's rank by current score plus its rank by predicted final score; predicted; score",
+    )
+    parser.add_argument(
+        "--reduction-factor",
+        type=reduction_factor_value,
+        default=DEFAULT_REDUCTION_FACTOR,
+        help="a sync round keeps the best 1/N of its candidates, rounded up (default %(default)s: the better half)",
     )
     parser.add_argument(
         "--keep-checkpoints", action="store_true", help="keep the checkpoints of dropped candidates"

@@ -47,6 +47,7 @@ from hfselect.config import (
     DEFAULT_HALVING_ORDER,
     DEFAULT_MARGIN,
     DEFAULT_PREDICTOR,
+    DEFAULT_REDUCTION_FACTOR,
     HALVING_ORDERS,
     HalvingOrder,
 )
@@ -249,10 +250,12 @@ def halving_round(
     low_performers: bool = True,
     warming_up: Collection[str] = (),
     order_by: HalvingOrder = DEFAULT_HALVING_ORDER,
+    reduction_factor: int = DEFAULT_REDUCTION_FACTOR,
 ) -> dict[str, str]:
     """One synchronous round's drops: ``model -> reason`` for the candidates to stop after ``epoch``.
 
-    The worse half in :func:`halving_order` (``order_by``) is dropped, and so is every candidate
+    Only the best ``1 / reduction_factor`` in :func:`halving_order` (``order_by``) are kept (rounded
+    up: the worse half with the default 2, as Optuna's and Ray Tune's ``reduction_factor``), and every candidate
     :func:`stop_decision` stops against the others of ``alive``. The best prediction is never a low
     performer, so at least one candidate is always kept.
 
@@ -265,14 +268,16 @@ def halving_round(
     the warmup has got, not how well they learn, so they are neither judged (kept, whatever they
     score) nor rivals of the others; the better half is taken among the rest.
     """
+    check_reduction_factor(reduction_factor)
     order = [model_id for model_id in alive if model_id not in warming_up]
     ranked = halving_order(order, score, predicted, order_by)
-    keep = set(ranked[: math.ceil(len(ranked) / 2)])
+    keep = set(ranked[: math.ceil(len(ranked) / reduction_factor)])
     drops: dict[str, str] = {}
     for place, model_id in enumerate(ranked, start=1):
         if model_id not in keep:
             drops[model_id] = (
-                f"worse half at epoch {epoch}: {place} of {len(ranked)} by {order_by.replace('_', ' ')}"
+                f"{_worse_share(reduction_factor)} at epoch {epoch}: {place} of {len(ranked)} by "
+                f"{order_by.replace('_', ' ')}"
                 f" (predicted final {predicted[model_id]:.4f}, score {score[model_id]:.4f})"
             )
         elif low_performers:
@@ -282,6 +287,20 @@ def halving_round(
             if decision.stop:
                 drops[model_id] = str(decision.reason)
     return drops
+
+
+def check_reduction_factor(reduction_factor: int) -> None:
+    """Raise ``ValueError`` unless ``reduction_factor`` is a whole number of at least 2 (1 would drop nobody)."""
+    if isinstance(reduction_factor, bool) or not isinstance(reduction_factor, int) or reduction_factor < 2:
+        raise ValueError(f"reduction_factor must be an integer >= 2, not {reduction_factor!r}")
+
+
+def _worse_share(reduction_factor: int) -> str:
+    """What a round drops, in words: "worse half", "below the best third", ..."""
+    if reduction_factor == 2:
+        return "worse half"
+    kept = {3: "third", 4: "quarter"}.get(reduction_factor, f"1/{reduction_factor}")
+    return f"below the best {kept}"
 
 
 @dataclass
@@ -302,6 +321,7 @@ def replay_halving(
     rungs: Sequence[int] | None = None,
     warmup_epochs: Mapping[str, int] | None = None,
     order_by: HalvingOrder = DEFAULT_HALVING_ORDER,
+    reduction_factor: int = DEFAULT_REDUCTION_FACTOR,
 ) -> HalvingReplay:
     """Synchronous halving replayed on recorded validation curves, without training anything.
 
@@ -317,8 +337,10 @@ def replay_halving(
     candidate is not judged at a rung that comes before its warmup is over (see
     :func:`halving_round`'s ``warming_up``). Without it every candidate is judged at every rung.
     ``order_by``: how a round orders the candidates with ``predictors`` (:func:`halving_order`);
-    without them, by current score.
+    without them, by current score. ``reduction_factor``: a round keeps the best
+    ``1 / reduction_factor`` (see :func:`halving_round`).
     """
+    check_reduction_factor(reduction_factor)
     alive = list(curves)
     if not alive:
         raise ValueError("halving needs at least one candidate")
@@ -355,6 +377,7 @@ def replay_halving(
             low_performers=predictors is not None,
             warming_up=warming_up,
             order_by=order_by if predictors is not None else "score",
+            reduction_factor=reduction_factor,
         )
         drops.update(decided)
         alive = [model for model in alive if model not in decided]

@@ -39,6 +39,7 @@ from hfselect.config import (
     DEFAULT_MARGIN,
     DEFAULT_OUTPUT_DIR,
     DEFAULT_PREDICTOR,
+    DEFAULT_REDUCTION_FACTOR,
     DEFAULT_SCHEDULE,
     HalvingOrder,
 )
@@ -56,6 +57,7 @@ from hfselect.models import model_key
 from hfselect.store import ModelRepository
 from hfselect.store.studies import COMPLETED, RUNNING, STOPPED, Study, Trial
 from hfselect.training.bench import BenchConfig, build_trainer, check_finite_loss, load_data
+from hfselect.validation import check_int
 
 logger = logging.getLogger(__name__)
 
@@ -73,9 +75,16 @@ class SelectConfig(BenchConfig):
     # How a synchronous round orders the candidates before dropping the worse half
     # (hfselect.core.halving.halving_order): "rank_sum", "predicted" (the paper's replay) or "score".
     halving_order: HalvingOrder = DEFAULT_HALVING_ORDER
+    # A synchronous round keeps the best 1/reduction_factor of its candidates (2: the better half).
+    reduction_factor: int = DEFAULT_REDUCTION_FACTOR
     keep_checkpoints: bool = False
     output_dir: str = DEFAULT_OUTPUT_DIR
     study: str | None = None
+
+    def __post_init__(self) -> None:
+        """Reject a protocol :class:`BenchConfig` rejects, and a reduction factor that drops nobody."""
+        super().__post_init__()
+        check_int("reduction_factor", self.reduction_factor, minimum=2)
 
 
 @dataclass
@@ -412,6 +421,7 @@ class FineSelection:
             round_number,
             self.margins(alive, round_number),
             order_by=self.config.halving_order,
+            reduction_factor=self.config.reduction_factor,
         ).items():
             if trials.get(model_id, Trial(model_id, RUNNING)).state != STOPPED:
                 self._drop(model_id, round_number, reason)

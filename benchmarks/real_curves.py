@@ -121,6 +121,7 @@ from hfselect.config import (
     DEFAULT_HALVING_ORDER,
     DEFAULT_MARGIN,
     DEFAULT_PREDICTOR,
+    DEFAULT_REDUCTION_FACTOR,
     HalvingOrder,
 )
 from hfselect.core.clustering import DEFAULT_K_LARGEST, DEFAULT_THRESHOLD
@@ -172,12 +173,14 @@ def select(
     warmup: bool = False,
     mean_error_margin: bool = False,
     order_by: HalvingOrder = DEFAULT_HALVING_ORDER,
+    reduction_factor: int = DEFAULT_REDUCTION_FACTOR,
 ) -> dict[str, Any]:
     """Halving over ``candidates`` on the target's curves: the selection, its cost and regret.
 
     ``warmup``: runs are not judged before their protocol's learning-rate warmup is over.
     ``order_by``: how a round orders the candidates before dropping the worse half
-    (:func:`hfselect.core.halving.halving_order`).
+    (:func:`hfselect.core.halving.halving_order`); ``reduction_factor``: a round keeps the best
+    ``1 / reduction_factor`` of them.
     ``mean_error_margin``: ``margin="auto"`` is each predictor's mean held-out error (the rule
     before ``DEFAULT_MARGIN_COVERAGE``), not its error bound.
     """
@@ -193,6 +196,7 @@ def select(
         rungs=rungs,
         warmup_epochs=target.warmup if warmup else None,
         order_by=order_by,
+        reduction_factor=reduction_factor,
     )
     return {
         "selected": replay.selected,

@@ -17,7 +17,9 @@ with successive halving beside it:
 * ``scope``: ``every`` (the learned prior alone) or ``evidence`` (hfselect's default rule);
 * ``candidates``: 2 to 12 (the pool, where it is smaller);
 * ``schedule``: the library's rungs (:func:`hfselect.core.halving.halving_rungs`: epochs 3, 6, 12,
-  24 of 50), successive halving's (1, 2, 4, 8, 16, 32) or doubling from epoch 2.
+  24 of 50), successive halving's (1, 2, 4, 8, 16, 32) or doubling from epoch 2; each with rounds
+  that keep the better half (the library's default ``reduction_factor=2``) or the best third
+  (``reduction_factor=3``, Hyperband's: ``"library, a third kept"``).
 
 Per target, over its benchmark datasets, each configuration gets its mean regret and its cost as a
 share of successive halving's (total seconds over total seconds). The *calibrated* configuration is
@@ -45,6 +47,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, get_args
@@ -63,11 +66,32 @@ from hfselect.core.halving import halving_rungs
 
 SCOPES = ("every", "evidence")
 MAX_CANDIDATES = 12  # beyond 12 every configuration cost more than successive halving when tried
-SCHEDULES: dict[str, Callable[[int], list[int]]] = {
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When halving decides (its rungs for a budget) and what share of the candidates a round keeps."""
+
+    rungs: Callable[[int], list[int]]
+    reduction_factor: int = 2  # a round keeps the best 1/reduction_factor (rounded up)
+
+
+def _from_epoch_2(budget: int) -> list[int]:
+    return [rung for rung in halving_rungs_doubling(budget) if rung >= 2]
+
+
+_RUNGS: dict[str, Callable[[int], list[int]]] = {
     "library": halving_rungs,
     "from epoch 1": halving_rungs_doubling,
-    "from epoch 2": lambda budget: [rung for rung in halving_rungs_doubling(budget) if rung >= 2],
+    "from epoch 2": _from_epoch_2,
 }
+# Each set of rungs keeping the better half (the library's default), then keeping the best third
+# (Hyperband's reduction factor): more candidates for the same epochs, judged on fewer rungs.
+SCHEDULES: dict[str, Schedule] = {
+    **{name: Schedule(rungs) for name, rungs in _RUNGS.items()},
+    **{f"{name}, a third kept": Schedule(rungs, 3) for name, rungs in _RUNGS.items()},
+}
+
 HALVING = "successive_halving"
 
 # One replay: [normalized regret, cost in seconds]
@@ -99,8 +123,15 @@ def replay_grid(target: Target, prior: PriorObjective = "percentile") -> dict[st
     scores = learned_prior(target, prior)
     orders = {scope: recall(target, pool, scope, scores) for scope in SCOPES}
     for scope, k, schedule in configurations(pool):
-        rungs = SCHEDULES[schedule](target.budget)
-        result = select(target, orders[scope][:k], DEFAULT_PREDICTOR, DEFAULT_MARGIN, rungs)
+        plan = SCHEDULES[schedule]
+        result = select(
+            target,
+            orders[scope][:k],
+            DEFAULT_PREDICTOR,
+            DEFAULT_MARGIN,
+            plan.rungs(target.budget),
+            reduction_factor=plan.reduction_factor,
+        )
         outcomes[config_name(scope, k, schedule)] = [result["normalized_regret"], result["cost_seconds"]]
     return outcomes
 

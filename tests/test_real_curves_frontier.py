@@ -93,8 +93,9 @@ def test_frontier_script_writes_scored_rows(tmp_path: Path) -> None:
     assert report["summary"]["successive_halving"]["cost_share"] == pytest.approx(1.0)
     for row in report["targets"]["D0"]["rows"].values():
         assert 0 <= row["normalized_regret"] <= 1 and row["cost_seconds"] > 0
-    # Six models per dataset: 2 to 6 candidates, three schedules, two scopes.
-    assert len(report["frontier"]) == 2 * 5 * 3
+    # Six models per dataset: 2 to 6 candidates, three sets of rungs each keeping a half or a third,
+    # two scopes.
+    assert len(report["frontier"]) == 2 * 5 * 3 * 2
     for row in report["frontier"].values():
         assert 0 <= row["mean_normalized_regret"] <= 1 and row["cost_share"] > 0
     lowest = report["goal_line"]["lowest_regret"]
@@ -102,6 +103,28 @@ def test_frontier_script_writes_scored_rows(tmp_path: Path) -> None:
         row["mean_normalized_regret"] for row in report["frontier"].values() if row["cost_share"] <= 0.75
     ]
     assert lowest == (min(within) if within else None)
+
+
+def test_a_schedule_keeping_a_third_replays_with_reduction_factor_three(tmp_path: Path) -> None:
+    _write_quicktune_layout(tmp_path / "data")
+    frontier = _load("real_curves_frontier")
+    thirds = frontier.SCHEDULES["library, a third kept"]
+    assert thirds.reduction_factor == 3 and frontier.SCHEDULES["library"].reduction_factor == 2
+    assert thirds.rungs(50) == frontier.SCHEDULES["library"].rungs(50) == [3, 6, 12, 24, 48]
+    target = frontier.make_target(frontier.load_curves(tmp_path / "data"), "D0")
+    outcomes = frontier.replay_grid(target)
+    order = frontier.recall(target, 6, "every", frontier.learned_prior(target))
+    for schedule, plan in frontier.SCHEDULES.items():
+        replayed = frontier.select(
+            target,
+            order,
+            frontier.DEFAULT_PREDICTOR,
+            frontier.DEFAULT_MARGIN,
+            plan.rungs(target.budget),
+            reduction_factor=plan.reduction_factor,
+        )
+        expected = [replayed["normalized_regret"], replayed["cost_seconds"]]
+        assert outcomes[frontier.config_name("every", 6, schedule)] == pytest.approx(expected)
 
 
 def test_frontier_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

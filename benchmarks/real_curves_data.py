@@ -216,7 +216,7 @@ class Target:
     _predictors: dict[tuple[str, str], TrendPredictor] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
-    _prior_regressions: dict[str, HistGradientBoostingRegressor] = field(
+    _prior_regressions: dict[PriorObjective, HistGradientBoostingRegressor] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
 

@@ -248,6 +248,7 @@ def run(
         "frontier": frontier,
         "benchmark_successive_halving_regret": halving,
         "goal_line": {"cost_share": GOAL_COST_SHARE, "lowest_regret": min(within) if within else None},
+        "prior": prior,
     }
 
 
@@ -339,7 +340,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     report["machine"] = machine_info(seconds=round(time.perf_counter() - started, 1), jobs=args.jobs)
-    report["prior"] = args.prior
     report["data"] = {
         "folder": str(args.data),
         "datasets": len(data.datasets),

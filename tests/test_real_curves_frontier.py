@@ -178,6 +178,7 @@ def test_the_prior_of_final_scores_is_an_option_and_skipped_targets_are_listed(t
     # The same replays as run() with the prior of final scores.
     final = json.loads(json.dumps(frontier.run(data, ["D0", "D1"], prior="final")))
     assert report["targets"] == final["targets"] and report["frontier"] == final["frontier"]
+    assert final["prior"] == "final"  # run() records the prior itself, not only the script
     # Each prior ranks with its own regression: the two objectives give different priors.
     target = frontier.make_target(data, "D0")
     by_percentile, by_final = frontier.learned_prior(target), frontier.learned_prior(target, "final")

@@ -61,7 +61,7 @@ from real_curves_priors import learned_prior
 from real_curves_protocol import PriorObjective
 from real_curves_report import GOAL_COST_SHARE, uncertainty
 
-from hfselect.config import DEFAULT_MARGIN, DEFAULT_PREDICTOR
+from hfselect.config import DEFAULT_MARGIN, DEFAULT_PREDICTOR, DEFAULT_REDUCTION_FACTOR
 from hfselect.core.halving import halving_rungs
 
 SCOPES = ("every", "evidence")
@@ -73,7 +73,7 @@ class Schedule:
     """When halving decides (its rungs for a budget) and what share of the candidates a round keeps."""
 
     rungs: Callable[[int], list[int]]
-    reduction_factor: int = 2  # a round keeps the best 1/reduction_factor (rounded up)
+    reduction_factor: int = DEFAULT_REDUCTION_FACTOR  # a round keeps the best 1/reduction_factor (rounded up)
 
 
 def _from_epoch_2(budget: int) -> list[int]:

@@ -52,6 +52,7 @@ from hfselect.config import (
     HalvingOrder,
 )
 from hfselect.core.trend import TrendPredictor, curves_by_model, make_predictor, resolve_margin
+from hfselect.validation import check_int
 
 # The first halving decision comes after this share of the budget, then at every doubling of it.
 FIRST_RUNG_SHARE = 1 / 16
@@ -254,9 +255,10 @@ def halving_round(
 ) -> dict[str, str]:
     """One synchronous round's drops: ``model -> reason`` for the candidates to stop after ``epoch``.
 
-    Only the best ``1 / reduction_factor`` in :func:`halving_order` (``order_by``) are kept (rounded
-    up: the worse half with the default 2, as Optuna's and Ray Tune's ``reduction_factor``), and every candidate
-    :func:`stop_decision` stops against the others of ``alive``. The best prediction is never a low
+    Only the best ``1 / reduction_factor`` in :func:`halving_order` (``order_by``) are kept, rounded
+    up (with the default 2 the worse half is dropped; Optuna and Ray Tune call it
+    ``reduction_factor`` too), and every candidate :func:`stop_decision` stops against the others
+    of ``alive`` is dropped as well. The best prediction is never a low
     performer, so at least one candidate is always kept.
 
     ``margin`` is one number for every candidate, or one per candidate (e.g. its predictor's
@@ -268,7 +270,7 @@ def halving_round(
     the warmup has got, not how well they learn, so they are neither judged (kept, whatever they
     score) nor rivals of the others; the better half is taken among the rest.
     """
-    check_reduction_factor(reduction_factor)
+    check_int("reduction_factor", reduction_factor, minimum=2)  # 1 would drop nobody
     order = [model_id for model_id in alive if model_id not in warming_up]
     ranked = halving_order(order, score, predicted, order_by)
     keep = set(ranked[: math.ceil(len(ranked) / reduction_factor)])
@@ -287,12 +289,6 @@ def halving_round(
             if decision.stop:
                 drops[model_id] = str(decision.reason)
     return drops
-
-
-def check_reduction_factor(reduction_factor: int) -> None:
-    """Raise ``ValueError`` unless ``reduction_factor`` is a whole number of at least 2 (1 would drop nobody)."""
-    if isinstance(reduction_factor, bool) or not isinstance(reduction_factor, int) or reduction_factor < 2:
-        raise ValueError(f"reduction_factor must be an integer >= 2, not {reduction_factor!r}")
 
 
 def _worse_share(reduction_factor: int) -> str:
@@ -340,7 +336,7 @@ def replay_halving(
     without them, by current score. ``reduction_factor``: a round keeps the best
     ``1 / reduction_factor`` (see :func:`halving_round`).
     """
-    check_reduction_factor(reduction_factor)
+    check_int("reduction_factor", reduction_factor, minimum=2)
     alive = list(curves)
     if not alive:
         raise ValueError("halving needs at least one candidate")

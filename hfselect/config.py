@@ -44,6 +44,9 @@ DEFAULT_HALVING_ORDER: HalvingOrder = "rank_sum"
 # half is dropped, as in Jamieson and Talwalkar's successive halving.
 DEFAULT_REDUCTION_FACTOR = 2
 DEFAULT_SCHEDULE = "sync"
+# The callback, for a model without benchmark curves: once this many of the study's runs have
+# finished, their curves (learning curves of the target itself) give a trend as well.
+STUDY_TREND_MIN_RUNS = 3
 DEFAULT_OUTPUT_DIR = "hfselect-selection"
 
 # The fine-tuning protocol of `bench` and `select`.

@@ -16,10 +16,20 @@ from hfselect.store import ModelRepository
 from hfselect.store.studies import Study
 
 SCRIPT = Path(__file__).with_name("trainer_with_callback.py")
+# Two processes on CPU, as `torchrun --standalone --nproc_per_node 2` starts them (DDP over gloo).
+TORCHRUN = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
 
 
 def train(
-    model: Path, dataset: Path, repository: Path, study: str, lr: float, epochs: int, out: Path, *extra: str
+    model: Path,
+    dataset: Path,
+    repository: Path,
+    study: str,
+    lr: float,
+    epochs: int,
+    out: Path,
+    *extra: str,
+    processes: int = 1,
 ):
     # The checkout first, then whatever the environment already puts on the path.
     path = [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]
@@ -27,6 +37,7 @@ def train(
     subprocess.run(
         [
             sys.executable,
+            *(TORCHRUN if processes == 2 else []),
             str(SCRIPT),
             str(model),
             str(dataset),
@@ -97,6 +108,96 @@ def test_weak_run_is_halted_and_strong_run_completes(
     assert trials[strong_id].state == "completed" and trials[strong_id].epochs_trained == 4
     assert trials[weak_id].state == "stopped" and trials[weak_id].reason == weak["stopped_reason"]
     assert trials[weak_id].details["trend/decision"] == "stop"
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_a_first_study_without_benchmark_curves_halts_the_losing_run(
+    tiny_assets: Path, tmp_path: Path, processes: int
+) -> None:
+    """A new user's first study: one tiny BERT trained twice in a new repository, margin "auto".
+
+    No benchmark curves exist, so the study rule decides: the run at learning rate 0 (flat at chance)
+    is halted against the run at 1e-2, in one process and under torchrun alike.
+    """
+    repository = tmp_path / "new.sqlite"
+    model, dataset = tiny_assets / "models" / "bert-a", tiny_assets / "datasets" / "sentiment"
+    run = [model, dataset, repository, "my-target"]
+    strong = train(*run, 1e-2, 6, tmp_path / "strong.json", processes=processes)
+    weak = train(*run, 0.0, 6, tmp_path / "weak.json", processes=processes)
+
+    assert strong["processes"] == weak["processes"] == processes
+    assert strong["stopped_reason"] is None and strong["epochs"] == 6
+    assert strong["rule"] == weak["rule"] == "study"
+    assert "no benchmark learning curves" in strong["rule_message"]
+    assert "first run, so it cannot be stopped" in strong["rule_message"]
+    assert weak["run_name"] == f"{model} (run 2)"  # the same model trained again is a second run
+    assert weak["stopped_reason"].startswith(f"behind {model} at epoch")
+    assert weak["epochs"] < 6
+    decisions = [entry for entry in weak["log_history"] if "trend/decision" in entry]
+    assert decisions[-1]["trend/rule"] == "study" and decisions[-1]["trend/decision"] == "stop"
+    if processes == 2:  # every process stopped at the same step
+        other = json.loads(Path(f"{tmp_path / 'weak.json'}.rank1").read_text())
+        assert other["epochs"] == weak["epochs"] and other["stopped_reason"] == weak["stopped_reason"]
+    with ModelRepository(repository) as repo:
+        trials = Study(repo, "my-target").trials()
+    assert trials[str(model)].state == "completed"
+    assert trials[f"{model} (run 2)"].state == "stopped"
+
+
+def _begin(callback: object, repository: ModelRepository, model: str, epoch: float = 0.0) -> None:
+    """``on_train_begin`` as the Trainer calls it on the main process."""
+    args = SimpleNamespace(metric_for_best_model="accuracy", greater_is_better=True, num_train_epochs=3)
+    state = SimpleNamespace(is_world_process_zero=True, epoch=epoch, num_train_epochs=3)
+    callback.on_train_begin(args, state, None, model=SimpleNamespace(name_or_path=model))  # type: ignore[attr-defined]
+
+
+def test_the_rule_is_chosen_and_said_at_train_begin(
+    tiny_assets: Path, benchmarked: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from hfselect.callbacks import ConvergenceTrendCallback
+    from hfselect.store.studies import Trial
+
+    model = str(tiny_assets / "models" / "bert-a")
+    with ModelRepository(benchmarked) as repository:  # benchmark curves of the model: the trend rule
+        callback = ConvergenceTrendCallback(study="t", repository=repository)
+        with caplog.at_level("INFO", logger="hfselect.callbacks.convergence"):
+            _begin(callback, repository, model)
+        assert callback.rule == "trend" and "benchmark learning curves" in callback.rule_message
+        assert callback.rule_message in caplog.text
+
+    with ModelRepository(tmp_path / "new.sqlite") as repository:
+        study = Study(repository, "t")
+        for index, scores in enumerate(((0.5, 0.7, 0.9), (0.5, 0.6, 0.65), (0.4, 0.8, 0.85))):
+            for epoch, score in enumerate(scores, start=1):
+                study.record_point(f"run-{index}", epoch, score, score)
+            finished = Trial(f"run-{index}", "completed" if index < 2 else "stopped", 3)
+            study.set_trial(finished)
+        callback = ConvergenceTrendCallback(study="t", repository=repository)
+        with caplog.at_level("WARNING", logger="hfselect.callbacks.convergence"):
+            _begin(callback, repository, model)
+        assert callback.rule == "study" and "joins once 3 have finished (2 so far)" in callback.rule_message
+        assert callback.rule_message in caplog.text
+        study.set_trial(Trial("run-2", "completed", 3))  # a third finished run: the study's own trend
+        callback = ConvergenceTrendCallback(study="t", repository=repository)
+        _begin(callback, repository, model)
+        assert "the trend of the study's 3 finished runs" in callback.rule_message
+        assert callback.predictor is not None and len(callback.predictor.curves) == 3
+        # A numeric margin is the user's own rule: the trend rule, the current score standing in.
+        numeric = ConvergenceTrendCallback(study="t", repository=repository, margin=0.0)
+        _begin(numeric, repository, model)
+        assert numeric.rule == "trend"
+
+
+def test_a_run_is_named_after_its_model_and_a_resumed_run_keeps_its_name() -> None:
+    from hfselect.callbacks.convergence import _run_name
+    from hfselect.store.studies import Trial
+
+    assert _run_name("m", {}, resumed=False) == "m"
+    done = {"m": Trial("m", "completed")}
+    assert _run_name("m", done, resumed=False) == "m (run 2)"
+    unfinished = {**done, "m (run 2)": Trial("m (run 2)", "running")}
+    assert _run_name("m", unfinished, resumed=True) == "m (run 2)"  # resumed from a checkpoint
+    assert _run_name("m", unfinished, resumed=False) == "m (run 3)"  # a new run never takes over one
 
 
 def test_steps_evaluation_and_min_epochs(

@@ -4,6 +4,8 @@ Used by tests/test_callback.py, which runs it in separate processes sharing one 
 ``python tests/trainer_with_callback.py MODEL DATASET REPOSITORY STUDY LR EPOCHS OUT.json [KEY=VALUE ...]``
 with ``strategy=steps`` (evaluate every 10 steps) and ``margin=0`` (the callback's margin). The
 callback is given no metric: it follows ``metric_for_best_model``, as ``EarlyStoppingCallback`` does.
+It runs under ``torchrun --nproc_per_node 2`` too (gloo on CPU): each process then writes its own
+``OUT.json.rankN`` beside ``OUT.json``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sys
 import tempfile
 
 import datasets
+import torch
 from transformers import (
     AutoModelForSequenceClassification,
     AutoTokenizer,
@@ -46,6 +49,7 @@ def main() -> None:
             seed=0,
             disable_tqdm=True,
             metric_for_best_model="accuracy",  # what the callback follows: eval_accuracy, higher is better
+            use_cpu=not torch.cuda.is_available(),  # under torchrun on CPU: DDP over gloo
         )
         callback = ConvergenceTrendCallback(
             study=study, repository=repository, margin=margin if margin == "auto" else float(margin)
@@ -60,7 +64,9 @@ def main() -> None:
             callbacks=[callback],  # the one line hfselect adds
         )
         trainer.train()
-    with open(out, "w") as file:
+    # Under torchrun every process writes its own file (OUT.rankN): the test checks they stopped together.
+    rank = trainer.args.process_index
+    with open(out if rank == 0 else f"{out}.rank{rank}", "w") as file:
         json.dump(
             {
                 "epochs": trainer.state.epoch,
@@ -69,6 +75,10 @@ def main() -> None:
                 "overhead_s": callback.overhead_s,
                 "metric": callback.metric,
                 "greater_is_better": callback.greater_is_better,
+                "rule": callback.rule,
+                "rule_message": callback.rule_message,
+                "run_name": callback.model_id,
+                "processes": trainer.args.world_size,
             },
             file,
         )

@@ -43,8 +43,8 @@ from typing import Protocol
 import pandas as pd
 
 from hfselect.config import DEFAULT_HALVING_ORDER, DEFAULT_MARGIN, DEFAULT_REDUCTION_FACTOR, HalvingOrder
-from hfselect.core.halving import halving_order, halving_round, halving_rungs, predict_final
-from hfselect.core.trend import TrendPredictor, resolve_margin
+from hfselect.core.halving import halving_order, halving_rungs, synchronous_round
+from hfselect.core.trend import TrendPredictor
 from hfselect.validation import check_int
 
 # The share of benchmark datasets whose best model recall's top k must hold for k to be its width.
@@ -394,26 +394,19 @@ def run_budget(
         if len(alive) <= 1:
             break
         score = {name: scores[name][rung] for name in alive}
-        if predictors is None:
-            predicted = dict(score)
-            margins: float | dict[str, float] = 0.0
-        else:
-            predicted = {
-                name: predict_final(predictors[name], score[name], rung, scores[name]) for name in alive
-            }
-            margins = {name: resolve_margin(margin, predictors[name], rung) for name in alive}
-        by = order_by if predictors is not None else "score"
-        decided = halving_round(
+        predicted, decided = synchronous_round(
             alive,
             score,
-            predicted,
+            scores,
             rung,
-            margins,
-            low_performers=predictors is not None,
-            order_by=by,
+            predictors,
+            margin=margin,
+            order_by=order_by,
             reduction_factor=plan.reduction_factor,
         )
         drops.update(decided)
+        # The survivors best first, so that a shrink drops the last.
+        by = order_by if predictors is not None else "score"
         alive = [name for name in halving_order(alive, score, predicted, by) if name not in decided]
     # The winner: the best latest prediction among the survivors; then, when its full run does not
     # fit (a cost measured above its estimate), the next that fits.

@@ -291,6 +291,51 @@ def halving_round(
     return drops
 
 
+def synchronous_round(
+    alive: Sequence[str],
+    score: Mapping[str, float],
+    curves: Mapping[str, Mapping[int, float]],
+    epoch: int,
+    predictors: Mapping[str, TrendPredictor] | None,
+    *,
+    margin: float | str = DEFAULT_MARGIN,
+    warming_up: Collection[str] = (),
+    order_by: HalvingOrder = DEFAULT_HALVING_ORDER,
+    reduction_factor: int = DEFAULT_REDUCTION_FACTOR,
+) -> tuple[dict[str, float], dict[str, str]]:
+    """One round of the synchronous schedule at ``epoch``: ``(predicted finals, drops)``.
+
+    ``curves`` holds each candidate's scores by epoch so far (for the prediction from its whole
+    curve). With ``predictors`` the round decides on predicted final scores and margins
+    (:func:`halving_round` with low performers); without, on the current score alone (plain
+    successive halving). The round of :func:`replay_halving` and of budget-first selection.
+    """
+    if predictors is None:
+        return dict(score), halving_round(
+            alive,
+            score,
+            dict(score),
+            epoch,
+            0.0,
+            low_performers=False,
+            warming_up=warming_up,
+            order_by="score",
+            reduction_factor=reduction_factor,
+        )
+    predicted = {m: predict_final(predictors[m], score[m], epoch, curves[m]) for m in alive}
+    margins = {m: resolve_margin(margin, predictors[m], epoch) for m in alive}
+    return predicted, halving_round(
+        alive,
+        score,
+        predicted,
+        epoch,
+        margins,
+        warming_up=warming_up,
+        order_by=order_by,
+        reduction_factor=reduction_factor,
+    )
+
+
 def _worse_share(reduction_factor: int) -> str:
     """What a round drops, in words: "worse half", "below the best third", ..."""
     if reduction_factor == 2:
@@ -350,29 +395,19 @@ def replay_halving(
         if len(alive) <= 1:
             break
         score = {model: float(curves[model][rung - 1]) for model in alive}
-        if predictors is None:
-            predicted = dict(score)
-            margins: float | dict[str, float] = 0.0
-        else:
-            predicted = {
-                model: predict_final(
-                    predictors[model], score[model], rung, dict(enumerate(curves[model][: rung - 1], start=1))
-                )
-                for model in alive
-            }
-            margins = {model: resolve_margin(margin, predictors[model], rung) for model in alive}
+        earlier = {model: dict(enumerate(curves[model][:rung], start=1)) for model in alive}
         for model in alive:
             epochs[model] = rung
         warming_up = {model for model in alive if rung <= (warmup_epochs or {}).get(model, 0)}
-        decided = halving_round(
+        predicted, decided = synchronous_round(
             alive,
             score,
-            predicted,
+            earlier,
             rung,
-            margins,
-            low_performers=predictors is not None,
+            predictors,
+            margin=margin,
             warming_up=warming_up,
-            order_by=order_by if predictors is not None else "score",
+            order_by=order_by,
             reduction_factor=reduction_factor,
         )
         drops.update(decided)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -52,6 +53,35 @@ def check_threshold(name: str, value: Any) -> float | str:
     if number < 0:
         raise InvalidValueError(f"{name} must be {expected}, not {value!r}")
     return number
+
+
+_DURATION_UNITS = {"s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def check_duration(name: str, value: Any) -> float:
+    """Seconds in ``4h``, ``90m``, ``2.5h``, ``45s`` or a number of seconds; positive and finite."""
+    expected = "a duration such as 4h, 90m, 2.5h or 3600 (seconds)"
+    if isinstance(value, str):
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d)?\s*", value)
+        if match is None:
+            raise InvalidValueError(f"{name} must be {expected}, not {value!r}")
+        value = float(match.group(1)) * _DURATION_UNITS[match.group(2) or "s"]
+    seconds = _finite_number(name, value, expected)
+    if seconds <= 0:
+        raise InvalidValueError(f"{name} must be {expected} > 0, not {value!r}")
+    return seconds
+
+
+def check_learning_rates(name: str, value: Any) -> list[float]:
+    """A non-empty list of distinct learning rates, each a finite number > 0 (``"1e-5,3e-5"`` too)."""
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()]
+    if isinstance(value, (int, float)) or not value:
+        raise InvalidValueError(f"{name} must be a non-empty list of numbers > 0, not {value!r}")
+    rates = [check_positive_float(name, float(part) if isinstance(part, str) else part) for part in value]
+    if len(set(rates)) < len(rates):
+        raise InvalidValueError(f"{name} lists a learning rate twice: {value!r}")
+    return rates
 
 
 def _is_integral(value: Any) -> bool:
@@ -110,4 +140,10 @@ threshold_value = _argument_type(
     _threshold_text,
     lambda value: check_threshold("value", value),
     f"a number >= 0 or '{THRESHOLD_SILHOUETTE}'",
+)
+duration_value = _argument_type(
+    str, lambda value: check_duration("value", value), "a duration such as 4h or 90m"
+)
+learning_rates_value = _argument_type(
+    str, lambda value: check_learning_rates("value", value), "comma-separated learning rates > 0"
 )

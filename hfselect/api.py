@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,12 +37,19 @@ from hfselect.config import (
     DEFAULT_TOP_K,
     RecallScope,
 )
+from hfselect.core.budget import BudgetTooSmallError
 from hfselect.core.recall import coarse_recall, models_needing_proxy, proxy_weight, repository_candidates
 from hfselect.core.recall_result import RecallResult
 from hfselect.core.scopes import SCOPES
-from hfselect.errors import HfSelectError
+from hfselect.errors import HfSelectError, InvalidValueError
 from hfselect.store import ModelRepository
-from hfselect.validation import check_int, check_optional_int, check_threshold
+from hfselect.validation import (
+    check_duration,
+    check_int,
+    check_learning_rates,
+    check_optional_int,
+    check_threshold,
+)
 
 if TYPE_CHECKING:
     from hfselect.core.cluster_summary import ClusterSummary
@@ -360,7 +368,10 @@ def select(
     target: str,
     repository: RepositoryLike = None,
     *,
-    candidates: int = DEFAULT_CANDIDATES,
+    candidates: int | None = None,
+    budget: str | float | None = None,
+    budget_epochs: int | None = None,
+    learning_rates: Sequence[float] | str | None = None,
     proxy: str = DEFAULT_PROXY,
     sample_size: int = DEFAULT_SAMPLE_SIZE,
     scope: RecallScope = DEFAULT_SCOPE,
@@ -389,10 +400,21 @@ def select(
     (under ``run/``) the runs' checkpoints and the selected model (``run/selected-model``); a rerun with the same
     target, candidates and protocol resumes the stored study.
 
+    With ``budget`` (or ``budget_epochs``) the selection is budget-first
+    (:class:`~hfselect.training.budget_selection.BudgetSelection`): a plan, printed before training,
+    decides how many of recall's top ``candidates`` to start and when to halve, so that everything
+    the call spends (recall's proxies included) and the winner's full run fit the budget.
+
     Args:
         target: the target dataset: a Hub id (``ID`` or ``ID:CONFIG``) or a local path.
         repository: the model repository (see the module docs).
-        candidates: how many recalled models fine selection trains.
+        candidates: how many recalled models fine selection trains (default
+            :data:`~hfselect.config.DEFAULT_CANDIDATES`); with a budget, the most the plan may start
+            (default :data:`~hfselect.config.DEFAULT_TOP_K`).
+        budget: the compute budget: seconds, or a duration such as ``"4h"``, ``"90m"``, ``"2.5h"``.
+        budget_epochs: a budget in candidate-epochs instead (every epoch of every candidate counts 1).
+        learning_rates: with a budget, each recalled model is tried at each of these learning rates
+            (``[1e-5, 3e-5]`` or ``"1e-5,3e-5"``); default: the protocol's ``learning_rate`` alone.
         proxy, sample_size, scope, threshold, k_largest, max_download, proxy_scores, split: the
             recall's, see :func:`recall`.
         output_dir: the report folder.
@@ -415,6 +437,17 @@ def select(
     """
     from hfselect.training.selection import SelectConfig
 
+    started = time.perf_counter()  # a budget counts everything the call spends
+    budget_seconds = None if budget is None else check_duration("budget", budget)
+    budget_epochs = check_optional_int("budget_epochs", budget_epochs, minimum=1)
+    if budget_seconds is not None and budget_epochs is not None:
+        raise InvalidValueError("give budget or budget_epochs, not both")
+    budgeted = budget_seconds is not None or budget_epochs is not None
+    rates = None if learning_rates is None else check_learning_rates("learning_rates", learning_rates)
+    if rates is not None and not budgeted:
+        raise InvalidValueError("learning_rates needs a budget: give budget or budget_epochs too")
+    if candidates is None:
+        candidates = DEFAULT_TOP_K if budgeted else DEFAULT_CANDIDATES
     config = SelectConfig(**options, output_dir=str(Path(output_dir) / "run"))
     tell = on_event or _ignore
     with opened_repository(repository) as opened:
@@ -430,16 +463,51 @@ def select(
             on_recall(recalled)
         for note in _trend_notes(opened, recalled.models, config):
             tell(f"note: {note}")
-        tell(f"== fine selection ({config.schedule} successive halving, {config.epochs} epochs budget) ==")
-        selection = _fine_select(
-            opened, target, recalled, config, ray_address, ray_resources, ray_storage, tell
-        )
+        if budgeted:
+            tell(f"== budget-first selection ({config.epochs} epochs for the winner) ==")
+            selection = _budget_select(
+                opened, target, recalled, config, rates, budget_seconds, budget_epochs, started, tell
+            )
+        else:
+            tell(
+                f"== fine selection ({config.schedule} successive halving, {config.epochs} epochs budget) =="
+            )
+            selection = _fine_select(
+                opened, target, recalled, config, ray_address, ray_resources, ray_storage, tell
+            )
         source = str(repository) if str(repository or "").startswith("hf://") else None
         report = _report(opened, target, recalled, selection, config, exclude_datasets, source, command)
     from hfselect.cards import write_report_folder
 
     write_report_folder(report, output_dir)
     return report
+
+
+def _budget_select(
+    repository: ModelRepository,
+    target: str,
+    recalled: RecallResult,
+    config: SelectConfig,
+    learning_rates: Sequence[float] | None,
+    budget_seconds: float | None,
+    budget_epochs: int | None,
+    started: float,
+    tell: EventHandler,
+) -> SelectionResult:
+    """Budget-first selection over the recalled models (and learning rates)."""
+    from hfselect.training.budget_selection import BudgetSelection, Candidate, learning_rate_ranks
+
+    rates = list(learning_rates or [config.learning_rate])
+    ranked = [(model, repository.model_location(model)) for model in recalled.models]
+    pairs = Candidate.pairs(ranked, rates, learning_rate_ranks(repository, rates))
+    selection = BudgetSelection(
+        repository, target, pairs, config, budget_seconds=budget_seconds, started=started,
+        budget_epochs=budget_epochs, on_event=tell,
+    )  # fmt: skip
+    try:
+        return selection.run()
+    except BudgetTooSmallError as error:
+        raise HfSelectError(str(error)) from None
 
 
 def _fine_select(

@@ -28,10 +28,13 @@ from hfselect.config import (
     DEFAULT_SCOPE,
     DEFAULT_SEED,
     DEFAULT_THRESHOLD,
+    DEFAULT_TOP_K,
     HALVING_ORDERS,
 )
 from hfselect.core.scopes import SCOPES
 from hfselect.validation import (
+    duration_value,
+    learning_rates_value,
     non_negative_int,
     positive_float,
     positive_int,
@@ -85,6 +88,9 @@ def selection_options(args: argparse.Namespace) -> dict[str, Any]:
         "margin": args.margin,
         "halving_order": args.halving_order,
         "reduction_factor": args.reduction_factor,
+        "budget": args.budget,
+        "budget_epochs": args.budget_epochs,
+        "learning_rates": args.learning_rates,
         "keep_checkpoints": args.keep_checkpoints,
         "study": args.study,
         "output_dir": args.output,
@@ -232,8 +238,8 @@ def add_selection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--candidates",
         type=positive_int,
-        default=DEFAULT_CANDIDATES,
-        help="how many recalled models to fine-select (default %(default)s)",
+        help=f"how many recalled models to fine-select (default {DEFAULT_CANDIDATES}; with a budget, the "
+        f"most the plan may start: default {DEFAULT_TOP_K})",
     )
     parser.add_argument(
         "--schedule",
@@ -260,6 +266,25 @@ def add_selection_options(parser: argparse.ArgumentParser) -> None:
         type=reduction_factor_value,
         default=DEFAULT_REDUCTION_FACTOR,
         help="a sync round keeps the best 1/N of its candidates, rounded up (default %(default)s: the better half)",
+    )
+    budget = parser.add_mutually_exclusive_group()
+    budget.add_argument(
+        "--budget",
+        type=duration_value,
+        help="the compute budget of the whole command (4h, 90m, 2.5h, or seconds): hfselect plans how "
+        "many of recall's top --candidates to start and when to halve, so that the winner is trained "
+        "to the full --epochs within it (default: no budget, the fixed pipeline)",
+    )
+    budget.add_argument(
+        "--budget-epochs",
+        type=positive_int,
+        help="a budget in candidate-epochs instead of time: every epoch of every candidate counts 1",
+    )
+    parser.add_argument(
+        "--learning-rates",
+        type=learning_rates_value,
+        help="with a budget: try each recalled model at each of these learning rates "
+        "(comma-separated, e.g. 1e-5,3e-5,1e-4; default: --learning-rate alone)",
     )
     parser.add_argument(
         "--keep-checkpoints", action="store_true", help="keep the checkpoints of dropped candidates"

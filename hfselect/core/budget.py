@@ -282,10 +282,15 @@ def _width_reason(
 
 @dataclass(frozen=True)
 class TrainingStep:
-    """What training a candidate up to an epoch gave: the new ``(epoch, score)`` points and its seconds."""
+    """What training a candidate up to an epoch gave.
+
+    ``scores``: its score after each epoch up to there (earlier ones too, when known);
+    ``trained``: how many epochs this step trained; ``seconds``: what they cost.
+    """
 
     scores: dict[int, float]
     seconds: float
+    trained: int
 
 
 class CandidateTrainer(Protocol):
@@ -329,6 +334,7 @@ class ReplayTrainer:
         return TrainingStep(
             {epoch: float(self.curves[name][epoch - 1]) for epoch in epochs},
             float(sum(self.epoch_seconds[name][epoch - 1] for epoch in epochs)),
+            len(epochs),
         )
 
 
@@ -361,8 +367,8 @@ def run_budget(
         nonlocal spent
         done = trainer.train(name, until)
         spent += done.seconds
-        if done.scores:
-            cost[name] = done.seconds / len(done.scores)  # measured: the estimate is corrected
+        if done.trained:
+            cost[name] = done.seconds / done.trained  # measured: the estimate is corrected
         scores[name].update(done.scores)
         epochs[name] = max(epochs[name], until)
 
@@ -429,6 +435,7 @@ def run_budget(
     if winner is None:
         winner = ranked[0]
         shrinks.append(f"{winner}: no candidate's full run fits what is left: finished anyway, over budget")
+    drops.pop(winner, None)  # a candidate given up for the budget may still be the one finished
     for name in alive:
         if name != winner and name not in drops:
             drops[name] = "lower predicted final score when the rungs ended"

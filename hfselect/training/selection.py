@@ -122,6 +122,9 @@ class SelectionResult:
     # the recall saves (None when the caller did not say how many models the repository holds).
     repository_models: int | None = None
     brute_force_repository_epochs: int | None = None
+    # A budgeted selection's account (hfselect.training.budget_selection): the budget, the plan,
+    # what was spent, how the plan shrank, and the selected (model, learning rate); None otherwise.
+    budget: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly view (what ``report.json`` holds)."""

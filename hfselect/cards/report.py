@@ -427,6 +427,25 @@ def _cost_view(report: SelectionReport) -> dict[str, Any] | None:
     }
 
 
+def _budget_view(report: SelectionReport) -> dict[str, Any] | None:
+    """A budgeted selection's account (``selection["budget"]``): the plan, what it cost, how it shrank."""
+    account = report.selection.get("budget")
+    if not isinstance(account, Mapping):
+        return None
+    unit = "epochs" if account.get("unit") == "epochs" else "s"
+    selected = account.get("selected") if isinstance(account.get("selected"), Mapping) else {}
+    return {
+        "budget": f"{_cell(account.get('budget'))} {unit}",
+        "spent": f"{_fmt(account.get('spent_by_selection'), 1)} {unit}",
+        "wall": _fmt(account.get("wall_time_s"), 0),
+        "within": bool(account.get("within_budget")),
+        "plan": [_cell(line) for line in account.get("plan") or []],
+        "shrinks": [_cell(line) for line in account.get("shrinks") or []],
+        "model": _cell(selected.get("model_id")),
+        "learning_rate": _cell(selected.get("learning_rate")),
+    }
+
+
 def _reproduce_view(report: SelectionReport) -> dict[str, Any]:
     version_rows = [(name, str(value)) for name, value in report.versions.items() if value]
     if not version_rows and report.hfselect_version:
@@ -473,6 +492,7 @@ def report_card_context(report: SelectionReport, *, plot_name: str | None = PLOT
         "rounds": _rounds_view(report, candidates),
         "candidates": _candidate_rows(candidates),
         "cost": _cost_view(report),
+        "budget": _budget_view(report),
         "gap": _gap_view(report),
         "reproduce": _reproduce_view(report),
         "plot": plot_name,

@@ -79,7 +79,7 @@ def test_a_budget_in_epochs_plans_and_reports(tiny_assets: Path, two_rates: Path
     assert account["spent_by_selection"] <= 8
     assert account["selected"]["learning_rate"] in (1e-2, 3e-3)
     assert report.selected_model.endswith(f"@lr={account['selected']['learning_rate']:g}")
-    assert any(line.startswith("plan: budget 8 s:") or line.startswith("plan: budget") for line in events)
+    assert any(line.startswith("plan: budget 8 epochs: ") for line in events)
     assert any("why this width" in line for line in account["plan"])
     trained = [c for c in report.selection["candidates"] if c["epochs"]]
     assert sum(c["epochs"] for c in trained) == account["spent_by_selection"] <= 8
@@ -125,3 +125,20 @@ def test_cli_budget_options_are_usage_errors(
     ):
         status, lines = run_cli(["select", target, "--repository", str(two_rates), *extra], capsys)
         assert status == 2 and lines[-1].startswith("hfselect select: error:"), lines
+
+
+def test_cli_select_with_a_budget_prints_the_plan_and_the_account(
+    tiny_assets: Path, two_rates: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hfselect import cli
+
+    target = str(tiny_assets / "datasets" / "topic")
+    protocol = ["--epochs", "2", "--learning-rate", "1e-2", "--batch-size", "16", "--max-length", "32"]
+    status = cli.main(
+        ["select", target, "--repository", str(two_rates), "--budget-epochs", "6", "--sample-size", "64",
+         "--output", str(tmp_path / "out"), "--quiet", *protocol]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "plan: budget 6 epochs: " in out  # a budget in epochs is told in epochs
+    assert "budget: 6 epochs; the selection spent" in out and "within the budget" in out

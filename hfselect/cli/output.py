@@ -82,6 +82,15 @@ def print_selection(report: SelectionReport) -> None:
         f"selected {report.selected_model}: validation {report.metric} {report.selected_score:.4f}"
         + (f", test {report.test_score:.4f}" if report.test_score is not None else "")
     )
+    budget = selection.get("budget")
+    if budget:
+        unit = "epochs" if budget["unit"] == "epochs" else "s"
+        print(
+            f"budget: {budget['budget']:g} {unit}; the selection spent {budget['spent_by_selection']:.1f} {unit}, "
+            f"the whole command {budget['wall_time_s']:.0f} s: "
+            + ("within the budget" if budget["within_budget"] else "OVER the budget")
+            + (f"; the plan shrank {len(budget['shrinks'])} time(s)" if budget["shrinks"] else "")
+        )
     spent = max(selection["epochs_spent"], 1)
     print(
         f"cost: {selection['epochs_spent']} epochs ({selection['wall_time_s']:.0f}s) against "

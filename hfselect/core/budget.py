@@ -80,10 +80,14 @@ class BudgetPlan:
     # run turns out not to fit (its first epoch cost more than estimated).
     fallbacks: tuple[str, ...] = ()
 
-    def describe(self) -> list[str]:
-        """The plan in lines a user reads before training starts."""
+    def describe(self, unit: str = "seconds") -> list[str]:
+        """The plan in lines a user reads before training starts; ``unit``: "seconds" or "epochs"."""
+
+        def amount(value: float) -> str:
+            return format_seconds(value) if unit == "seconds" else f"{value:g} epochs"
+
         lines = [
-            f"budget {format_seconds(self.budget_seconds)}: {len(self.candidates)} candidate(s), "
+            f"budget {amount(self.budget_seconds)}: {len(self.candidates)} candidate(s), "
             + (
                 f"rungs at epochs {', '.join(map(str, self.rungs))} (keep the best 1/{self.reduction_factor})"
                 if self.rungs
@@ -91,12 +95,14 @@ class BudgetPlan:
             )
             + f", the winner trained to {self.full_epochs} epochs",
             f"why this width: {self.width_reason}",
-            f"estimated cost {format_seconds(self.estimated_seconds)}, of which "
-            f"{format_seconds(self.reserve_seconds)} reserved to finish the winner",
+            f"estimated cost {amount(self.estimated_seconds)}, of which "
+            f"{amount(self.reserve_seconds)} reserved to finish the winner",
         ]
-        lines += [
-            f"  {name}: about {format_seconds(self.epoch_seconds[name])} an epoch" for name in self.candidates
-        ]
+        if unit == "seconds":
+            lines += [
+                f"  {name}: about {format_seconds(self.epoch_seconds[name])} an epoch"
+                for name in self.candidates
+            ]
         return lines
 
 

@@ -175,11 +175,17 @@ class BudgetSelection:
             config={"candidates": list(self.candidates), "protocol": config.protocol.key, "budget": text},
         )
         self.output = Path(config.output_dir)
+        self.repository_models = len(repository.models())
         self.seconds: dict[str, float] = {}
         self._data: ClassificationData | None = None
         self._predictors = candidate_predictors(
             repository.curves(), {c.model_id for c in candidates}, config.predictor
         )
+
+    @property
+    def unit(self) -> str:
+        """What the budget counts: "seconds" or "epochs" (``budget_epochs``)."""
+        return "epochs" if self.budget_epochs is not None else "seconds"
 
     @property
     def data(self) -> ClassificationData:
@@ -279,7 +285,7 @@ class BudgetSelection:
     def run(self) -> SelectionResult:
         """Plan, tell the plan, run it (this object trains: it is the loop's CandidateTrainer)."""
         plan = self.plan()
-        for line in plan.describe():
+        for line in plan.describe(self.unit):
             self.on_event(f"plan: {line}")
         outcome = run_budget(
             plan,
@@ -304,16 +310,15 @@ class BudgetSelection:
 
     def _account(self, plan: BudgetPlan, outcome: BudgetOutcome) -> dict[str, Any]:
         elapsed = time.perf_counter() - self.started
-        unit = "epochs" if self.budget_epochs is not None else "seconds"
         return {
-            "unit": unit,
+            "unit": self.unit,
             "budget": self.budget_epochs if self.budget_epochs is not None else self.budget_seconds,
             "planned_with": plan.budget_seconds,
             "spent_by_selection": outcome.seconds,
             "wall_time_s": elapsed,
             "within_budget": outcome.within_budget
             and (self.budget_seconds is None or elapsed <= self.budget_seconds),
-            "plan": plan.describe(),
+            "plan": plan.describe(self.unit),
             "shrinks": list(outcome.shrinks),
             "selected": {
                 "model_id": self.candidates[outcome.selected].model_id,
@@ -374,4 +379,6 @@ class BudgetSelection:
             brute_force_epochs=len(outcome.plan.candidates) * epochs,
             successive_halving_epochs=successive_halving_epochs(len(outcome.plan.candidates), epochs),
             wall_time_s=time.perf_counter() - self.started,
+            repository_models=self.repository_models,
+            brute_force_repository_epochs=self.repository_models * epochs,
         )

@@ -57,7 +57,7 @@ def test_a_large_budget_starts_every_candidate_at_the_librarys_first_rung() -> N
     assert plan.estimated_seconds <= 1000 and "every one of the 8" in plan.width_reason
     lines = plan.describe()
     assert lines[0].startswith("budget 16.7 min: 8 candidate(s), rungs at epochs 1, 2, 4")
-    assert "c0: about 1 s an epoch" in lines[-8]
+    assert "c0: about 1.0 s an epoch" in lines[-8]
 
 
 def test_the_width_follows_what_recalls_ranking_is_worth() -> None:
@@ -129,4 +129,4 @@ def test_a_top_pick_that_costs_more_than_estimated_gives_way_to_one_that_fits() 
 
 
 def test_format_seconds() -> None:
-    assert [format_seconds(s) for s in (95, 750, 9000)] == ["95 s", "12.5 min", "2.50 h"]
+    assert [format_seconds(s) for s in (0.42, 95, 750, 9000)] == ["0.4 s", "95 s", "12.5 min", "2.50 h"]

@@ -107,7 +107,9 @@ class BudgetPlan:
 
 
 def format_seconds(seconds: float) -> str:
-    """``95 s``, ``12.5 min`` or ``2.10 h``."""
+    """``0.4 s``, ``95 s``, ``12.5 min`` or ``2.10 h``."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
     if seconds < 120:
         return f"{seconds:.0f} s"
     if seconds < 7200:

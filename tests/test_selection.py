@@ -128,7 +128,8 @@ def test_select_options_default_to_hfselects_rule() -> None:
     from hfselect.cli.options import selection_options
 
     args = build_parser().parse_args(["select", "some/dataset"])
-    assert args.scope == "evidence" and args.candidates == 4 and args.margin == "auto"
+    # No --candidates: hfselect.select takes DEFAULT_CANDIDATES (4), or DEFAULT_TOP_K (15) with a budget.
+    assert args.scope == "evidence" and args.candidates is None and args.margin == "auto"
     assert selection_options(args)["margin"] == "auto"
     assert build_parser().parse_args(["select", "d", "--margin", "0.02"]).margin == 0.02
     for bad in ("wide", "-1"):

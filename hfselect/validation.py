@@ -55,6 +55,22 @@ def check_threshold(name: str, value: Any) -> float | str:
     return number
 
 
+# A study name becomes a folder under the output folder (its checkpoints): it is held to the rules of
+# a Hub repo name, so that it can never be a path ("../../models") or a hidden or odd file name.
+_STUDY_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?")
+
+
+def check_study_name(name: str, value: Any) -> str:
+    """A study name: letters, digits, ``-``, ``_`` and ``.``, at most 96, no ``..`` or ``--``, starting and
+    ending with a letter or digit (a Hub repo name's rules); else :class:`InvalidValueError`."""
+    if not isinstance(value, str) or not _STUDY_NAME.fullmatch(value) or ".." in value or "--" in value:
+        raise InvalidValueError(
+            f"{name} must be a name like a Hub repo's (letters, digits, '-', '_' and '.', at most 96, "
+            f"starting and ending with a letter or digit, no '..' or '--'), not {value!r}"
+        )
+    return value
+
+
 _DURATION_UNITS = {"s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
 
 
@@ -146,4 +162,9 @@ duration_value = _argument_type(
 )
 learning_rates_value = _argument_type(
     str, lambda value: check_learning_rates("value", value), "comma-separated learning rates > 0"
+)
+study_name_value = _argument_type(
+    str,
+    lambda value: check_study_name("value", value),
+    "a study name like a Hub repo's (letters, digits, - _ .)",
 )

@@ -50,6 +50,7 @@ from hfselect.core.study_rule import RunCurve, finished_curves, run_curves, stud
 from hfselect.core.trend import TrendPredictor, make_predictor, resolve_margin
 from hfselect.store import ModelRepository
 from hfselect.store.studies import COMPLETED, RUNNING, STOPPED, Study, Trial
+from hfselect.validation import check_study_name
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ class ConvergenceTrendCallback(TrainerCallback):
         push_to_hub: str | None = None,
         hub_private: bool = False,
     ) -> None:
-        self.study_name = study
+        self.study_name = check_study_name("study", study)
         self._repository_arg = repository
         self.model_id = model_id
         self._model_id_given = model_id is not None

@@ -39,6 +39,7 @@ from hfselect.validation import (
     positive_float,
     positive_int,
     reduction_factor_value,
+    study_name_value,
     threshold_value,
 )
 
@@ -290,7 +291,9 @@ def add_selection_options(parser: argparse.ArgumentParser) -> None:
         "--keep-checkpoints", action="store_true", help="keep the checkpoints of dropped candidates"
     )
     parser.add_argument(
-        "--study", help="study name (default: fixed by target, candidates and protocol, so reruns resume)"
+        "--study",
+        type=study_name_value,
+        help="study name, like a Hub repo name (default: fixed by target, candidates and protocol, so reruns resume)",
     )
     parser.add_argument("--output", default=DEFAULT_OUTPUT_DIR, help="report folder (default %(default)s)")
     parser.add_argument(

@@ -24,7 +24,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import shutil
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -55,7 +54,14 @@ from hfselect.data import ClassificationData
 from hfselect.store import ModelRepository
 from hfselect.store.studies import COMPLETED, RUNNING, STOPPED, Study, Trial
 from hfselect.training.bench import build_trainer, load_data
-from hfselect.training.selection import CandidateReport, SelectConfig, SelectionResult, train_candidate
+from hfselect.training.selection import (
+    CandidateReport,
+    SelectConfig,
+    SelectionResult,
+    checkpoint_folder_name,
+    remove_checkpoint_folder,
+    train_candidate,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -196,7 +202,7 @@ class BudgetSelection:
 
     def checkpoint_dir(self, name: str) -> Path:
         """Where a candidate's checkpoints live (per study)."""
-        return self.output / "checkpoints" / self.study_name / name.replace("/", "--")
+        return self.output / "checkpoints" / self.study_name / checkpoint_folder_name(name)
 
     def candidate_config(self, name: str) -> SelectConfig:
         """The protocol with the candidate's learning rate."""
@@ -299,7 +305,7 @@ class BudgetSelection:
                 Trial(name, STOPPED, epochs_trained=outcome.epochs.get(name, 0), reason=reason)
             )
             if not self.config.keep_checkpoints:
-                shutil.rmtree(self.checkpoint_dir(name), ignore_errors=True)
+                remove_checkpoint_folder(self.checkpoint_dir(name))
             self.on_event(f"stopped {name}: {reason}")
         for line in outcome.shrinks:
             self.on_event(f"plan shrank: {line}")

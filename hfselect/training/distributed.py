@@ -46,7 +46,7 @@ from hfselect.training.bench import (
     load_data,
     record_pair_result,
 )
-from hfselect.training.selection import FineSelection, SelectConfig, train_candidate
+from hfselect.training.selection import FineSelection, SelectConfig, checkpoint_folder_name, train_candidate
 
 logger = logging.getLogger(__name__)
 
@@ -252,7 +252,7 @@ class RayFineSelection(FineSelection):
         """Where a candidate's checkpoints live: under ``storage`` when given."""
         if self.storage is None:
             return super().checkpoint_dir(model_id)
-        return self.storage / self.study_name / model_id.replace("/", "--")
+        return self.storage / self.study_name / checkpoint_folder_name(model_id)
 
     def run(self) -> Any:
         """Run (or resume) the selection with one Ray session for all its rounds."""

@@ -53,11 +53,12 @@ from hfselect.core.halving import (
 )
 from hfselect.core.trend import TrendPredictor, resolve_margin
 from hfselect.data import ClassificationData
+from hfselect.errors import HfSelectError
 from hfselect.models import model_key
 from hfselect.store import ModelRepository
 from hfselect.store.studies import COMPLETED, RUNNING, STOPPED, Study, Trial
 from hfselect.training.bench import BenchConfig, build_trainer, check_finite_loss, load_data
-from hfselect.validation import check_int
+from hfselect.validation import check_int, check_study_name
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +86,8 @@ class SelectConfig(BenchConfig):
         """Reject a protocol :class:`BenchConfig` rejects, and a reduction factor that drops nobody."""
         super().__post_init__()
         check_int("reduction_factor", self.reduction_factor, minimum=2)
+        if self.study is not None:
+            check_study_name("study", self.study)
 
 
 @dataclass
@@ -137,6 +140,38 @@ def default_study_name(target: str, candidates: Sequence[str], config: BenchConf
     return f"select-{hashlib.sha1(text.encode()).hexdigest()[:10]}"
 
 
+# Written into every checkpoint folder hfselect makes: only such a folder is ever removed.
+CHECKPOINT_MARKER = ".hfselect-checkpoints"
+
+
+def checkpoint_folder_name(model_id: str) -> str:
+    """A model id as one safe folder name: ``/`` becomes ``--``, and ``.`` or ``..`` are quoted."""
+    name = model_id.replace("/", "--").replace("\\", "--")
+    return name if name not in ("", ".", "..") else f"model-{name.encode().hex()}"
+
+
+def make_checkpoint_folder(directory: Path) -> None:
+    """Create a candidate's checkpoint folder, marked as hfselect's.
+
+    Raises:
+        HfSelectError: ``directory`` exists, is not empty and was not made by hfselect: training
+            would write into, and a drop would remove, someone else's files.
+    """
+    foreign = directory.exists() and not (directory / CHECKPOINT_MARKER).is_file()
+    if foreign and (not directory.is_dir() or any(directory.iterdir())):
+        raise HfSelectError(
+            f"{directory} exists and was not made by hfselect; choose another --output or --study"
+        )
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / CHECKPOINT_MARKER).touch()
+
+
+def remove_checkpoint_folder(directory: Path) -> None:
+    """Remove a dropped candidate's checkpoints: only a folder :func:`make_checkpoint_folder` made."""
+    if (directory / CHECKPOINT_MARKER).is_file() and not directory.is_symlink():
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 class _StopAtEpoch:
     """A Trainer callback ending the run after a given epoch (one round of the synchronous schedule)."""
 
@@ -165,7 +200,7 @@ def train_candidate(
     """
     from transformers.trainer_utils import get_last_checkpoint
 
-    directory.mkdir(parents=True, exist_ok=True)
+    make_checkpoint_folder(directory)
     trainer, _ = build_trainer(
         spec,
         data,
@@ -240,7 +275,7 @@ class FineSelection:
 
     def checkpoint_dir(self, model_id: str) -> Path:
         """Where a candidate's checkpoints live (per study: another selection never resumes them)."""
-        return self.output / "checkpoints" / self.study_name / model_id.replace("/", "--")
+        return self.output / "checkpoints" / self.study_name / checkpoint_folder_name(model_id)
 
     def predictor(self, model_id: str) -> TrendPredictor:
         """The candidate's trend predictor, fitted on its benchmark curves."""
@@ -348,7 +383,7 @@ class FineSelection:
             )
         )
         if not self.config.keep_checkpoints:
-            shutil.rmtree(self.checkpoint_dir(model_id), ignore_errors=True)
+            remove_checkpoint_folder(self.checkpoint_dir(model_id))
         self.on_event(f"round {round_number}: dropped {model_id}: {reason}")
 
     # -- schedules ------------------------------------------------------------------------------
@@ -458,7 +493,7 @@ class FineSelection:
             self._train(model_id, self.config.epochs, callbacks=[callback])
             if callback.stopped_reason:
                 if not self.config.keep_checkpoints:
-                    shutil.rmtree(self.checkpoint_dir(model_id), ignore_errors=True)
+                    remove_checkpoint_folder(self.checkpoint_dir(model_id))
                 self.on_event(f"stopped {model_id}: {callback.stopped_reason}")
             else:
                 trained = self.study.trials().get(model_id)

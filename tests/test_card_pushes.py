@@ -102,7 +102,8 @@ def test_push_report_to_the_hub_and_read_it_back(
     assert hub.count("POST", r"/commit/main$") == 1  # one commit with every file
     assert files["learning_curves.png"].startswith(PNG_MAGIC)
     pushed = json.loads(files["report.json"])
-    assert pushed["selected_model"] == "prajjwal1/bert-tiny" and pushed["saved_to"].startswith("~")
+    # A published report names no folder of this machine: a local path is its last component.
+    assert pushed["selected_model"] == "prajjwal1/bert-tiny" and pushed["saved_to"] == "selected-model"
 
     card = DatasetCard.load(f"{USER}/ag-news-selection")
     assert card.data.base_model == "prajjwal1/bert-tiny"
@@ -121,6 +122,27 @@ def test_push_report_to_the_hub_and_read_it_back(
     assert not any(token.encode() in content for content in everything)
     output = capsys.readouterr()
     assert token not in output.out + output.err + caplog.text
+
+
+def test_a_pushed_report_holds_no_absolute_local_path(token: str, hub: LocalHub, tmp_path: Path) -> None:
+    report = make_report()
+    local = tmp_path / "private" / "data"
+    report["target"] = str(local / "my-target")
+    report["saved_to"] = str(local / "run" / "selected-model")
+    report["command"] = f"hfselect select {local / 'my-target'} --output {local / 'out'} --study s1"
+    write_report_folder(report, tmp_path / "report")
+    before = (tmp_path / "report" / "report.json").read_text()
+    assert str(local) in before  # the local report keeps them: it is the user's own
+    push_report(tmp_path / "report", f"{USER}/paths")
+    files = hub.repo_files(f"{USER}/paths", repo_type="dataset")
+    for name in ("README.md", "report.json"):
+        text = files[name].decode()
+        assert str(tmp_path) not in text and str(Path.home()) not in text and "~/" not in text, name
+    pushed = json.loads(files["report.json"])
+    assert pushed["target"] == "my-target" and pushed["saved_to"] == "selected-model"
+    assert pushed["command"] == "hfselect select my-target --output out --study s1"
+    assert "hfselect select my-target --output out --study s1" in files["README.md"].decode()
+    assert (tmp_path / "report" / "report.json").read_text() == before  # the local copy is unchanged
 
 
 def test_push_report_with_the_selected_model(token: str, hub: LocalHub, tmp_path: Path) -> None:

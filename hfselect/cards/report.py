@@ -32,6 +32,7 @@ from hfselect.cards.names import (
 from hfselect.cards.selection_report import REPORT_JSON, Candidate, SelectionReport, winner_gap
 from hfselect.core.recall_result import score_source
 from hfselect.core.scopes import RULE_SUMMARIES
+from hfselect.store.local_paths import strip_local_paths
 
 TEMPLATE_PATH = Path(__file__).with_name("template.md")
 CARD_NAME = "README.md"
@@ -507,6 +508,7 @@ def render_report_card(
     repo_type: str = "dataset",
     includes_model: bool = False,
     plot_name: str | None = PLOT_NAME,
+    public: bool = False,
 ) -> ModelCard | DatasetCard:
     """The report's Hub card (``README.md``): YAML metadata plus the Markdown report.
 
@@ -516,6 +518,7 @@ def render_report_card(
             :class:`~huggingface_hub.ModelCard` with a ``model-index``).
         includes_model: the card goes with the fine-tuned model's weights (a model repository).
         plot_name: the learning-curves image next to the card, linked relatively; None leaves it out.
+        public: the card is published: every absolute local path is reduced to its last component.
     """
     if not isinstance(report, SelectionReport):
         report = SelectionReport.from_json(report)
@@ -532,6 +535,8 @@ def render_report_card(
     # Belt and braces: nothing rendered may carry a token, whatever a field held; and the command
     # line's paths show the home folder as ``~`` (still valid in a shell, reveals no user name).
     card.text = home_as_tilde(redact_secrets(card.text))
+    if public:
+        card.text = strip_local_paths(card.text)  # a pushed card names no folder of this machine
     return card
 
 
@@ -547,7 +552,8 @@ def write_report_folder(
 
     This is what ``hfselect select --output DIR`` and ``hfselect demo`` call after the selection, and
     what :func:`~hfselect.cards.push.push_report` pushes. Returns the paths written, by file name.
-    ``public`` writes the home folder as ``~`` in the JSON (see :meth:`SelectionReport.to_json`).
+    ``public`` (what a push writes) reduces every absolute local path in the JSON and the card to
+    its last component (see :meth:`SelectionReport.to_json`).
     """
     from hfselect.cards.plot import plot_learning_curves
 
@@ -563,7 +569,11 @@ def write_report_folder(
     report.to_json(written[REPORT_JSON], public=public)
     plotted = plot_learning_curves(report, written[PLOT_NAME])
     card = render_report_card(
-        report, repo_type=repo_type, includes_model=includes_model, plot_name=PLOT_NAME if plotted else None
+        report,
+        repo_type=repo_type,
+        includes_model=includes_model,
+        plot_name=PLOT_NAME if plotted else None,
+        public=public,
     )
     card.save(written[CARD_NAME])
     if not plotted:

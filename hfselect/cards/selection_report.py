@@ -21,6 +21,7 @@ from typing import Any
 from hfselect.cards.names import finite, is_hub_model_id, redact_secrets
 from hfselect.core.recall_result import RecallResult
 from hfselect.errors import HfSelectError
+from hfselect.store.local_paths import strip_local_paths
 
 __all__ = [
     "REPORT_JSON",
@@ -164,14 +165,14 @@ class SelectionReport:
     def to_json(self, path: str | os.PathLike[str] | None = None, *, public: bool = False) -> str:
         """The report as JSON text (written to ``path`` too when given).
 
-        Tokens are always redacted. ``public=True`` (what a push uses) also writes the home folder
-        as ``~`` in paths, so a published report does not reveal the user name of the machine.
+        Tokens are always redacted. ``public=True`` (what a push uses) also reduces every absolute
+        local path to its last component (:func:`hfselect.store.local_paths.strip_local_paths`, as
+        ``repo export`` does), so a published report reveals no folder of the machine.
         """
-        text = json.dumps(redact_secrets(self.to_dict()), indent=2, default=str)
+        data = redact_secrets(self.to_dict())
         if public:
-            home = json.dumps(str(Path.home()))[1:-1]  # as it appears inside JSON strings
-            if len(home) > 1:
-                text = text.replace(home, "~")
+            data = _without_local_paths(data)
+        text = json.dumps(data, indent=2, default=str)
         if path is not None:
             Path(path).write_text(text + "\n", encoding="utf-8")
         return text
@@ -287,3 +288,14 @@ def winner_gap(candidates: Sequence[Candidate]) -> dict[str, Any] | None:
         "worst_last_epoch": worst.last_epoch,
         "gap": at(winner) - at(worst),
     }
+
+
+def _without_local_paths(value: Any) -> Any:
+    """``value`` (JSON-like) with every absolute local path in its strings reduced to its last component."""
+    if isinstance(value, str):
+        return strip_local_paths(value)
+    if isinstance(value, Mapping):
+        return {key: _without_local_paths(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_local_paths(item) for item in value]
+    return value

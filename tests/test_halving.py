@@ -37,6 +37,17 @@ def test_successive_halving_epochs(candidates: int, budget: int, expected: int) 
     assert successive_halving_epochs(candidates, budget) == expected
 
 
+def test_successive_halving_epochs_follows_the_rungs_and_the_reduction_factor() -> None:
+    # 9 candidates, every epoch, a third kept: 9 at epoch 1, 3 at epoch 2, then 1 trains to 5.
+    assert successive_halving_epochs(9, 5, reduction_factor=3) == 9 + 3 + 3
+    assert successive_halving_epochs(9, 5) == 9 + 5 + 3 + 2 + 1  # the better half: 9, 5, 3, 2, then 1
+    # The library's rungs of a 50-epoch protocol (3, 6, 12, ...): 4 candidates for 3 epochs, 2 for 3 more.
+    assert successive_halving_epochs(4, 50, rungs=[3, 6, 12, 24, 48]) == 4 * 3 + 2 * 3 + (50 - 6)
+    assert successive_halving_epochs(4, 50, rungs=[3, 6], reduction_factor=4) == 4 * 3 + (50 - 3)
+    with pytest.raises(ValueError, match="reduction_factor"):
+        successive_halving_epochs(4, 5, reduction_factor=1)
+
+
 def test_halving_round_drops_the_worse_half_and_predicted_low_performers() -> None:
     alive = ["a", "b", "c", "d"]
     score = {"a": 0.9, "b": 0.6, "c": 0.7, "d": 0.5}

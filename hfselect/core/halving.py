@@ -58,14 +58,29 @@ from hfselect.validation import check_int
 FIRST_RUNG_SHARE = 1 / 16
 
 
-def successive_halving_epochs(candidates: int, budget: int) -> int:
-    """Epochs plain synchronous successive halving spends: one epoch per rung, halving, survivor to ``budget``."""
-    spent, alive, epoch = 0, candidates, 0
-    while alive > 1 and epoch < budget:
-        epoch += 1
-        spent += alive
-        alive = math.ceil(alive / 2)
-    return spent + (budget - epoch)  # the survivor trains on to the full budget
+def successive_halving_epochs(
+    candidates: int,
+    budget: int,
+    *,
+    rungs: Sequence[int] | None = None,
+    reduction_factor: int = DEFAULT_REDUCTION_FACTOR,
+) -> int:
+    """Epochs plain synchronous successive halving spends over ``candidates`` with a ``budget``-epoch protocol.
+
+    A round at each of ``rungs`` (every epoch by default, the paper's baseline) keeps the best
+    ``1 / reduction_factor`` (rounded up) by current score; once one is left, or the rungs end,
+    one candidate trains on to ``budget``. Pass a selection's own rungs and factor to get the
+    baseline that selection is compared with.
+    """
+    check_int("reduction_factor", reduction_factor, minimum=2)
+    schedule = range(1, budget + 1) if rungs is None else sorted(r for r in set(rungs) if 1 <= r <= budget)
+    spent, alive, previous = 0, candidates, 0
+    for rung in schedule:
+        if alive <= 1:
+            break
+        spent += alive * (rung - previous)
+        alive, previous = math.ceil(alive / reduction_factor), rung
+    return spent + (budget - previous)  # the survivor trains on to the full budget
 
 
 def halving_rungs(budget: int) -> list[int]:

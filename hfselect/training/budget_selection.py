@@ -383,7 +383,12 @@ class BudgetSelection:
             rounds=decision_rounds(curves, curves["epoch"].map(round), stops),
             epochs_spent=sum(outcome.epochs.values()),
             brute_force_epochs=len(outcome.plan.candidates) * epochs,
-            successive_halving_epochs=successive_halving_epochs(len(outcome.plan.candidates), epochs),
+            successive_halving_epochs=successive_halving_epochs(
+                len(outcome.plan.candidates),
+                epochs,
+                rungs=outcome.plan.rungs,
+                reduction_factor=outcome.plan.reduction_factor,
+            ),
             wall_time_s=time.perf_counter() - self.started,
             repository_models=self.repository_models,
             brute_force_repository_epochs=self.repository_models * epochs,

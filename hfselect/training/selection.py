@@ -557,7 +557,13 @@ class FineSelection:
             rounds=self._rounds_from_study(),
             epochs_spent=sum(report.epochs for report in self.reports.values()),
             brute_force_epochs=len(self.specs) * self.config.epochs,
-            successive_halving_epochs=successive_halving_epochs(len(self.specs), self.config.epochs),
+            # Plain successive halving with this selection's rungs and reduction factor.
+            successive_halving_epochs=successive_halving_epochs(
+                len(self.specs),
+                self.config.epochs,
+                rungs=halving_rungs(self.config.epochs) if self.config.schedule == "sync" else None,
+                reduction_factor=self.config.reduction_factor,
+            ),
             wall_time_s=0.0,  # run() sets the study's total
             repository_models=self.repository_models,
             brute_force_repository_epochs=None

@@ -2,7 +2,9 @@
 
 Every cell of a (seed, target) grid is one run's normalized regret at one budget; a deterministic
 method repeats its one run for every seed. Intervals are :func:`_stats.bootstrap_mean` over seeds
-and targets at once, the same replicates for every method of a candidate set.
+and targets at once, the same replicates for every method of a candidate set; each method's regret
+minus a reference's (:data:`REFERENCES`) is :func:`_stats.compare`'s paired difference on them:
+``lower``, ``higher`` or ``tie`` (zero inside its interval).
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from typing import Any
 
 import numpy as np
 from _shared import table
-from _stats import bootstrap_mean, resample_indices
+from _stats import bootstrap_mean, compare, resample_indices
 
 REPLICATES = 2000
+#: Every method is compared with these, where they ran (paired, on the same replicates).
+REFERENCES = ("hfselect", "successive_halving")
 
 
 def budget_key(multiplier: float) -> str:
@@ -29,8 +33,10 @@ def summarize(
     """(``sets`` section, ``targets`` section) of the JSON from :func:`anytime_methods.run_target`'s results.
 
     ``sets[set]["methods"][method][budget]``: mean normalized regret, its 95% interval, mean cost
-    in seconds and as a fraction of the budget, and how many (seed, target) cells had no pick.
-    ``targets[target][set][method][budget]``: the seed means of regret and cost, and no-pick count.
+    in seconds and as a fraction of the budget, how many (seed, target) cells had no pick, and
+    ``vs``: its paired difference with each reference that ran.
+    ``targets[target][set][method][budget]``: the seed means of regret and cost, no-pick count,
+    and each seed's regret.
     """
     summary: dict[str, Any] = {}
     targets: dict[str, Any] = {target: {} for target in per_target}
@@ -40,6 +46,7 @@ def summarize(
             continue
         draws = resample_indices(seeds, len(present), REPLICATES, seed=0)
         methods: dict[str, Any] = {}
+        grids: dict[str, np.ndarray] = {}
         names = list(per_target[present[0]][candidate_set]["methods"])
         for name in names:
             runs = {target: per_target[target][candidate_set]["methods"][name]["runs"] for target in present}
@@ -48,6 +55,7 @@ def summarize(
             cost = np.array([[run["cost_seconds"] for run in runs[t]] for t in present])
             no_pick = np.array([[[pick is None for pick in run["pick"]] for run in runs[t]] for t in present])
             budgets = np.array([per_target[t][candidate_set]["budgets_seconds"] for t in present])
+            grids[name] = regret
             row = {}
             for b, multiplier in enumerate(multipliers):
                 interval = bootstrap_mean(regret[:, :, b].T, draws)  # grid (seeds, targets)
@@ -65,9 +73,19 @@ def summarize(
                         "normalized_regret": float(regret[i, :, b].mean()),
                         "cost_seconds": float(cost[i, :, b].mean()),
                         "no_pick": int(no_pick[i, :, b].sum()),
+                        "per_seed": [float(value) for value in regret[i, :, b]],
                     }
                     for b, multiplier in enumerate(multipliers)
                 }
+        for reference in (name for name in REFERENCES if name in grids):
+            for name, row in methods.items():
+                for b, multiplier in enumerate(multipliers):
+                    difference, verdict = compare(grids[name][:, :, b].T, grids[reference][:, :, b].T, draws)
+                    row[budget_key(multiplier)].setdefault("vs", {})[reference] = {
+                        "difference": difference.mean,
+                        "interval": [difference.low, difference.high],
+                        "verdict": verdict,
+                    }
         summary[candidate_set] = {"targets": present, "cells": len(present) * seeds, "methods": methods}
     return summary, targets
 
@@ -87,7 +105,23 @@ def print_tables(summary: Mapping[str, Any], multipliers: Sequence[float]) -> No
                 text = f"{cell['mean_normalized_regret']:.3f} [{cell['interval'][0]:.3f}, {cell['interval'][1]:.3f}]"
                 cells.append(text + (f" ({cell['no_pick']})" if cell["no_pick"] else ""))
             rows.append([name, *cells])
-        print(table(["method", *(f"{budget_key(m)}x" for m in multipliers)], rows))
+        headers = ["method", *(f"{budget_key(m)}x" for m in multipliers)]
+        print(table(headers, rows))
+        for reference in REFERENCES:
+            if reference not in section["methods"]:
+                continue
+            print(f"\n{candidate_set}: regret minus {reference}'s, paired [95% interval], and the verdict")
+            rows = []
+            for name, row in section["methods"].items():
+                if name == reference:
+                    continue
+                cells = []
+                for multiplier in multipliers:
+                    vs = row[budget_key(multiplier)]["vs"][reference]
+                    low, high = vs["interval"]
+                    cells.append(f"{vs['difference']:+.3f} [{low:+.3f}, {high:+.3f}] {vs['verdict']}")
+                rows.append([name, *cells])
+            print(table(headers, rows))
 
 
 def plot(summary: Mapping[str, Any], multipliers: Sequence[float], path: Path) -> None:

@@ -194,10 +194,11 @@ def _repository_evaluations(problem: Problem, columns: list[str]) -> dict[str, A
     return {"space": space, "evaluations": evaluations}
 
 
-def box_candidates(problem: Problem, box: dict[str, Any], columns: list[str]) -> list[str]:
+def box_candidates(problem: Problem, box: dict[str, Any], columns: list[str]) -> tuple[list[str], str]:
     """The target's candidates inside ``box`` (models in it, each hyperparameter within its range).
 
-    Without any, the models in it alone; without any still, every candidate.
+    Without any, the models in it alone; without any still, every candidate. Returns them and which
+    of the three rules gave them (``"box"``, ``"box models"``, ``"every candidate"``).
     """
     models = set(box["model"].categories)
 
@@ -207,11 +208,11 @@ def box_candidates(problem: Problem, box: dict[str, Any], columns: list[str]) ->
             return False
         return not check_ranges or all(box[n].lower <= features[n] <= box[n].upper for n in columns)
 
-    for check_ranges in (True, False):
+    for check_ranges, rule in ((True, "box"), (False, "box models")):
         chosen = [config for config in problem.configs if inside(config, check_ranges)]
         if chosen:
-            return chosen
-    return list(problem.configs)
+            return chosen, rule
+    return list(problem.configs), "every candidate"
 
 
 def _bounding_box(problem: Problem, seed: int, report: dict[str, Any]) -> Any:
@@ -221,8 +222,8 @@ def _bounding_box(problem: Problem, seed: int, report: dict[str, Any]) -> Any:
     repository = _repository_evaluations(problem, columns)
 
     def scheduler_fun(box: dict[str, Any], metric: str, do_minimize: bool, random_seed: int) -> Any:
-        inside = box_candidates(problem, box, columns)
-        report["box_candidates"] = len(inside)
+        inside, rule = box_candidates(problem, box, columns)
+        report["box_candidates"], report["box_rule"] = len(inside), rule
         return _asha(_space(problem, inside), problem, random_seed)
 
     return BoundingBox(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -129,8 +130,11 @@ def test_anytime_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
                 low, high = cell["interval"]
                 assert 0.0 <= low <= cell["mean_normalized_regret"] <= high <= 1.0
                 assert 0.0 < cell["mean_cost_fraction"] <= 1.0  # never more than the budget
-        # Successive halving never fails to pick at 16 runs' worth, and never regrets more for more budget.
+            for reference, vs in cell["vs"].items():
+                assert reference == "successive_halving" and vs["verdict"] in {"lower", "higher", "tie"}
+        # Successive halving never fails to pick at 16 runs' worth; it ties with itself.
         halving = section["methods"]["successive_halving"]
+        assert all(cell["vs"]["successive_halving"]["verdict"] == "tie" for cell in halving.values())
         assert halving["16"]["no_pick"] == 0
         for target in ("D0", "D1"):
             budgets = report["problems"][target][candidate_set]["budgets_seconds"]
@@ -139,12 +143,14 @@ def test_anytime_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
                 for budget, cell in zip(budgets, row.values(), strict=True):
                     assert cell["cost_seconds"] <= budget * (1 + 1e-9), (method, cell)
                     assert 0.0 <= cell["normalized_regret"] <= 1.0
+                    assert len(cell["per_seed"]) == 2
     # The models set has one candidate per model (net0..net5; net6 never ran to the end), joint more.
     assert report["problems"]["D0"]["models"]["candidates"] == 6
     assert report["problems"]["D0"]["joint"]["candidates"] > 6
     if "syne_bounding_box" in methods:
         box = report["details"]["D0"]["joint"]["syne_bounding_box"][0]
         assert 1 <= box["box_candidates"] <= report["problems"]["D0"]["joint"]["candidates"]
+        assert box["box_rule"] in {"box", "box models", "every candidate"}
 
 
 def test_anytime_jobs_give_the_same_numbers(tmp_path: Path) -> None:
@@ -171,3 +177,42 @@ def test_anytime_rejects_unknown_names(tmp_path: Path, capsys: pytest.CaptureFix
     assert anytime.main([*base, "--methods", "nope"]) == 2
     assert anytime.main([*base, "--sets", "all"]) == 2
     assert "unknown" in capsys.readouterr().err
+
+
+def test_an_hfselect_module_becomes_a_budgeted_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``anytime_hfselect.py``'s ``hfselect_pick(problem, budget_seconds, seed)`` is called once per budget."""
+    (tmp_path / "anytime_hfselect.py").write_text(
+        "def hfselect_pick(problem, budget_seconds, seed):\n"
+        "    best = max(problem.configs, key=problem.finals.get)  # an oracle: trains the best run only\n"
+        "    return best, problem.run_seconds[best]\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(anytime_methods, "HERE", tmp_path)
+    previous = sys.modules.pop("anytime_hfselect", None)  # the real one, if a test imported it
+    try:
+        methods = anytime_methods.registry()
+        assert next(iter(methods)) == "hfselect" and methods["hfselect"].kind == "budgeted"
+        assert "hfselect" not in anytime_methods.skipped_methods()
+        problem = _problem()
+        picks, _ = anytime_methods.evaluate(methods["hfselect"], problem, [5.0, 20.0], seed=0)
+        assert picks == [None, ("a", 10.0)]  # a's run costs 10 s: over 5, within 20
+    finally:
+        sys.modules.pop("anytime_hfselect", None)
+        if previous is not None:
+            sys.modules["anytime_hfselect"] = previous
+
+
+def test_bounding_box_candidates_fall_back_from_ranges_to_models_to_everything() -> None:
+    pytest.importorskip("syne_tune")
+    from syne_tune.config_space import choice, uniform
+
+    anytime_syne = _load("anytime_syne")
+    problem = _problem()
+    problem.data = type("Data", (), {"model_of": problem.model_of})()
+    problem.hyperparameters = {"lr": {"a": 0.1, "b": 0.01, "c": 0.001}}
+    box = {"model": choice(["m1"]), "lr": uniform(0.0005, 0.005)}
+    assert anytime_syne.box_candidates(problem, box, ["lr"]) == (["c"], "box")
+    box = {"model": choice(["m1"]), "lr": uniform(0.02, 0.05)}  # no run of m1 in range: m1's runs
+    assert anytime_syne.box_candidates(problem, box, ["lr"]) == (["a", "c"], "box models")
+    box = {"model": choice(["m9"]), "lr": uniform(0.02, 0.05)}  # no model of the target: every run
+    assert anytime_syne.box_candidates(problem, box, ["lr"]) == (["a", "b", "c"], "every candidate")

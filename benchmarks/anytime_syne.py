@@ -21,8 +21,9 @@ ASHA, whose promotion continues the same run):
 * ``syne_asha``: ``ASHA``; ``syne_hyperband``: ``ASHA`` with ``brackets`` = its rung levels
   (4 for 50 epochs); ``syne_bohb``: ``BOHB`` (ASHA with a KDE searcher; its random phase and its
   proposals may start a configuration it has tried already: a new run, paid again).
-* Random search and both ASHA get every candidate in a seeded random order first
-  (``points_to_evaluate``, see :func:`shuffled`): without replacement until the set is exhausted.
+* Random search and every ASHA (the two rows, and the one inside ``BoundingBox``) get each of their
+  candidates in a seeded random order first (``points_to_evaluate``, see :func:`shuffled`): without
+  replacement until the set is exhausted.
 * Syne Tune's random draws (and ASHA's choice of bracket) use numpy's global generator, which is
   seeded with the run's seed before each run.
 * ``syne_bounding_box``: ``BoundingBox`` (Perrone et al., NeurIPS 2019) given the repository's

@@ -159,7 +159,7 @@ def test_anytime_jobs_give_the_same_numbers(tmp_path: Path) -> None:
     anytime = _load("anytime")
     methods = "successive_halving,optuna_hyperband"
     if importlib.util.find_spec("syne_tune") is not None:
-        methods += ",syne_bohb,syne_bounding_box"
+        methods += ",syne_bohb"
     reports = []
     for jobs in (1, 2):
         out = tmp_path / f"jobs{jobs}.json"

@@ -36,8 +36,13 @@ class ModelRepository(ClaimsMixin, TransferMixin):
     Args:
         path: the SQLite file; created with its folder when missing. ``None`` uses
             :func:`default_repository_path`.
-        create: with ``False``, a missing file is an error instead of a new empty repository
-            (for commands that only read: a mistyped path must not look like an empty store).
+        create: with ``False``, a missing or empty file is an error instead of a new empty
+            repository (for commands that only read: a mistyped path must not look like an empty
+            store). A file that is not an hfselect repository is refused either way, unchanged.
+
+    A file this process cannot write (or whose folder it cannot write) is opened read-only
+    (``read_only`` is then true): reads work, writes raise
+    :class:`~hfselect.errors.RepositoryReadOnlyError`.
 
     Each instance holds one connection; it may be shared between threads (calls are serialised)
     and any number of processes may open the same file.

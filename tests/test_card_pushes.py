@@ -317,3 +317,28 @@ def test_resolve_repository_path_mirrors_and_follows_the_hub(
     assert resolve_repository_path(f"hf://datasets/{repo_id}") == path
     with pytest.raises(HubError, match="offline"):
         resolve_repository_path(f"hf://datasets/{USER}/never-pulled")
+
+
+def test_a_poisoned_snapshot_on_the_hub_is_refused_by_pull_and_hf_paths(
+    hub: LocalHub,
+    filled: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.bad_input import run_cli, run_failing
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with ModelRepository(tmp_path / "source.sqlite") as source:
+        source.record_results([("new/model", "new-data", 0.7)])
+        source.export_parquet(tmp_path / "snapshot")
+    frame = pd.read_parquet(tmp_path / "snapshot" / "results.parquet").assign(score=float("inf"))
+    frame.to_parquet(tmp_path / "snapshot" / "results.parquet", index=False)
+    files = {f"data/{p.name}": p.read_bytes() for p in (tmp_path / "snapshot").glob("*.parquet")}
+    hub.add_dataset(f"{USER}/poisoned", files)
+
+    status, line = run_failing(["repo", "pull", f"{USER}/poisoned"], capsys, filled)
+    assert status == 1 and "results.parquet row 1 column score: inf is not a finite number" in line
+    status, lines = run_cli(["repo", "info", "--repository", f"hf://datasets/{USER}/poisoned"], capsys)
+    assert status == 1 and len(lines) == 1 and "inf is not a finite number" in lines[0]
+    assert not list((tmp_path / "cache" / "hfselect" / "hub").iterdir())  # no mirror, not even a partial one

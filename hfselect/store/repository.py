@@ -8,11 +8,13 @@ of tables has its methods in a module of its own (see the class comment).
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from hfselect.errors import RepositoryError
@@ -22,6 +24,8 @@ from hfselect.store.protocol import IMPORTED, Protocol
 from hfselect.store.schema import MODEL_COLUMNS
 from hfselect.store.sql import decode, ensure_parents, upsert, utcnow, where_equal
 from hfselect.store.transfer import TransferMixin
+
+logger = logging.getLogger(__name__)
 
 
 # One class for users, several modules for maintainers: the connection plumbing
@@ -197,7 +201,22 @@ class ModelRepository(ClaimsMixin, TransferMixin):
     def results(self, *, protocol: str | None = None, status: str | None = "ok") -> pd.DataFrame:
         """Benchmark results as a long DataFrame (one row per model, dataset and protocol)."""
         where, parameters = where_equal(protocol=protocol, status=status)
-        return self._frame(f"SELECT * FROM results{where} ORDER BY model_id, dataset", parameters)
+        frame = self._frame(f"SELECT * FROM results{where} ORDER BY model_id, dataset", parameters)
+        # SQLite keeps whatever a column was given: a repository filled before imports were
+        # checked may hold a text or infinite score, which must not break clustering or recall.
+        scores = pd.to_numeric(frame["score"], errors="coerce").astype(float)
+        broken = (frame["status"] == "ok") & ~np.isfinite(scores)
+        if broken.any():
+            first = frame[broken].iloc[0]
+            logger.warning(
+                "ignoring %d result(s) whose score is not a finite number (e.g. %s on %s: %r); "
+                "record them again",
+                int(broken.sum()),
+                first["model_id"],
+                first["dataset"],
+                first["score"],
+            )
+        return frame.assign(score=scores)[~broken].reset_index(drop=True)
 
     def performance_matrix(self, *, protocol: str | None = None, metric: str | None = None) -> pd.DataFrame:
         """The performance matrix: one row per model, one column per dataset, the final scores.

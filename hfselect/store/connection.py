@@ -78,6 +78,7 @@ class RepositoryConnection:
     def __init__(self, path: str | os.PathLike[str] | None = None, *, create: bool = True) -> None:
         self.path = Path(path).expanduser() if path is not None else default_repository_path()
         self._lock = threading.RLock()
+        self._depth = 0  # how deep this thread is in _transaction blocks (the lock serialises threads)
         if not create and not self.path.is_file():
             raise RepositoryError(
                 f"there is no repository at {self.path}: check the path, or fill a new one with "
@@ -159,14 +160,35 @@ class RepositoryConnection:
         self.close()
 
     @contextlib.contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Make every write in the block one transaction: all of them are kept, or none.
+
+        For a caller whose several writes mean one thing (a starter's models, datasets and
+        results): a failure half way through leaves the repository as it was before the block.
+        The block holds the file's write lock throughout, so keep it short.
+        """
+        with self._transaction():
+            yield
+
+    @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         """A write transaction that takes the file's write lock up front.
 
         ``BEGIN IMMEDIATE`` makes a second writer wait in ``busy_timeout`` instead of failing
-        later with "database is locked" when it tries to upgrade a read lock.
+        later with "database is locked" when it tries to upgrade a read lock. Inside another
+        transaction of this connection (:meth:`atomic`), it joins that one: the outermost block
+        commits or rolls back everything.
         """
         with self._lock, self._translated_errors():
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield self._connection
+                finally:
+                    self._depth -= 1
+                return
             self._execute_with_retry("BEGIN IMMEDIATE")
+            self._depth = 1
             try:
                 yield self._connection
             except BaseException:
@@ -175,7 +197,14 @@ class RepositoryConnection:
                     self._connection.execute("ROLLBACK")
                 raise
             else:
+                if not self._connection.in_transaction:  # a failed write inside was caught, and undone
+                    raise RepositoryError(
+                        f"cannot use the repository {self.path}: a write failed and SQLite undid the "
+                        "transaction; nothing of it was kept"
+                    )
                 self._connection.execute("COMMIT")
+            finally:
+                self._depth = 0
 
     @contextlib.contextmanager
     def _translated_errors(self) -> Iterator[None]:

@@ -43,6 +43,27 @@ def check_positive_float(name: str, value: Any) -> float:
     return number
 
 
+def check_non_negative_float(name: str, value: Any) -> float:
+    """``value`` when it is a finite number ``>= 0``; else :class:`InvalidValueError`."""
+    number = _finite_number(name, value, "a number >= 0")
+    if number < 0:
+        raise InvalidValueError(f"{name} must be a number >= 0, not {value!r}")
+    return number
+
+
+def check_shard(name: str, value: Any) -> tuple[int, int]:
+    """A shard ``(i, n)``: worker ``i`` of ``n``, with ``0 <= i < n``; else :class:`InvalidValueError`."""
+    try:
+        index, count = value
+    except (TypeError, ValueError):
+        raise InvalidValueError(f"{name} must be a pair (i, n), not {value!r}") from None
+    count = check_int(f"{name}'s n", count, minimum=1)
+    index = check_int(f"{name}'s i", index, minimum=0)
+    if index >= count:
+        raise InvalidValueError(f"{name} {index}/{count} is not valid: use I/N with 0 <= I < N")
+    return index, count
+
+
 def check_threshold(name: str, value: Any) -> float | str:
     """A clustering threshold: a finite number ``>= 0`` or ``"silhouette"`` (chosen from the data)."""
     if value == THRESHOLD_SILHOUETTE:
@@ -96,6 +117,11 @@ def _number(text: str) -> float:
     return float(text)
 
 
+def _shard_text(text: str) -> tuple[int, int]:
+    index, count = text.split("/")  # a ValueError unless exactly one "/"
+    return int(index), int(count)
+
+
 def _threshold_text(text: str) -> float | str:
     return text if text == THRESHOLD_SILHOUETTE else float(text)
 
@@ -110,4 +136,10 @@ threshold_value = _argument_type(
     _threshold_text,
     lambda value: check_threshold("value", value),
     f"a number >= 0 or '{THRESHOLD_SILHOUETTE}'",
+)
+non_negative_float = _argument_type(
+    _number, lambda value: check_non_negative_float("value", value), "a number >= 0"
+)
+shard_value = _argument_type(
+    _shard_text, lambda value: check_shard("shard", value), "I/N with 0 <= I < N, e.g. 0/2"
 )

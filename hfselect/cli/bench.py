@@ -14,6 +14,7 @@ from hfselect.cli.options import (
     training_options,
 )
 from hfselect.cli.output import print_table
+from hfselect.validation import shard_value
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -21,10 +22,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from accelerate import PartialState
 
     from hfselect.api import bench
-    from hfselect.training.bench import BenchConfig, parse_shard
+    from hfselect.training.bench import BenchConfig
 
     config = BenchConfig(**training_options(args))
-    shard = parse_shard(args.shard)
+    shard = args.shard  # (i, n), checked by shard_value when parsed
     with open_repository(args) as repository:
         summary = bench(
             args.models, args.datasets, repository, config=config, shard=shard, progress=not args.quiet,
@@ -79,6 +80,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     add_column_options(bench)
     bench.add_argument(
         "--shard",
+        type=shard_value,
         default="0/1",
         metavar="I/N",
         help="run every N-th job starting at I (for job-array schedulers such as Slurm: workers sharing one "

@@ -32,6 +32,7 @@ from hfselect.config import (
 )
 from hfselect.core.scopes import SCOPES
 from hfselect.validation import (
+    non_negative_float,
     non_negative_int,
     positive_float,
     positive_int,
@@ -184,14 +185,14 @@ def add_ray_options(parser: argparse.ArgumentParser, *, storage: bool = False) -
     )
     parser.add_argument(
         "--cpus-per-pair",
-        type=float,
+        type=positive_float,
         default=1.0,
         metavar="N",
-        help="CPUs each Ray task asks for (default 1)",
+        help="CPUs each Ray task asks for, a number > 0 (default 1)",
     )
     parser.add_argument(
         "--gpus-per-pair",
-        type=float,
+        type=non_negative_float,
         metavar="N",
         help="GPUs each Ray task asks for, a fraction allowed (default 1 when the cluster has GPUs, else 0)",
     )

@@ -50,12 +50,12 @@ from hfselect.data import (
     load_classification_dataset,
     preprocess_for_model,
 )
-from hfselect.errors import HfSelectError, ModelLoadError
+from hfselect.errors import HfSelectError, InvalidValueError, ModelLoadError
 from hfselect.models import expand_model_specs, load_classifier, load_tokenizer_or_processor, model_key
 from hfselect.models import hub_model_sha as commit_sha
 from hfselect.store import CLAIM_TTL_S, ModelRepository, Protocol, utcnow
 from hfselect.training.metrics import canonical_metric, check_metric_allowed, metric_function
-from hfselect.validation import check_int, check_optional_int, check_positive_float
+from hfselect.validation import check_int, check_optional_int, check_positive_float, check_shard
 
 logger = logging.getLogger(__name__)
 
@@ -132,9 +132,7 @@ def plan_jobs(
     models: Sequence[str], datasets: Sequence[str], shard: tuple[int, int] = (0, 1)
 ) -> list[tuple[str, str]]:
     """The sorted (model, dataset) job list, and this shard's share of it (every n-th job)."""
-    index, count = shard
-    if count < 1 or not 0 <= index < count:
-        raise HfSelectError(f"--shard {index}/{count} is not valid: use I/N with 0 <= I < N")
+    index, count = check_shard("shard", shard)
     jobs = sorted((model, dataset) for model in models for dataset in datasets)
     return jobs[index::count]
 
@@ -150,13 +148,12 @@ def bench_jobs(
 
 
 def parse_shard(text: str) -> tuple[int, int]:
-    """Parse ``I/N`` as given to ``--shard``."""
+    """Parse ``I/N`` as given to ``--shard`` (``0 <= I < N``); else :class:`~hfselect.errors.InvalidValueError`."""
     try:
         index, count = (int(part) for part in text.split("/"))
     except ValueError:
-        raise HfSelectError(f"--shard {text!r} is not valid: use I/N, e.g. 0/2") from None
-    plan_jobs([], [], (index, count))  # validates
-    return index, count
+        raise InvalidValueError(f"--shard {text!r} is not valid: use I/N, e.g. 0/2") from None
+    return check_shard("--shard", (index, count))
 
 
 class _EpochProgress:

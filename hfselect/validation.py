@@ -64,6 +64,13 @@ def check_shard(name: str, value: Any) -> tuple[int, int]:
     return index, count
 
 
+def check_name(name: str, value: Any) -> str:
+    """``value`` when it is a non-empty string without surrounding blanks (a metric's name, ...)."""
+    if not isinstance(value, str) or not value.strip() or value != value.strip():
+        raise InvalidValueError(f"{name} must be a non-empty name without surrounding blanks, not {value!r}")
+    return value
+
+
 def check_threshold(name: str, value: Any) -> float | str:
     """A clustering threshold: a finite number ``>= 0`` or ``"silhouette"`` (chosen from the data)."""
     if value == THRESHOLD_SILHOUETTE:
@@ -143,3 +150,4 @@ non_negative_float = _argument_type(
 shard_value = _argument_type(
     _shard_text, lambda value: check_shard("shard", value), "I/N with 0 <= I < N, e.g. 0/2"
 )
+metric_name = _argument_type(str, lambda value: check_name("metric", value), "a metric name")

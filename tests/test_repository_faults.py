@@ -284,3 +284,55 @@ def test_a_repository_poisoned_before_imports_were_checked_still_clusters_and_ex
     run_failing(["repo", "export", str(kept)], capsys, filled)
     assert [entry.name for entry in kept.iterdir()] == ["results.parquet"]
     assert (kept / "results.parquet").read_bytes() == b"an older export"
+
+
+# -- import-matrix and import-csv (issue 35) -------------------------------------------------
+
+
+def test_import_matrix_of_a_latin1_file_is_one_line(
+    filled: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    matrix, names = tmp_path / "matrix.tsv", tmp_path / "names.txt"
+    matrix.write_bytes("org--a\torg--b\n0.5\t0.6\n# café\n".encode("latin-1"))
+    names.write_text("data-0\n")
+    status, line = run_failing(
+        ["repo", "import-matrix", str(matrix), "--datasets", str(names)], capsys, filled
+    )
+    assert status == 1
+    assert f"{matrix} is not UTF-8 text (line 3 holds the byte 0xe9" in line and "save it as UTF-8" in line
+
+
+@pytest.mark.parametrize("cell", ["inf", "-inf", "Infinity"])
+def test_import_matrix_refuses_an_infinite_cell(
+    cell: str, filled: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    matrix, names = tmp_path / "matrix.tsv", tmp_path / "names.txt"
+    matrix.write_text(f"org--a\torg--new\n0.5\t{cell}\n")
+    names.write_text("data-0\n")
+    status, line = run_failing(
+        ["repo", "import-matrix", str(matrix), "--datasets", str(names)], capsys, filled
+    )
+    assert status == 1
+    assert f"{matrix} line 2 column 2 (org/new on data-0): the score '{cell}' is not a finite number" in line
+
+
+@pytest.mark.parametrize("metric", ["", " ", " accuracy"])
+@pytest.mark.parametrize("command", ["import-csv", "import-matrix"])
+def test_an_empty_metric_name_is_a_usage_error(
+    command: str, metric: str, filled: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "r.csv").write_text("model_id,dataset,score\norg/new,data-0,0.5\n")
+    (tmp_path / "m.tsv").write_text("org--new\n0.5\n")
+    (tmp_path / "names.txt").write_text("data-0\n")
+    files = (
+        [str(tmp_path / "r.csv")]
+        if command == "import-csv"
+        else [str(tmp_path / "m.tsv"), "--datasets", str(tmp_path / "names.txt")]
+    )
+    status, line = run_failing(["repo", command, *files, "--metric", metric], capsys, filled)
+    assert status == 2 and f"error: argument --metric: expected a metric name, not {metric!r}" in line
+    with (
+        ModelRepository(filled) as repository,
+        pytest.raises(ValueError, match="metric must be a non-empty name"),
+    ):
+        repository.import_csv(tmp_path / "r.csv", metric=metric)

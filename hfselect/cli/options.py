@@ -32,6 +32,7 @@ from hfselect.config import (
 )
 from hfselect.core.scopes import SCOPES
 from hfselect.validation import (
+    metric_name,
     non_negative_float,
     non_negative_int,
     positive_float,
@@ -150,6 +151,7 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--metric",
+        type=metric_name,
         default=DEFAULT_METRIC,
         help="accuracy, f1 (macro), mcc, or a local evaluate metric script (default: %(default)s)",
     )

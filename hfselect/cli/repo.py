@@ -9,7 +9,7 @@ from typing import Any
 
 from hfselect.cli.options import add_hub_push_options, add_local_paths_option, open_repository
 from hfselect.cli.output import print_result_sources, print_table
-from hfselect.validation import non_negative_int, positive_int
+from hfselect.validation import metric_name, non_negative_int, positive_int
 
 
 def cmd_crawl(args: argparse.Namespace) -> int:
@@ -254,14 +254,22 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         "--datasets", required=True, metavar="DATASETS.txt", help="dataset names, one per line"
     )
     matrix.add_argument(
-        "--metric", default="accuracy", help="the metric of the scores (default: %(default)s)"
+        "--metric",
+        type=metric_name,
+        default="accuracy",
+        help="the metric of the scores (default: %(default)s)",
     )
     matrix.set_defaults(handler=cmd_repo_import_matrix)
     csv = repo_commands.add_parser(
         "import-csv", parents=[common], help="import long-form results: a CSV with model_id,dataset,score"
     )
     csv.add_argument("csv", metavar="RESULTS.csv")
-    csv.add_argument("--metric", default="accuracy", help="the metric of the scores (default: %(default)s)")
+    csv.add_argument(
+        "--metric",
+        type=metric_name,
+        default="accuracy",
+        help="the metric of the scores (default: %(default)s)",
+    )
     csv.set_defaults(handler=cmd_repo_import_csv)
     push = repo_commands.add_parser("push", parents=[common], help="publish the repository as a Hub dataset")
     push.add_argument("repo_id", metavar="REPO_ID")

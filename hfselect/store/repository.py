@@ -24,6 +24,7 @@ from hfselect.store.protocol import IMPORTED, Protocol
 from hfselect.store.schema import MODEL_COLUMNS
 from hfselect.store.sql import decode, ensure_parents, upsert, utcnow, where_equal
 from hfselect.store.transfer import TransferMixin
+from hfselect.validation import check_name
 
 logger = logging.getLogger(__name__)
 
@@ -253,6 +254,7 @@ class ModelRepository(ClaimsMixin, TransferMixin):
         following line holds one benchmark dataset's scores in the same column order, the dataset
         names being the lines of ``datasets_path``. Returns the number of results stored.
         """
+        check_name("metric", metric)
         matrix = parse_matrix(matrix_path, datasets_path)
         rows = [
             (model_id, dataset, score)
@@ -264,6 +266,7 @@ class ModelRepository(ClaimsMixin, TransferMixin):
 
     def import_csv(self, csv_path: str | os.PathLike[str], *, metric: str = "accuracy") -> int:
         """Import long-form results: a CSV with columns ``model_id,dataset,score``."""
+        check_name("metric", metric)
         try:
             frame = pd.read_csv(csv_path)
         except (OSError, ValueError) as error:

@@ -71,6 +71,25 @@ def check_name(name: str, value: Any) -> str:
     return value
 
 
+def check_revision(name: str, value: Any) -> str:
+    """A Hub revision: a branch, tag or commit, ``refs/pr/1`` included, under git's rules for ref names.
+
+    No empty part or one starting with ``.`` (so no ``..`` climbing out of a cache folder), no
+    leading, trailing or doubled ``/``, no blank, control character or any of ``~^:?*[\\``.
+    """
+    parts = value.split("/") if isinstance(value, str) else [""]
+    if (
+        any(not part or part.startswith(".") or part.endswith((".", ".lock")) for part in parts)
+        or any(ord(char) < 33 or ord(char) == 127 or char in "~^:?*[\\" for char in value)
+        or "@{" in value
+        or value == "@"
+    ):
+        raise InvalidValueError(
+            f"{name} must be a branch, tag or commit of the Hub repository, not {value!r}"
+        )
+    return value
+
+
 def check_threshold(name: str, value: Any) -> float | str:
     """A clustering threshold: a finite number ``>= 0`` or ``"silhouette"`` (chosen from the data)."""
     if value == THRESHOLD_SILHOUETTE:
@@ -151,3 +170,6 @@ shard_value = _argument_type(
     _shard_text, lambda value: check_shard("shard", value), "I/N with 0 <= I < N, e.g. 0/2"
 )
 metric_name = _argument_type(str, lambda value: check_name("metric", value), "a metric name")
+revision_value = _argument_type(
+    str, lambda value: check_revision("revision", value), "a branch, tag or commit"
+)

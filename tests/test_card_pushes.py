@@ -342,3 +342,39 @@ def test_a_poisoned_snapshot_on_the_hub_is_refused_by_pull_and_hf_paths(
     status, lines = run_cli(["repo", "info", "--repository", f"hf://datasets/{USER}/poisoned"], capsys)
     assert status == 1 and len(lines) == 1 and "inf is not a finite number" in lines[0]
     assert not list((tmp_path / "cache" / "hfselect" / "hub").iterdir())  # no mirror, not even a partial one
+
+
+@pytest.mark.parametrize("revision", ["../../../x", "..", "/etc", "a b", "main:x"])
+def test_a_malformed_pull_revision_is_a_usage_error_and_creates_no_file(
+    revision: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.bad_input import run_cli
+
+    path = tmp_path / "new.sqlite"
+    status, lines = run_cli(
+        ["repo", "pull", f"{USER}/snap", "--revision", revision, "--repository", str(path)], capsys
+    )
+    assert (
+        status == 2
+        and f"error: argument --revision: expected a branch, tag or commit, not {revision!r}" in lines[-1]
+    )
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError, match="revision must be a branch, tag or commit"):
+        pull_repository(f"{USER}/snap", path, revision=revision)
+    with pytest.raises(ValueError, match="revision must be a branch, tag or commit"):
+        resolve_repository_path(f"hf://datasets/{USER}/snap@..")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_pull_leaves_no_new_repository_file(
+    hub: LocalHub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.bad_input import run_cli
+
+    path = tmp_path / "new.sqlite"
+    hub.add_dataset(f"{USER}/broken", {"data/results.parquet": b"not parquet"})
+    for argv in (["repo", "pull", f"{USER}/missing"], ["repo", "pull", f"{USER}/broken"],
+                 ["repo", "pull", f"{USER}/broken", "--revision", "no-such-branch"]):  # fmt: skip
+        status, lines = run_cli([*argv, "--repository", str(path)], capsys)
+        assert status == 1 and len(lines) == 1, lines
+        assert list(tmp_path.iterdir()) == [], argv

@@ -113,6 +113,9 @@ class BenchSummary:
     planned: int = 0
     skipped: int = 0
     claimed_elsewhere: int = 0  # pairs another worker was training while this one ran
+    # The claims behind claimed_elsewhere (model_id, dataset, owner, expires_at, ...): when each
+    # pair is free again, should its worker be dead.
+    held_claims: list[dict[str, Any]] = field(default_factory=list)
     done: list[PairResult] = field(default_factory=list)
     failed: list[PairResult] = field(default_factory=list)
 
@@ -443,11 +446,14 @@ def run_bench(
     *,
     shard: tuple[int, int] = (0, 1),
     progress: bool = True,
+    reclaim: bool = False,
 ) -> BenchSummary:
     """Benchmark every model on every dataset (this shard's share), recording each pair as it ends.
 
     Each pair is claimed in the repository before it is trained: a pair another worker is training
-    is passed over, then tried once more at the end, in case that worker died and its claim expired.
+    is passed over, then tried once more at the end, in case that worker died and its claim expired
+    (the claims still held are in ``BenchSummary.held_claims``). ``reclaim`` takes over unexpired
+    claims too: for a rerun after a worker was killed, when no other worker is alive.
     With ``shard=(i, n)`` and ``OMP_NUM_THREADS`` unset, torch uses ``cores // n`` threads.
     (On a Ray cluster, :func:`hfselect.api.bench` hands the same job list to
     :func:`hfselect.training.distributed.bench_on_ray` instead.)
@@ -477,7 +483,9 @@ def run_bench(
             lambda: (
                 "done"
                 if (model_id, dataset_name) in repository.completed_pairs(protocol, include_failed=False)
-                else repository.claim_pair(model_id, dataset_name, protocol, owner, failed_since=started_at)
+                else repository.claim_pair(
+                    model_id, dataset_name, protocol, owner, failed_since=started_at, reclaim=reclaim
+                )
             ),
         )
         if decision != "claimed":
@@ -504,13 +512,22 @@ def run_bench(
                 continue
             summary.skipped += int(outcome == "done")
             bar.update(1)
+        still_held = set()
         for model_spec, dataset_spec in held:
             outcome = attempt(model_spec, dataset_spec)
             summary.skipped += int(outcome == "done")
-            summary.claimed_elsewhere += int(outcome == "held")
+            if outcome == "held":
+                still_held.add((model_key(model_spec), dataset_key(dataset_spec)))
             bar.update(1)
     finally:
         bar.close()
+    summary.claimed_elsewhere = len(still_held)
+    if still_held and state.is_main_process:
+        summary.held_claims = [
+            claim
+            for claim in repository.claims()
+            if claim["protocol"] == protocol.key and (claim["model_id"], claim["dataset"]) in still_held
+        ]
     return summary
 
 

@@ -97,6 +97,7 @@ def bench(
     progress: bool = True,
     ray_address: str | None = None,
     ray_resources: RayResources | None = None,
+    reclaim: bool = False,
 ) -> BenchSummary:
     """Fine-tune every model on every dataset and record results and learning curves (the offline phase).
 
@@ -109,6 +110,8 @@ def bench(
         shard: ``(i, n)``: this worker trains every n-th pair of the sorted job list, from the i-th.
         ray_address: train each pair as a Ray task on this cluster (``"local"``: ``$RAY_ADDRESS``
             or a new local Ray) with ``ray_resources`` per pair; ``None`` trains here.
+        reclaim: take over other workers' unexpired claims on pairs (a worker known to be dead:
+            see :func:`~hfselect.training.bench.run_bench`); the Ray driver claims nothing.
 
     Pairs already recorded under the same protocol are skipped, so a rerun resumes.
     """
@@ -117,7 +120,9 @@ def bench(
     config = config if config is not None else BenchConfig()
     with opened_repository(repository, create=True) as opened:
         if ray_address is None:
-            return run_bench(opened, models, datasets, config, shard=shard, progress=progress)
+            return run_bench(
+                opened, models, datasets, config, shard=shard, progress=progress, reclaim=reclaim
+            )
         from hfselect.training.distributed import bench_on_ray
 
         jobs = bench_jobs(models, datasets, config, shard)

@@ -145,21 +145,23 @@ def load_starter(name: str) -> Starter:
 def init_starter(repository: ModelRepository, name: str) -> Starter:
     """Store a starter's models, datasets and results in ``repository``; return the starter.
 
-    Running it again replaces the starter's rows (same keys) and changes nothing else.
+    Running it again replaces the starter's rows (same keys) and changes nothing else. All or
+    nothing: when a write fails, the repository is left as it was.
     """
     starter = load_starter(name)
-    for model in starter.models:
-        if repository.get_model(model) is None:  # a crawled row knows more: keep it
-            repository.upsert_model(model, source=f"starter:{starter.name}")
-    known = {row["name"] for row in repository.datasets()}
-    for dataset in starter.datasets:
-        if dataset.name not in known:
-            repository.upsert_dataset(dataset.name, modality=starter.modality)
     by_metric: dict[str, list[tuple[str, str, float]]] = {}
     for model, dataset, score in starter.results():
         by_metric.setdefault(dataset.metric, []).append((model, dataset.name, score))
-    for metric, rows in by_metric.items():
-        repository.record_results(rows, PublishedProtocol(metric=metric, starter=starter.name))
+    with repository.atomic():
+        for model in starter.models:
+            if repository.get_model(model) is None:  # a crawled row knows more: keep it
+                repository.upsert_model(model, source=f"starter:{starter.name}")
+        known = {row["name"] for row in repository.datasets()}
+        for dataset in starter.datasets:
+            if dataset.name not in known:
+                repository.upsert_dataset(dataset.name, modality=starter.modality)
+        for metric, rows in by_metric.items():
+            repository.record_results(rows, PublishedProtocol(metric=metric, starter=starter.name))
     return starter
 
 

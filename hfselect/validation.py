@@ -44,6 +44,53 @@ def check_positive_float(name: str, value: Any) -> float:
     return number
 
 
+def check_non_negative_float(name: str, value: Any) -> float:
+    """``value`` when it is a finite number ``>= 0``; else :class:`InvalidValueError`."""
+    number = _finite_number(name, value, "a number >= 0")
+    if number < 0:
+        raise InvalidValueError(f"{name} must be a number >= 0, not {value!r}")
+    return number
+
+
+def check_shard(name: str, value: Any) -> tuple[int, int]:
+    """A shard ``(i, n)``: worker ``i`` of ``n``, with ``0 <= i < n``; else :class:`InvalidValueError`."""
+    try:
+        index, count = value
+    except (TypeError, ValueError):
+        raise InvalidValueError(f"{name} must be a pair (i, n), not {value!r}") from None
+    count = check_int(f"{name}'s n", count, minimum=1)
+    index = check_int(f"{name}'s i", index, minimum=0)
+    if index >= count:
+        raise InvalidValueError(f"{name} {index}/{count} is not valid: use I/N with 0 <= I < N")
+    return index, count
+
+
+def check_name(name: str, value: Any) -> str:
+    """``value`` when it is a non-empty string without surrounding blanks (a metric's name, ...)."""
+    if not isinstance(value, str) or not value.strip() or value != value.strip():
+        raise InvalidValueError(f"{name} must be a non-empty name without surrounding blanks, not {value!r}")
+    return value
+
+
+def check_revision(name: str, value: Any) -> str:
+    """A Hub revision: a branch, tag or commit, ``refs/pr/1`` included, under git's rules for ref names.
+
+    No empty part or one starting with ``.`` (so no ``..`` climbing out of a cache folder), no
+    leading, trailing or doubled ``/``, no blank, control character or any of ``~^:?*[\\``.
+    """
+    parts = value.split("/") if isinstance(value, str) else [""]
+    if (
+        any(not part or part.startswith(".") or part.endswith((".", ".lock")) for part in parts)
+        or any(ord(char) < 33 or ord(char) == 127 or char in "~^:?*[\\" for char in value)
+        or "@{" in value
+        or value == "@"
+    ):
+        raise InvalidValueError(
+            f"{name} must be a branch, tag or commit of the Hub repository, not {value!r}"
+        )
+    return value
+
+
 def check_threshold(name: str, value: Any) -> float | str:
     """A clustering threshold: a finite number ``>= 0`` or ``"silhouette"`` (chosen from the data)."""
     if value == THRESHOLD_SILHOUETTE:
@@ -142,6 +189,11 @@ def _number(text: str) -> float:
     return float(text)
 
 
+def _shard_text(text: str) -> tuple[int, int]:
+    index, count = text.split("/")  # a ValueError unless exactly one "/"
+    return int(index), int(count)
+
+
 def _threshold_text(text: str) -> float | str:
     return text if text == THRESHOLD_SILHOUETTE else float(text)
 
@@ -167,4 +219,14 @@ study_name_value = _argument_type(
     str,
     lambda value: check_study_name("value", value),
     "a study name like a Hub repo's (letters, digits, - _ .)",
+)
+non_negative_float = _argument_type(
+    _number, lambda value: check_non_negative_float("value", value), "a number >= 0"
+)
+shard_value = _argument_type(
+    _shard_text, lambda value: check_shard("shard", value), "I/N with 0 <= I < N, e.g. 0/2"
+)
+metric_name = _argument_type(str, lambda value: check_name("metric", value), "a metric name")
+revision_value = _argument_type(
+    str, lambda value: check_revision("revision", value), "a branch, tag or commit"
 )

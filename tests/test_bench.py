@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -302,3 +303,70 @@ def test_a_missing_model_folder_is_named_before_any_training(tmp_path: Path) -> 
     with ModelRepository(tmp_path / "repo.sqlite") as repository, pytest.raises(ModelLoadError) as error:
         run_bench(repository, [str(tmp_path / "no" / "such")], DATASETS, CONFIG, progress=False)
     assert str(error.value) == f"model {tmp_path}/no/such: the local folder {tmp_path}/no/such does not exist"
+
+
+def _wait_for_claim(path: Path, timeout_s: float = 120.0) -> list[dict]:
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if path.exists():
+            with ModelRepository(path, create=False) as repository:
+                if claims := repository.claims():
+                    return claims
+        time.sleep(0.2)
+    raise AssertionError("the worker never claimed a pair")
+
+
+def test_after_a_sigkill_the_rerun_says_when_the_claim_expires_and_reclaim_takes_it_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import signal
+
+    from hfselect.cli import main
+
+    path = tmp_path / "repo.sqlite"
+    argv = ["bench", "--models", "org/m1", "--datasets", "org/d1", *CLI_OPTIONS, "--repository", str(path)]
+    # A worker that is killed (SIGKILL: no cleanup at all) while it trains its pair.
+    script = (
+        "import sys, time, hfselect.training.bench as bench\n"
+        "bench.finetune_pair = lambda *args, **kwargs: time.sleep(3600)\n"
+        "from hfselect.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    worker = subprocess.Popen([sys.executable, "-c", script, *argv], env=os.environ.copy())
+    try:
+        [claim] = _wait_for_claim(path)
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=60)
+    assert worker.returncode == -signal.SIGKILL
+
+    trained: list[tuple[str, str]] = []
+    monkeypatch.setattr(bench, "finetune_pair", _fake_finetune(trained))
+    status = main(argv)  # an immediate rerun: the dead worker's claim still holds
+    out = capsys.readouterr().out
+    assert status == 0 and trained == []
+    assert "1 being trained by another worker" in out
+    assert f"held: org/m1 on org/d1 is claimed by worker {claim['owner']} until " in out
+    # The claim lasts 10 minutes from the dead worker's last renewal; a slow machine may start the
+    # rerun a minute later.
+    assert re.search(
+        r"\(in (9|10) min; a live worker renews it\); if that worker is dead, rerun with --reclaim", out
+    )
+
+    assert main([*argv, "--reclaim"]) == 0 and trained == [("org/m1", "org/d1")]
+    assert "1 pairs done" in capsys.readouterr().out
+    with ModelRepository(path) as repository:
+        assert repository.claims() == [] and len(repository.results()) == 1
+
+
+def test_held_claim_line_says_when_the_claim_expires() -> None:
+    from hfselect.cli.bench import held_claim_line
+
+    claim = {"model_id": "m", "dataset": "d", "owner": "host:1:abc", "expires_at": 1_800_000_000.0}
+    line = held_claim_line(claim, now=1_800_000_000.0 - 590)
+    assert line.startswith(
+        "held: m on d is claimed by worker host:1:abc until 2027-01-15 08:00:00 UTC (in 10 min;"
+    )
+    assert line.endswith("if that worker is dead, rerun with --reclaim to train it now")

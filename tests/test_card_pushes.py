@@ -339,3 +339,64 @@ def test_resolve_repository_path_mirrors_and_follows_the_hub(
     assert resolve_repository_path(f"hf://datasets/{repo_id}") == path
     with pytest.raises(HubError, match="offline"):
         resolve_repository_path(f"hf://datasets/{USER}/never-pulled")
+
+
+def test_a_poisoned_snapshot_on_the_hub_is_refused_by_pull_and_hf_paths(
+    hub: LocalHub,
+    filled: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.bad_input import run_cli, run_failing
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with ModelRepository(tmp_path / "source.sqlite") as source:
+        source.record_results([("new/model", "new-data", 0.7)])
+        source.export_parquet(tmp_path / "snapshot")
+    frame = pd.read_parquet(tmp_path / "snapshot" / "results.parquet").assign(score=float("inf"))
+    frame.to_parquet(tmp_path / "snapshot" / "results.parquet", index=False)
+    files = {f"data/{p.name}": p.read_bytes() for p in (tmp_path / "snapshot").glob("*.parquet")}
+    hub.add_dataset(f"{USER}/poisoned", files)
+
+    status, line = run_failing(["repo", "pull", f"{USER}/poisoned"], capsys, filled)
+    assert status == 1 and "results.parquet row 1 column score: inf is not a finite number" in line
+    status, lines = run_cli(["repo", "info", "--repository", f"hf://datasets/{USER}/poisoned"], capsys)
+    assert status == 1 and len(lines) == 1 and "inf is not a finite number" in lines[0]
+    assert not list((tmp_path / "cache" / "hfselect" / "hub").iterdir())  # no mirror, not even a partial one
+
+
+@pytest.mark.parametrize("revision", ["../../../x", "..", "/etc", "a b", "main:x"])
+def test_a_malformed_pull_revision_is_a_usage_error_and_creates_no_file(
+    revision: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.bad_input import run_cli
+
+    path = tmp_path / "new.sqlite"
+    status, lines = run_cli(
+        ["repo", "pull", f"{USER}/snap", "--revision", revision, "--repository", str(path)], capsys
+    )
+    assert (
+        status == 2
+        and f"error: argument --revision: expected a branch, tag or commit, not {revision!r}" in lines[-1]
+    )
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError, match="revision must be a branch, tag or commit"):
+        pull_repository(f"{USER}/snap", path, revision=revision)
+    with pytest.raises(ValueError, match="revision must be a branch, tag or commit"):
+        resolve_repository_path(f"hf://datasets/{USER}/snap@..")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_pull_leaves_no_new_repository_file(
+    hub: LocalHub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.bad_input import run_cli
+
+    path = tmp_path / "new.sqlite"
+    hub.add_dataset(f"{USER}/broken", {"data/results.parquet": b"not parquet"})
+    for argv in (["repo", "pull", f"{USER}/missing"], ["repo", "pull", f"{USER}/broken"],
+                 ["repo", "pull", f"{USER}/broken", "--revision", "no-such-branch"]):  # fmt: skip
+        status, lines = run_cli([*argv, "--repository", str(path)], capsys)
+        assert status == 1 and len(lines) == 1, lines
+        assert list(tmp_path.iterdir()) == [], argv

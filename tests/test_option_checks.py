@@ -33,6 +33,16 @@ BENCH = ["bench", "--models", "m", "--datasets", "d"]
         ([*BENCH, "--train-samples", "0"], "--train-samples"),
         ([*BENCH, "--eval-samples", "-5"], "--eval-samples"),
         ([*BENCH, "--seed", "-1"], "--seed"),
+        ([*BENCH, "--ray", "--cpus-per-pair", "-5"], "--cpus-per-pair"),
+        ([*BENCH, "--ray", "--cpus-per-pair", "0"], "--cpus-per-pair"),
+        ([*BENCH, "--ray", "--gpus-per-pair", "-1"], "--gpus-per-pair"),
+        ([*BENCH, "--ray", "--gpus-per-pair", "nan"], "--gpus-per-pair"),
+        (["select", "target", "--ray", "--cpus-per-pair", "inf"], "--cpus-per-pair"),
+        ([*BENCH, "--shard", "3/2"], "--shard"),
+        ([*BENCH, "--shard", "a/b"], "--shard"),
+        ([*BENCH, "--shard", "1/0"], "--shard"),
+        ([*BENCH, "--shard", "-1/2"], "--shard"),
+        ([*BENCH, "--shard", "0/1/2"], "--shard"),
         (["select", "target", "--candidates", "0"], "--candidates"),
         (["select", "target", "--epochs", "-1"], "--epochs"),
         (["recall", "target", "--top-k", "0"], "--top-k"),
@@ -84,6 +94,17 @@ def test_the_api_refuses_the_same_numbers_with_value_error(fields: dict) -> None
 
 
 def test_other_api_numbers_are_checked() -> None:
+    from hfselect.training.bench import parse_shard, plan_jobs
+    from hfselect.training.distributed import RayResources
+
+    for resources in ({"cpus": -5}, {"cpus": 0}, {"gpus": -1}, {"gpus": float("nan")}, {"max_retries": -1}):
+        with pytest.raises(ValueError, match=next(iter(resources))):
+            RayResources(**resources)
+    for shard in ((3, 2), (0, 0), (-1, 2)):
+        with pytest.raises(ValueError, match="shard"):
+            plan_jobs(["m"], ["d"], shard)
+    with pytest.raises(ValueError, match="shard"):
+        parse_shard("a/b")
     with pytest.raises(ValueError, match="limit"):
         CrawlOptions(limit=0)
     with pytest.raises(ValueError, match="min_downloads"):

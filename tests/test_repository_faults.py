@@ -6,14 +6,19 @@ repository holds the same rows before and after the failed command.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import sqlite3
 import subprocess
 import sys
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from hfselect.errors import RepositoryError
@@ -203,3 +208,131 @@ def test_a_column_with_a_default_may_be_absent_from_a_snapshot(filled: Path, tmp
     with ModelRepository(filled) as repository:
         assert repository.import_parquet(folder) == {"proxy_scores": 1}
         assert repository.table("proxy_scores")["model_sha"].tolist() == [""]
+
+
+# -- a snapshot whose cells the repository cannot hold (issue 35) -------------------------------
+
+
+def replace_column(path: Path, column: str, values: pa.Array) -> None:
+    """Put ``values`` (one per row) in ``column`` of a Parquet file, whatever their type."""
+    data = pq.read_table(path)
+    pq.write_table(data.set_column(data.schema.get_field_index(column), column, values), path)
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "values", "message"),
+    [
+        ("results", "score", pa.array(["high"]), "column score holds string values, but the results table stores numbers"),
+        ("results", "epochs", pa.array(["five"]), "column epochs holds string values, but the results table stores integers"),
+        ("results", "score", pa.array([math.inf]), "row 1 column score: inf is not a finite number"),
+        ("results", "score", pa.array([-math.inf]), "row 1 column score: -inf is not a finite number"),
+        ("models", "model_id", pa.array([None], pa.string()), "row 1 column model_id: a value is required"),
+        ("models", "model_id", pa.array([" "]), "row 1 column model_id: an empty name"),
+        ("results", "score", pa.array([[0.1, 0.2]]), "column score holds list<"),
+        ("results", "learning_rate", pa.array([{"a": 1}]), "column learning_rate holds struct<"),
+        ("results", "epochs", pa.array([datetime(2026, 1, 1)]), "column epochs holds timestamp["),
+        ("results", "score", pa.array([Decimal("0.5")]), "column score holds decimal128("),
+        ("results", "model_id", pa.array([5]), "column model_id holds int64 values, but the results table stores text"),
+        ("results", "epochs", pa.array([0]), "row 1 column epochs: 0 must be >= 1"),
+        ("results", "epochs", pa.array([2.5]), "row 1 column epochs: 2.5 is not a whole number"),
+        ("results", "learning_rate", pa.array([-1e-3]), "row 1 column learning_rate: -0.001 must be > 0"),
+        ("results", "status", pa.array(["weird"]), "row 1 column status: 'weird' is not one of 'ok', 'failed'"),
+        ("results", "score", pa.array([None], pa.float64()), "row 1 column score: a result with status 'ok' needs a score"),
+    ],
+)  # fmt: skip
+def test_a_snapshot_cell_the_repository_cannot_hold_imports_nothing(
+    table: str,
+    column: str,
+    values: pa.Array,
+    message: str,
+    filled: Path,
+    snapshot: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    replace_column(snapshot / f"{table}.parquet", column, values)
+    status, line = run_failing(["repo", "import", str(snapshot)], capsys, filled)
+    assert status == 1
+    assert str(snapshot / f"{table}.parquet") in line and message in line and "nothing was imported" in line
+    with ModelRepository(filled) as repository:
+        assert repository.get_model("new/model") is None
+    # Whatever was there before still clusters and exports.
+    assert run_cli(["cluster", "--k-largest", "1", "--repository", str(filled)], capsys)[0] == 0
+    assert (
+        run_cli(["repo", "export", str(snapshot.parent / "out"), "--repository", str(filled)], capsys)[0] == 0
+    )
+
+
+def test_a_repository_poisoned_before_imports_were_checked_still_clusters_and_exports_nothing_partial(
+    filled: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    connection = sqlite3.connect(filled)
+    connection.execute("UPDATE results SET score = 'high' WHERE model_id = 'org/a' AND dataset = 'data-0'")
+    connection.execute("UPDATE results SET score = 9e999 WHERE model_id = 'org/b' AND dataset = 'data-0'")
+    connection.commit()
+    connection.close()
+    assert run_cli(["cluster", "--k-largest", "1", "--repository", str(filled)], capsys)[0] == 0
+    assert "ignoring 2 result(s) whose score is not a finite number (e.g. org/a on data-0" in caplog.text
+    # A table that cannot be written as Parquet: one line, and no folder, not even a partial one.
+    out = tmp_path / "new" / "export"
+    status, line = run_failing(["repo", "export", str(out)], capsys, filled)
+    assert status == 1 and f"cannot export the repository to {out}" in line and "nothing was written" in line
+    assert not (tmp_path / "new").exists()
+    # An export folder already there keeps what it held, and no staging folder is left in it.
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "results.parquet").write_bytes(b"an older export")
+    run_failing(["repo", "export", str(kept)], capsys, filled)
+    assert [entry.name for entry in kept.iterdir()] == ["results.parquet"]
+    assert (kept / "results.parquet").read_bytes() == b"an older export"
+
+
+# -- import-matrix and import-csv (issue 35) -------------------------------------------------
+
+
+def test_import_matrix_of_a_latin1_file_is_one_line(
+    filled: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    matrix, names = tmp_path / "matrix.tsv", tmp_path / "names.txt"
+    matrix.write_bytes("org--a\torg--b\n0.5\t0.6\n# café\n".encode("latin-1"))
+    names.write_text("data-0\n")
+    status, line = run_failing(
+        ["repo", "import-matrix", str(matrix), "--datasets", str(names)], capsys, filled
+    )
+    assert status == 1
+    assert f"{matrix} is not UTF-8 text (line 3 holds the byte 0xe9" in line and "save it as UTF-8" in line
+
+
+@pytest.mark.parametrize("cell", ["inf", "-inf", "Infinity"])
+def test_import_matrix_refuses_an_infinite_cell(
+    cell: str, filled: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    matrix, names = tmp_path / "matrix.tsv", tmp_path / "names.txt"
+    matrix.write_text(f"org--a\torg--new\n0.5\t{cell}\n")
+    names.write_text("data-0\n")
+    status, line = run_failing(
+        ["repo", "import-matrix", str(matrix), "--datasets", str(names)], capsys, filled
+    )
+    assert status == 1
+    assert f"{matrix} line 2 column 2 (org/new on data-0): the score '{cell}' is not a finite number" in line
+
+
+@pytest.mark.parametrize("metric", ["", " ", " accuracy"])
+@pytest.mark.parametrize("command", ["import-csv", "import-matrix"])
+def test_an_empty_metric_name_is_a_usage_error(
+    command: str, metric: str, filled: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "r.csv").write_text("model_id,dataset,score\norg/new,data-0,0.5\n")
+    (tmp_path / "m.tsv").write_text("org--new\n0.5\n")
+    (tmp_path / "names.txt").write_text("data-0\n")
+    files = (
+        [str(tmp_path / "r.csv")]
+        if command == "import-csv"
+        else [str(tmp_path / "m.tsv"), "--datasets", str(tmp_path / "names.txt")]
+    )
+    status, line = run_failing(["repo", command, *files, "--metric", metric], capsys, filled)
+    assert status == 2 and f"error: argument --metric: expected a metric name, not {metric!r}" in line
+    with (
+        ModelRepository(filled) as repository,
+        pytest.raises(ValueError, match="metric must be a non-empty name"),
+    ):
+        repository.import_csv(tmp_path / "r.csv", metric=metric)

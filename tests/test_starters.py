@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from hfselect.core.clustering import ModelClustering
 from hfselect.errors import HfSelectError
 from hfselect.starters import init_starter, load_starter, result_sources, starter_names
 from hfselect.store import ModelRepository
+from tests.bad_input import run_failing
 from tests.test_clustering import (
     ANCHORS,
     CV_MULTI_MODEL_CLUSTERS,
@@ -136,3 +138,39 @@ def test_recall_on_an_empty_repository_names_the_starter_command(tmp_path: Path)
     with ModelRepository(tmp_path / "empty.sqlite") as repository, pytest.raises(HfSelectError) as error:
         recall("stanfordnlp/imdb", repository)
     assert "hfselect repo init --starter paper-nlp" in str(error.value)
+
+
+@pytest.mark.parametrize("failing_table", ["models", "results"])
+def test_repo_init_is_all_or_nothing_when_a_write_fails(
+    failing_table: str, filled: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A write that fails half way (as a full disk would): the 38th starter model, or the results.
+    starter = load_starter("paper-nlp")
+    condition = f"NEW.model_id = '{starter.models[37]}'" if failing_table == "models" else "1"
+    connection = sqlite3.connect(filled)
+    connection.execute(
+        f"CREATE TRIGGER full_disk BEFORE INSERT ON {failing_table} WHEN {condition} "
+        "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+    )
+    connection.commit()
+    connection.close()
+    status, line = run_failing(["repo", "init", "--starter", "paper-nlp"], capsys, filled)
+    assert (
+        status == 1
+        and line == f"hfselect: error: cannot use the repository {filled}: database or disk is full"
+    )
+    with ModelRepository(filled) as repository:  # nothing of the starter: not 37 of its 39 models
+        assert repository.counts()["models"] == 3 and repository.get_model(starter.models[0]) is None
+
+
+def test_atomic_keeps_every_write_or_none(tmp_path: Path) -> None:
+    with ModelRepository(tmp_path / "repo.sqlite") as repository:
+        with pytest.raises(RuntimeError), repository.atomic():
+            repository.upsert_model("org/a")
+            repository.record_results([("org/a", "d", 0.5)])
+            raise RuntimeError("a failure after two writes")
+        assert repository.counts()["models"] == 0 and repository.counts()["results"] == 0
+        with repository.atomic():
+            repository.upsert_model("org/a")
+            repository.record_results([("org/a", "d", 0.5)])
+        assert repository.counts()["results"] == 1

@@ -30,7 +30,8 @@ from hfselect.cards.push import push_files
 from hfselect.cards.report import MISSING, PAPER_URL
 from hfselect.errors import HubError, RepositoryError
 from hfselect.hub.client import TRANSPORT_ERRORS, hub_error, is_network_error, is_transient
-from hfselect.store import TABLES, ModelRepository
+from hfselect.store import TABLES, ModelRepository, default_repository_path
+from hfselect.validation import check_revision
 
 logger = logging.getLogger(__name__)
 
@@ -279,10 +280,16 @@ def pull_repository(
     Rows are merged as by ``hfselect repo import`` (a row replaces the stored one with the same key).
     Returns the number of rows read per table.
 
+    Nothing is written until the snapshot is downloaded and checked, and a repository file this
+    call created is removed again when the pull fails.
+
     Raises:
         HubError: the dataset cannot be found or downloaded.
-        RepositoryError: the dataset holds no hfselect tables.
+        RepositoryError: the dataset holds no hfselect tables, or a table the repository refuses.
+        InvalidValueError: ``revision`` is not a branch, tag or commit name.
     """
+    if revision is not None:
+        check_revision("revision", revision)
     try:
         folder = Path(
             snapshot_download(
@@ -301,9 +308,21 @@ def pull_repository(
             f"the dataset {repo_id} holds no hfselect tables (data/<table>.parquet); "
             "publish one with `hfselect repo push`"
         )
+    new_file = (
+        not isinstance(repository, ModelRepository)
+        and not (
+            Path(repository).expanduser() if repository is not None else default_repository_path()
+        ).exists()
+    )
     store, owned = _open(repository)
     try:
         imported = store.import_parquet(tables)
+    except BaseException:
+        if owned and new_file:  # a failed pull leaves no new, empty repository behind
+            store.close()
+            for leftover in ("", "-wal", "-shm"):
+                Path(f"{store.path}{leftover}").unlink(missing_ok=True)
+        raise
     finally:
         if owned:
             store.close()
@@ -345,7 +364,7 @@ def resolve_repository_path(
             f"{value}: a repository on the Hub is named hf://datasets/USER/NAME or hf://datasets/USER/NAME@REVISION"
         )
     user, name = match["user"], match["name"]
-    revision = unquote(match["revision"]) if match["revision"] else None
+    revision = check_revision("revision", unquote(match["revision"])) if match["revision"] else None
     repo_id = f"{user}/{name}"
     root = Path(cache_dir) if cache_dir is not None else hub_cache_dir()
     suffix = "@" + re.sub(r"[^\w.-]", "_", revision) if revision else ""

@@ -35,6 +35,8 @@ from hfselect.core.scopes import SCOPES
 from hfselect.validation import (
     duration_value,
     learning_rates_value,
+    metric_name,
+    non_negative_float,
     non_negative_int,
     positive_float,
     positive_int,
@@ -156,6 +158,7 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--metric",
+        type=metric_name,
         default=DEFAULT_METRIC,
         help="accuracy, f1 (macro), mcc, or a local evaluate metric script (default: %(default)s)",
     )
@@ -191,14 +194,14 @@ def add_ray_options(parser: argparse.ArgumentParser, *, storage: bool = False) -
     )
     parser.add_argument(
         "--cpus-per-pair",
-        type=float,
+        type=positive_float,
         default=1.0,
         metavar="N",
-        help="CPUs each Ray task asks for (default 1)",
+        help="CPUs each Ray task asks for, a number > 0 (default 1)",
     )
     parser.add_argument(
         "--gpus-per-pair",
-        type=float,
+        type=non_negative_float,
         metavar="N",
         help="GPUs each Ray task asks for, a fraction allowed (default 1 when the cluster has GPUs, else 0)",
     )

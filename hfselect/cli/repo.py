@@ -9,7 +9,7 @@ from typing import Any
 
 from hfselect.cli.options import add_hub_push_options, add_local_paths_option, open_repository
 from hfselect.cli.output import print_result_sources, print_table
-from hfselect.validation import non_negative_int, positive_int
+from hfselect.validation import metric_name, non_negative_int, positive_int, revision_value
 
 
 def cmd_crawl(args: argparse.Namespace) -> int:
@@ -157,10 +157,12 @@ def cmd_repo_push(args: argparse.Namespace) -> int:
 
 def cmd_repo_pull(args: argparse.Namespace) -> int:
     """``hfselect repo pull REPO_ID``: merge a repository snapshot from the Hub into the local store."""
-    from hfselect.cards import pull_repository
+    from hfselect.cards import pull_repository, resolve_repository_path
 
-    with open_repository(args) as repository:
-        read = pull_repository(args.repo_id, repository, revision=args.revision)
+    # The path, not an open repository: nothing is created before the snapshot is downloaded and
+    # checked, and a new file is removed again when the pull fails.
+    path = resolve_repository_path(args.repository) if args.repository else None
+    read = pull_repository(args.repo_id, path, revision=args.revision)
     print_table(sorted(read.items()), ["table", "rows read"])
     return 0
 
@@ -254,14 +256,22 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         "--datasets", required=True, metavar="DATASETS.txt", help="dataset names, one per line"
     )
     matrix.add_argument(
-        "--metric", default="accuracy", help="the metric of the scores (default: %(default)s)"
+        "--metric",
+        type=metric_name,
+        default="accuracy",
+        help="the metric of the scores (default: %(default)s)",
     )
     matrix.set_defaults(handler=cmd_repo_import_matrix)
     csv = repo_commands.add_parser(
         "import-csv", parents=[common], help="import long-form results: a CSV with model_id,dataset,score"
     )
     csv.add_argument("csv", metavar="RESULTS.csv")
-    csv.add_argument("--metric", default="accuracy", help="the metric of the scores (default: %(default)s)")
+    csv.add_argument(
+        "--metric",
+        type=metric_name,
+        default="accuracy",
+        help="the metric of the scores (default: %(default)s)",
+    )
     csv.set_defaults(handler=cmd_repo_import_csv)
     push = repo_commands.add_parser("push", parents=[common], help="publish the repository as a Hub dataset")
     push.add_argument("repo_id", metavar="REPO_ID")
@@ -270,7 +280,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     push.set_defaults(handler=cmd_repo_push)
     pull = repo_commands.add_parser("pull", parents=[common], help="merge a repository snapshot from the Hub")
     pull.add_argument("repo_id", metavar="REPO_ID")
-    pull.add_argument("--revision", help="branch, tag or commit of the snapshot")
+    pull.add_argument("--revision", type=revision_value, help="branch, tag or commit of the snapshot")
     pull.set_defaults(handler=cmd_repo_pull)
 
 

@@ -30,6 +30,7 @@ class ClaimsMixin(RepositoryConnection):
         *,
         ttl_s: float = CLAIM_TTL_S,
         failed_since: str | None = None,
+        reclaim: bool = False,
         now: float | None = None,
     ) -> str:
         """Claim a pair for ``owner`` before training it: ``"claimed"``, ``"done"`` or ``"held"``.
@@ -40,7 +41,9 @@ class ClaimsMixin(RepositoryConnection):
         each other's failures, a later run does). ``"held"``: another owner holds an unexpired
         claim. An expired claim (its worker crashed) is taken over. The owner renews its claim
         (the heartbeat of a long training) by claiming the pair again: ``"claimed"`` while it still
-        holds it. ``now`` is the clock (``time.time()``), for tests.
+        holds it. ``reclaim`` takes over another owner's claim before it expires too (for a worker
+        known to be dead: a live one would then train the pair a second time). ``now`` is the
+        clock (``time.time()``), for tests.
         """
         clock = time.time() if now is None else now
         with self._transaction() as connection:
@@ -57,7 +60,7 @@ class ClaimsMixin(RepositoryConnection):
                 "SELECT owner, expires_at FROM claims WHERE model_id = ? AND dataset = ? AND protocol = ?",
                 (model_id, dataset, protocol.key),
             ).fetchone()
-            if held is not None and held["owner"] != owner and held["expires_at"] > clock:
+            if held is not None and held["owner"] != owner and held["expires_at"] > clock and not reclaim:
                 return "held"
             upsert(
                 connection,

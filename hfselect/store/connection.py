@@ -13,6 +13,7 @@ import os
 import sqlite3
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,7 +21,7 @@ from typing import Any, TypeVar
 import pandas as pd
 
 from hfselect.errors import RepositoryError, RepositoryReadOnlyError
-from hfselect.store.schema import MIGRATIONS, SCHEMA_VERSION
+from hfselect.store.schema import MIGRATIONS, SCHEMA_VERSION, tables_at_version
 
 ENV_REPOSITORY = "HFSELECT_REPOSITORY"
 
@@ -41,6 +42,28 @@ def default_repository_path() -> Path:
     return hfselect_cache() / "repository.sqlite"
 
 
+def _writable(path: Path) -> bool:
+    """Whether this process may write ``path`` and create files beside it (SQLite's -wal and -shm)."""
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)
+
+
+def _connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
+    """An SQLite connection to ``path``; read-only (``mode=ro``) when this process cannot write it.
+
+    A WAL file is read through its ``-shm`` index, which SQLite creates beside the file; in a
+    folder this process cannot write, and without one there already, the file is opened as
+    immutable (it cannot change meanwhile: no writer could create its WAL there either).
+    """
+    if not read_only:
+        return sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+    uri = f"file:{urllib.parse.quote(str(path.absolute()))}?mode=ro"
+    if not os.access(path.parent, os.W_OK | os.X_OK) and not Path(f"{path}-shm").exists():
+        uri += "&immutable=1"
+    return sqlite3.connect(
+        uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+    )
+
+
 _Repository = TypeVar("_Repository", bound="RepositoryConnection")
 
 
@@ -55,22 +78,29 @@ class RepositoryConnection:
     def __init__(self, path: str | os.PathLike[str] | None = None, *, create: bool = True) -> None:
         self.path = Path(path).expanduser() if path is not None else default_repository_path()
         self._lock = threading.RLock()
+        self._depth = 0  # how deep this thread is in _transaction blocks (the lock serialises threads)
         if not create and not self.path.is_file():
             raise RepositoryError(
                 f"there is no repository at {self.path}: check the path, or fill a new one with "
                 "`hfselect crawl`, `hfselect bench` or `hfselect repo import`"
             )
+        # A file this process cannot write is opened read-only, so reading it needs no write
+        # access to the file or its folder (see _connect); writes then fail as read-only.
+        self.read_only = self.path.is_file() and not _writable(self.path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._connection = sqlite3.connect(
-                self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-            )
+            if not self.read_only:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._connection = _connect(self.path, read_only=self.read_only)
         except (OSError, sqlite3.Error) as error:
             raise RepositoryError(f"cannot open the model repository at {self.path}: {error}") from error
         self._connection.row_factory = sqlite3.Row
         try:
             self._connection.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-            self._connection.execute("PRAGMA journal_mode = WAL")
+            # Identify the file before any pragma or migration writes to it: another application's
+            # database must be left exactly as it was.
+            self._check_identity(create=create)
+            if not self.read_only:
+                self._connection.execute("PRAGMA journal_mode = WAL")
             self._connection.execute("PRAGMA foreign_keys = ON")
             self._connection.execute("PRAGMA synchronous = NORMAL")
             self._migrate()
@@ -87,6 +117,35 @@ class RepositoryConnection:
             self._connection.close()
             raise
 
+    def _check_identity(self, *, create: bool) -> None:
+        """Refuse a file that is not an hfselect repository; an empty one only when ``create`` is false.
+
+        Only reads: an empty file or database (no tables, ``user_version`` 0) becomes a repository
+        when ``create`` is true, and a file holding other tables, or lacking the tables of the
+        schema version it claims, is refused whatever ``create`` says.
+        """
+        version = int(self._connection.execute("PRAGMA user_version").fetchone()[0])
+        tables = {
+            row[0]
+            for row in self._connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        }
+        if version == 0 and not tables:
+            if create:
+                return
+            raise RepositoryError(
+                f"{self.path} is empty, not an hfselect repository: fill it with `hfselect crawl`, "
+                "`hfselect bench` or `hfselect repo import`, or pass another file with --repository"
+            )
+        expected = tables_at_version(version if version <= SCHEMA_VERSION else 1)
+        if version == 0 or not expected <= tables:
+            shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+            raise RepositoryError(
+                f"{self.path} is not an hfselect repository (an SQLite file with user_version {version} "
+                f"and the tables {shown or 'none'}); it was left as it is: pass another file with --repository"
+            )
+
     # -- plumbing -------------------------------------------------------------------------------
 
     def close(self) -> None:
@@ -101,14 +160,35 @@ class RepositoryConnection:
         self.close()
 
     @contextlib.contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Make every write in the block one transaction: all of them are kept, or none.
+
+        For a caller whose several writes mean one thing (a starter's models, datasets and
+        results): a failure half way through leaves the repository as it was before the block.
+        The block holds the file's write lock throughout, so keep it short.
+        """
+        with self._transaction():
+            yield
+
+    @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         """A write transaction that takes the file's write lock up front.
 
         ``BEGIN IMMEDIATE`` makes a second writer wait in ``busy_timeout`` instead of failing
-        later with "database is locked" when it tries to upgrade a read lock.
+        later with "database is locked" when it tries to upgrade a read lock. Inside another
+        transaction of this connection (:meth:`atomic`), it joins that one: the outermost block
+        commits or rolls back everything.
         """
         with self._lock, self._translated_errors():
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield self._connection
+                finally:
+                    self._depth -= 1
+                return
             self._execute_with_retry("BEGIN IMMEDIATE")
+            self._depth = 1
             try:
                 yield self._connection
             except BaseException:
@@ -117,7 +197,14 @@ class RepositoryConnection:
                     self._connection.execute("ROLLBACK")
                 raise
             else:
+                if not self._connection.in_transaction:  # a failed write inside was caught, and undone
+                    raise RepositoryError(
+                        f"cannot use the repository {self.path}: a write failed and SQLite undid the "
+                        "transaction; nothing of it was kept"
+                    )
                 self._connection.execute("COMMIT")
+            finally:
+                self._depth = 0
 
     @contextlib.contextmanager
     def _translated_errors(self) -> Iterator[None]:

@@ -19,11 +19,8 @@ def parse_matrix(
     matrix_path: str | os.PathLike[str], datasets_path: str | os.PathLike[str]
 ) -> dict[str, dict[str, float]]:
     """Read a paper-layout performance matrix into ``{dataset: {model_id: score}}``."""
-    try:
-        lines = [line.rstrip("\n") for line in Path(matrix_path).read_text().splitlines() if line.strip()]
-        names = [line.strip() for line in Path(datasets_path).read_text().splitlines() if line.strip()]
-    except OSError as error:
-        raise RepositoryError(f"cannot read the matrix: {error}") from error
+    lines = [line.rstrip("\n") for line in _read_text(matrix_path).splitlines() if line.strip()]
+    names = [line.strip() for line in _read_text(datasets_path).splitlines() if line.strip()]
     if not lines:
         raise RepositoryError(f"{matrix_path} is empty")
     model_ids = [model_id.strip().replace("--", "/") for model_id in lines[0].split("\t")]
@@ -45,7 +42,30 @@ def parse_matrix(
             }
         except ValueError as error:
             raise RepositoryError(f"{matrix_path} line {line_number}: {error}") from error
+        # An empty (or nan) cell is a missing score; an infinite one is no score at all.
+        for column, (model_id, score) in enumerate(matrix[dataset].items(), start=1):
+            if math.isinf(score):
+                raise RepositoryError(
+                    f"{matrix_path} line {line_number} column {column} ({model_id} on {dataset}): "
+                    f"the score {cells[column - 1].strip()!r} is not a finite number"
+                )
     return matrix
+
+
+def _read_text(path: str | os.PathLike[str]) -> str:
+    """A matrix or dataset-names file as text: UTF-8 (a byte-order mark allowed), else one line saying so."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise RepositoryError(f"cannot read the matrix: {error}") from error
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise RepositoryError(
+            f"{path} is not UTF-8 text (line {line} holds the byte 0x{data[error.start]:02x}, as "
+            "Latin-1 or Windows-1252 text would): save it as UTF-8 and import it again"
+        ) from None
 
 
 def csv_results(frame: pd.DataFrame, csv_path: str | os.PathLike[str]) -> list[tuple[str, str, float]]:

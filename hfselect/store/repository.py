@@ -8,11 +8,13 @@ of tables has its methods in a module of its own (see the class comment).
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from hfselect.errors import RepositoryError
@@ -22,6 +24,9 @@ from hfselect.store.protocol import IMPORTED, Protocol
 from hfselect.store.schema import MODEL_COLUMNS
 from hfselect.store.sql import decode, ensure_parents, upsert, utcnow, where_equal
 from hfselect.store.transfer import TransferMixin
+from hfselect.validation import check_name
+
+logger = logging.getLogger(__name__)
 
 
 # One class for users, several modules for maintainers: the connection plumbing
@@ -36,8 +41,13 @@ class ModelRepository(ClaimsMixin, TransferMixin):
     Args:
         path: the SQLite file; created with its folder when missing. ``None`` uses
             :func:`default_repository_path`.
-        create: with ``False``, a missing file is an error instead of a new empty repository
-            (for commands that only read: a mistyped path must not look like an empty store).
+        create: with ``False``, a missing or empty file is an error instead of a new empty
+            repository (for commands that only read: a mistyped path must not look like an empty
+            store). A file that is not an hfselect repository is refused either way, unchanged.
+
+    A file this process cannot write (or whose folder it cannot write) is opened read-only
+    (``read_only`` is then true): reads work, writes raise
+    :class:`~hfselect.errors.RepositoryReadOnlyError`.
 
     Each instance holds one connection; it may be shared between threads (calls are serialised)
     and any number of processes may open the same file.
@@ -192,7 +202,22 @@ class ModelRepository(ClaimsMixin, TransferMixin):
     def results(self, *, protocol: str | None = None, status: str | None = "ok") -> pd.DataFrame:
         """Benchmark results as a long DataFrame (one row per model, dataset and protocol)."""
         where, parameters = where_equal(protocol=protocol, status=status)
-        return self._frame(f"SELECT * FROM results{where} ORDER BY model_id, dataset", parameters)
+        frame = self._frame(f"SELECT * FROM results{where} ORDER BY model_id, dataset", parameters)
+        # SQLite keeps whatever a column was given: a repository filled before imports were
+        # checked may hold a text or infinite score, which must not break clustering or recall.
+        scores = pd.to_numeric(frame["score"], errors="coerce").astype(float)
+        broken = (frame["status"] == "ok") & ~np.isfinite(scores)
+        if broken.any():
+            first = frame[broken].iloc[0]
+            logger.warning(
+                "ignoring %d result(s) whose score is not a finite number (e.g. %s on %s: %r); "
+                "record them again",
+                int(broken.sum()),
+                first["model_id"],
+                first["dataset"],
+                first["score"],
+            )
+        return frame.assign(score=scores)[~broken].reset_index(drop=True)
 
     def performance_matrix(self, *, protocol: str | None = None, metric: str | None = None) -> pd.DataFrame:
         """The performance matrix: one row per model, one column per dataset, the final scores.
@@ -229,6 +254,7 @@ class ModelRepository(ClaimsMixin, TransferMixin):
         following line holds one benchmark dataset's scores in the same column order, the dataset
         names being the lines of ``datasets_path``. Returns the number of results stored.
         """
+        check_name("metric", metric)
         matrix = parse_matrix(matrix_path, datasets_path)
         rows = [
             (model_id, dataset, score)
@@ -240,6 +266,7 @@ class ModelRepository(ClaimsMixin, TransferMixin):
 
     def import_csv(self, csv_path: str | os.PathLike[str], *, metric: str = "accuracy") -> int:
         """Import long-form results: a CSV with columns ``model_id,dataset,score``."""
+        check_name("metric", metric)
         try:
             frame = pd.read_csv(csv_path)
         except (OSError, ValueError) as error:

@@ -5,6 +5,8 @@ Declarations only; :mod:`hfselect.store.connection` opens a file and applies :da
 
 from __future__ import annotations
 
+import re
+
 # Columns stored as JSON text in SQLite and exported as JSON strings (Parquet stays flat and the
 # Hub's dataset viewer shows it as is).
 JSON_COLUMNS = {"id2label", "tags", "card_data", "label_names", "config", "details"}
@@ -172,6 +174,17 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def tables_at_version(version: int) -> frozenset[str]:
+    """The tables a repository file at schema ``version`` holds (those its migrations created).
+
+    What tells an hfselect repository from another application's SQLite file, before anything
+    is written to it.
+    """
+    created = re.findall(r"CREATE TABLE (\w+)", "".join(MIGRATIONS[: max(0, min(version, SCHEMA_VERSION))]))
+    return frozenset(created)
+
 
 # Export order: parents before children, so an import never breaks a foreign key.
 TABLES: tuple[str, ...] = (

@@ -52,19 +52,6 @@ def decode(row: sqlite3.Row) -> dict[str, Any]:
     return record
 
 
-def to_sql_values(record: dict[str, Any]) -> dict[str, Any]:
-    """A record read from Parquet with Python scalars and ``None`` for missing values."""
-    # Parquet brings numpy scalars and NaN for missing values; SQLite wants Python values and NULL.
-    clean = {}
-    for key, value in record.items():
-        if hasattr(value, "item"):
-            value = value.item()
-        if isinstance(value, float) and value != value:
-            value = None
-        clean[key] = value
-    return clean
-
-
 def upsert(
     connection: sqlite3.Connection, table: str, record: Mapping[str, Any], keys: Sequence[str]
 ) -> None:

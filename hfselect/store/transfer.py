@@ -9,7 +9,9 @@ write their own file and :meth:`TransferMixin.import_parquet` merges them.
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,8 @@ from hfselect.errors import RepositoryError
 from hfselect.store.connection import RepositoryConnection
 from hfselect.store.local_paths import public_table
 from hfselect.store.schema import TABLES
-from hfselect.store.sql import primary_key, table_columns, to_sql_values, upsert, upsert_model_if_newer
+from hfselect.store.sql import primary_key, table_columns, upsert, upsert_model_if_newer
+from hfselect.store.table_checks import Column, check_column_types, checked_row, table_layout
 
 
 class TransferMixin(RepositoryConnection):
@@ -43,18 +46,42 @@ class TransferMixin(RepositoryConnection):
 
         Exports are made to be shared, so local paths (where a local model's folder is, a local
         target's path) are left out unless ``include_local_paths`` (see :mod:`hfselect.store.local_paths`).
+        Nothing is left behind when it fails: no new folder, and a folder already there as it was.
         """
+        import pyarrow
+
         target = Path(directory)
-        target.mkdir(parents=True, exist_ok=True)
+        if target.exists() and not target.is_dir():
+            raise RepositoryError(f"cannot export the repository to {target}: it is a file, not a folder")
+        # Every table is written into a hidden folder first (inside the target when it exists, else
+        # beside it), and moved in only when all of them are written: a failed export leaves no
+        # new folder, and a folder already there as it was.
+        created = [folder for folder in (target, *target.parents) if not folder.exists()]
+        staging: Path | None = None
         written = {}
-        for name in TABLES:
-            frame = self.table(name) if include_local_paths else public_table(name, self.table(name))
-            path = target / f"{name}.parquet"
-            # Write to a temporary name first: an interrupted export never leaves half a table.
-            partial = path.with_suffix(".parquet.partial")
-            frame.to_parquet(partial, index=False)
-            partial.replace(path)
-            written[name] = path
+        try:
+            home = target if target.is_dir() else target.parent
+            home.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=".hfselect-export-", suffix=".partial", dir=home))
+            for name in TABLES:
+                frame = self.table(name) if include_local_paths else public_table(name, self.table(name))
+                frame.to_parquet(staging / f"{name}.parquet", index=False)
+            target.mkdir(exist_ok=True)
+            for name in TABLES:
+                (staging / f"{name}.parquet").replace(target / f"{name}.parquet")
+                written[name] = target / f"{name}.parquet"
+        except BaseException as error:
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
+            for folder in created:  # only folders this call made, innermost first
+                shutil.rmtree(folder, ignore_errors=True)
+            if isinstance(error, (OSError, ValueError, TypeError, pyarrow.ArrowException)):
+                reason = " ".join(str(error).split())[:200] or type(error).__name__
+                raise RepositoryError(
+                    f"cannot export the repository to {target}: {reason}; nothing was written"
+                ) from error
+            raise
+        shutil.rmtree(staging, ignore_errors=True)
         return written
 
     def import_parquet(self, directory: str | os.PathLike[str]) -> dict[str, int]:
@@ -64,9 +91,11 @@ class TransferMixin(RepositoryConnection):
         (for ``models``, only when it was crawled at least as recently). Tables absent from the
         folder are left alone. Returns the number of rows read per table.
 
-        The snapshot is imported in one transaction: when a file cannot be read, lacks a required
-        column or holds a row the store refuses (e.g. a result whose model is in neither the
-        snapshot nor the store), nothing of it is imported and the error names the file and row.
+        The snapshot is imported in one transaction, every file read and checked before it starts
+        (:mod:`hfselect.store.table_checks`): when a file cannot be read, lacks a required column,
+        has a column of the wrong type, a value out of range, or a row the store refuses (e.g. a
+        result whose model is in neither the snapshot nor the store), nothing of it is imported and
+        the error names the file, row and column.
         """
         source = Path(directory)
         if not source.is_dir():
@@ -74,21 +103,20 @@ class TransferMixin(RepositoryConnection):
         found = [name for name in TABLES if (source / f"{name}.parquet").exists()]
         if not found:
             raise RepositoryError(f"{source} holds none of the tables {', '.join(TABLES)} as .parquet files")
-        frames = {name: _read_table_file(source / f"{name}.parquet") for name in found}
+        # Everything is read and checked before the transaction starts: a snapshot with one bad
+        # cell writes nothing, and the check names the file, row and column.
+        with self._lock:
+            layouts = {name: table_layout(self._connection, name) for name in found}
+            required = {name: _required_columns(self._connection, name) for name in found}
+        rows = {
+            name: _checked_rows(source / f"{name}.parquet", name, layouts[name], required[name])
+            for name in found
+        }
         imported: dict[str, int] = {}
         with self._transaction() as connection:
-            for name, frame in frames.items():
+            for name, records in rows.items():
                 path = source / f"{name}.parquet"
-                columns = table_columns(connection, name)
-                missing = sorted(_required_columns(connection, name) - set(frame.columns))
-                if missing:
-                    raise RepositoryError(
-                        f"{path} lacks the column(s) {', '.join(missing)}, which the {name} table "
-                        "requires; nothing was imported"
-                    )
-                frame = frame[[column for column in frame.columns if column in columns]]
                 keys = primary_key(connection, name)
-                records = [to_sql_values(record) for record in frame.to_dict(orient="records")]
                 for row, record in enumerate(records, start=1):
                     try:
                         if name == "models":
@@ -182,17 +210,36 @@ class TransferMixin(RepositoryConnection):
         return target
 
 
-def _read_table_file(path: Path) -> pd.DataFrame:
-    """One exported table; a file that is not readable Parquet is a one-line error naming it."""
+def _read_table_file(path: Path) -> Any:
+    """One exported table as a ``pyarrow.Table``; a file that is not readable Parquet is a one-line error naming it."""
     import pyarrow
+    import pyarrow.parquet
 
     try:
-        return pd.read_parquet(path)
+        return pyarrow.parquet.read_table(path)
     except (OSError, ValueError, pyarrow.ArrowException) as error:
         reason = " ".join(str(error).split())[:200] or type(error).__name__
         raise RepositoryError(
             f"cannot read {path} as a Parquet table ({reason}); nothing was imported"
         ) from error
+
+
+def _checked_rows(
+    path: Path, table: str, layout: Mapping[str, Column], required: set[str]
+) -> list[dict[str, Any]]:
+    """The rows of one table file, every column's type and every value checked (see table_checks)."""
+    data = _read_table_file(path)
+    missing = sorted(required - set(data.column_names))
+    if missing:
+        raise RepositoryError(
+            f"{path} lacks the column(s) {', '.join(missing)}, which the {table} table "
+            "requires; nothing was imported"
+        )
+    check_column_types(path, table, data.schema, layout)
+    data = data.select([name for name in data.column_names if name in layout])
+    return [
+        checked_row(path, table, row, record, layout) for row, record in enumerate(data.to_pylist(), start=1)
+    ]
 
 
 def _required_columns(connection: sqlite3.Connection, table: str) -> set[str]:

@@ -50,12 +50,12 @@ from hfselect.data import (
     load_classification_dataset,
     preprocess_for_model,
 )
-from hfselect.errors import HfSelectError, ModelLoadError
+from hfselect.errors import HfSelectError, InvalidValueError, ModelLoadError
 from hfselect.models import expand_model_specs, load_classifier, load_tokenizer_or_processor, model_key
 from hfselect.models import hub_model_sha as commit_sha
 from hfselect.store import CLAIM_TTL_S, ModelRepository, Protocol, utcnow
 from hfselect.training.metrics import canonical_metric, check_metric_allowed, metric_function
-from hfselect.validation import check_int, check_optional_int, check_positive_float
+from hfselect.validation import check_int, check_optional_int, check_positive_float, check_shard
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +113,9 @@ class BenchSummary:
     planned: int = 0
     skipped: int = 0
     claimed_elsewhere: int = 0  # pairs another worker was training while this one ran
+    # The claims behind claimed_elsewhere (model_id, dataset, owner, expires_at, ...): when each
+    # pair is free again, should its worker be dead.
+    held_claims: list[dict[str, Any]] = field(default_factory=list)
     done: list[PairResult] = field(default_factory=list)
     failed: list[PairResult] = field(default_factory=list)
 
@@ -132,9 +135,7 @@ def plan_jobs(
     models: Sequence[str], datasets: Sequence[str], shard: tuple[int, int] = (0, 1)
 ) -> list[tuple[str, str]]:
     """The sorted (model, dataset) job list, and this shard's share of it (every n-th job)."""
-    index, count = shard
-    if count < 1 or not 0 <= index < count:
-        raise HfSelectError(f"--shard {index}/{count} is not valid: use I/N with 0 <= I < N")
+    index, count = check_shard("shard", shard)
     jobs = sorted((model, dataset) for model in models for dataset in datasets)
     return jobs[index::count]
 
@@ -150,13 +151,12 @@ def bench_jobs(
 
 
 def parse_shard(text: str) -> tuple[int, int]:
-    """Parse ``I/N`` as given to ``--shard``."""
+    """Parse ``I/N`` as given to ``--shard`` (``0 <= I < N``); else :class:`~hfselect.errors.InvalidValueError`."""
     try:
         index, count = (int(part) for part in text.split("/"))
     except ValueError:
-        raise HfSelectError(f"--shard {text!r} is not valid: use I/N, e.g. 0/2") from None
-    plan_jobs([], [], (index, count))  # validates
-    return index, count
+        raise InvalidValueError(f"--shard {text!r} is not valid: use I/N, e.g. 0/2") from None
+    return check_shard("--shard", (index, count))
 
 
 class _EpochProgress:
@@ -446,11 +446,14 @@ def run_bench(
     *,
     shard: tuple[int, int] = (0, 1),
     progress: bool = True,
+    reclaim: bool = False,
 ) -> BenchSummary:
     """Benchmark every model on every dataset (this shard's share), recording each pair as it ends.
 
     Each pair is claimed in the repository before it is trained: a pair another worker is training
-    is passed over, then tried once more at the end, in case that worker died and its claim expired.
+    is passed over, then tried once more at the end, in case that worker died and its claim expired
+    (the claims still held are in ``BenchSummary.held_claims``). ``reclaim`` takes over unexpired
+    claims too: for a rerun after a worker was killed, when no other worker is alive.
     With ``shard=(i, n)`` and ``OMP_NUM_THREADS`` unset, torch uses ``cores // n`` threads.
     (On a Ray cluster, :func:`hfselect.api.bench` hands the same job list to
     :func:`hfselect.training.distributed.bench_on_ray` instead.)
@@ -480,7 +483,9 @@ def run_bench(
             lambda: (
                 "done"
                 if (model_id, dataset_name) in repository.completed_pairs(protocol, include_failed=False)
-                else repository.claim_pair(model_id, dataset_name, protocol, owner, failed_since=started_at)
+                else repository.claim_pair(
+                    model_id, dataset_name, protocol, owner, failed_since=started_at, reclaim=reclaim
+                )
             ),
         )
         if decision != "claimed":
@@ -507,13 +512,22 @@ def run_bench(
                 continue
             summary.skipped += int(outcome == "done")
             bar.update(1)
+        still_held = set()
         for model_spec, dataset_spec in held:
             outcome = attempt(model_spec, dataset_spec)
             summary.skipped += int(outcome == "done")
-            summary.claimed_elsewhere += int(outcome == "held")
+            if outcome == "held":
+                still_held.add((model_key(model_spec), dataset_key(dataset_spec)))
             bar.update(1)
     finally:
         bar.close()
+    summary.claimed_elsewhere = len(still_held)
+    if still_held and state.is_main_process:
+        summary.held_claims = [
+            claim
+            for claim in repository.claims()
+            if claim["protocol"] == protocol.key and (claim["model_id"], claim["dataset"]) in still_held
+        ]
     return summary
 
 

@@ -47,6 +47,7 @@ from hfselect.training.bench import (
     record_pair_result,
 )
 from hfselect.training.selection import FineSelection, SelectConfig, checkpoint_folder_name, train_candidate
+from hfselect.validation import check_int, check_non_negative_float, check_positive_float
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +63,13 @@ class RayResources:
     cpus: float = 1.0
     gpus: float | None = None  # None: one GPU per task when the cluster has GPUs, else none
     max_retries: int = 2
+
+    def __post_init__(self) -> None:
+        """Reject a request Ray would fail on later, with a traceback from inside Ray."""
+        check_positive_float("cpus", self.cpus)
+        if self.gpus is not None:
+            check_non_negative_float("gpus", self.gpus)
+        check_int("max_retries", self.max_retries, minimum=0)
 
     def task_options(self, ray: ModuleType) -> dict[str, Any]:
         """``.options(...)`` of a task under these resources."""

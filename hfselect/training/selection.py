@@ -150,8 +150,8 @@ def checkpoint_folder_name(model_id: str) -> str:
     return name if name not in ("", ".", "..") else f"model-{name.encode().hex()}"
 
 
-def make_checkpoint_folder(directory: Path) -> None:
-    """Create a candidate's checkpoint folder, marked as hfselect's.
+def check_checkpoint_folder(directory: Path) -> None:
+    """Refuse a checkpoint path where something hfselect did not make already is.
 
     Raises:
         HfSelectError: ``directory`` exists, is not empty and was not made by hfselect: training
@@ -162,12 +162,21 @@ def make_checkpoint_folder(directory: Path) -> None:
         raise HfSelectError(
             f"{directory} exists and was not made by hfselect; choose another --output or --study"
         )
+
+
+def make_checkpoint_folder(directory: Path) -> None:
+    """Create a candidate's checkpoint folder, marked as hfselect's (see :func:`check_checkpoint_folder`)."""
+    check_checkpoint_folder(directory)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / CHECKPOINT_MARKER).touch()
 
 
-def remove_checkpoint_folder(directory: Path) -> None:
-    """Remove a dropped candidate's checkpoints: only a folder :func:`make_checkpoint_folder` made."""
+def remove_checkpoint_folder(directory: Path, *, inside: Path | None = None) -> None:
+    """Remove a dropped candidate's checkpoints: only a folder :func:`make_checkpoint_folder` made,
+    and with ``inside`` (the run's checkpoint folder) only one under it, symbolic links resolved."""
+    if inside is not None and not directory.resolve().is_relative_to(inside.resolve()):
+        logger.warning("left %s in place: it is outside %s", directory, inside)
+        return
     if (directory / CHECKPOINT_MARKER).is_file() and not directory.is_symlink():
         shutil.rmtree(directory, ignore_errors=True)
 
@@ -249,6 +258,9 @@ class FineSelection:
         self.on_event = on_event or (lambda line: logger.info("%s", line))
         self.repository_models = repository_models
         self.study_name = config.study or default_study_name(target, list(self.specs), config)
+        self.output = Path(config.output_dir)
+        for model_id in self.specs:  # before the study is stored: a refused run leaves nothing behind
+            check_checkpoint_folder(self.checkpoint_dir(model_id))
         self.study = Study(
             repository,
             self.study_name,
@@ -259,7 +271,6 @@ class FineSelection:
                 "schedule": config.schedule,
             },
         )
-        self.output = Path(config.output_dir)
         self.reports = {model_id: CandidateReport(model_id, spec) for model_id, spec in self.specs.items()}
         self._data: ClassificationData | None = None
         self._predictors: dict[str, TrendPredictor] = {}
@@ -273,9 +284,17 @@ class FineSelection:
             self._data = load_data(self.target, self.config)
         return self._data
 
+    def checkpoint_root(self) -> Path:
+        """The folder every study's checkpoints live under; nothing outside it is ever removed."""
+        return self.output / "checkpoints"
+
     def checkpoint_dir(self, model_id: str) -> Path:
         """Where a candidate's checkpoints live (per study: another selection never resumes them)."""
-        return self.output / "checkpoints" / self.study_name / checkpoint_folder_name(model_id)
+        return self.checkpoint_root() / self.study_name / checkpoint_folder_name(model_id)
+
+    def _remove_checkpoints(self, model_id: str) -> None:
+        if not self.config.keep_checkpoints:
+            remove_checkpoint_folder(self.checkpoint_dir(model_id), inside=self.checkpoint_root())
 
     def predictor(self, model_id: str) -> TrendPredictor:
         """The candidate's trend predictor, fitted on its benchmark curves."""
@@ -382,8 +401,7 @@ class FineSelection:
                 reason=reason,
             )
         )
-        if not self.config.keep_checkpoints:
-            remove_checkpoint_folder(self.checkpoint_dir(model_id))
+        self._remove_checkpoints(model_id)
         self.on_event(f"round {round_number}: dropped {model_id}: {reason}")
 
     # -- schedules ------------------------------------------------------------------------------
@@ -492,8 +510,7 @@ class FineSelection:
             self.on_event(f"training {model_id} (halted early if its trend predicts a low final score)")
             self._train(model_id, self.config.epochs, callbacks=[callback])
             if callback.stopped_reason:
-                if not self.config.keep_checkpoints:
-                    remove_checkpoint_folder(self.checkpoint_dir(model_id))
+                self._remove_checkpoints(model_id)
                 self.on_event(f"stopped {model_id}: {callback.stopped_reason}")
             else:
                 trained = self.study.trials().get(model_id)

@@ -35,6 +35,7 @@ from hfselect.core.scopes import SCOPES
 from hfselect.validation import (
     duration_value,
     learning_rates_value,
+    margin_value,
     non_negative_int,
     positive_float,
     positive_int,
@@ -218,19 +219,6 @@ def ray_resources(args: argparse.Namespace) -> Any:
     from hfselect.training.distributed import RayResources
 
     return RayResources(cpus=args.cpus_per_pair, gpus=args.gpus_per_pair)
-
-
-def margin_value(text: str) -> float | str:
-    """``--margin``: ``auto`` or a non-negative number."""
-    if text == "auto":
-        return text
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 'auto' or a number, not {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"the margin must be 'auto' or a number >= 0, not {text}")
-    return value
 
 
 def add_selection_options(parser: argparse.ArgumentParser) -> None:

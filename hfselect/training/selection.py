@@ -41,6 +41,7 @@ from hfselect.config import (
     DEFAULT_PREDICTOR,
     DEFAULT_REDUCTION_FACTOR,
     DEFAULT_SCHEDULE,
+    HALVING_ORDERS,
     HalvingOrder,
 )
 from hfselect.core.halving import (
@@ -51,16 +52,18 @@ from hfselect.core.halving import (
     predict_final,
     successive_halving_epochs,
 )
-from hfselect.core.trend import TrendPredictor, resolve_margin
+from hfselect.core.trend import PREDICTORS, TrendPredictor, resolve_margin
 from hfselect.data import ClassificationData
 from hfselect.errors import HfSelectError
 from hfselect.models import model_key
 from hfselect.store import ModelRepository
 from hfselect.store.studies import COMPLETED, RUNNING, STOPPED, Study, Trial
 from hfselect.training.bench import BenchConfig, build_trainer, check_finite_loss, load_data
-from hfselect.validation import check_int, check_study_name
+from hfselect.validation import check_choice, check_int, check_margin, check_study_name
 
 logger = logging.getLogger(__name__)
+
+SCHEDULES = ("sync", "async")
 
 
 @dataclass
@@ -83,8 +86,16 @@ class SelectConfig(BenchConfig):
     study: str | None = None
 
     def __post_init__(self) -> None:
-        """Reject a protocol :class:`BenchConfig` rejects, and a reduction factor that drops nobody."""
+        """Reject a protocol :class:`BenchConfig` rejects, and any selection option out of its range.
+
+        Here, not when a round uses it: ``margin="big"`` used to fail after the recall's proxies, and
+        ``schedule="fast"`` after the study was stored as running.
+        """
         super().__post_init__()
+        check_choice("schedule", self.schedule, SCHEDULES)
+        check_choice("predictor", self.predictor, PREDICTORS)
+        check_margin("margin", self.margin)
+        check_choice("halving_order", self.halving_order, HALVING_ORDERS)
         check_int("reduction_factor", self.reduction_factor, minimum=2)
         if self.study is not None:
             check_study_name("study", self.study)
@@ -412,8 +423,6 @@ class FineSelection:
         The result's wall time is the study's: the runs that did its work, an interrupted one
         included. Rerunning a finished study redoes no training and reports the same wall time.
         """
-        if self.config.schedule not in ("sync", "async"):
-            raise ValueError(f"unknown schedule {self.config.schedule!r}: use sync or async")
         finished_before = self.study.info["status"] == COMPLETED and self.study.wall_time_s is not None
         started = time.perf_counter()
         try:

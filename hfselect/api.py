@@ -19,7 +19,6 @@ import contextlib
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -53,6 +52,8 @@ from hfselect.validation import (
     check_int,
     check_learning_rates,
     check_optional_int,
+    check_output_folder,
+    check_text,
     check_texts,
 )
 
@@ -84,10 +85,12 @@ def opened_repository(
         yield repository
         return
     path = None
-    if repository is not None and str(repository):
+    if repository is not None:
+        # An empty path is refused, not read as "the default": that wrote into $HFSELECT_REPOSITORY.
+        text = check_text("repository", repository, "a repository file or hf://datasets/USER/NAME", path=True)
         from hfselect.cards.snapshot import resolve_repository_path
 
-        path = resolve_repository_path(str(repository))  # hf://datasets/USER/NAME -> its local mirror
+        path = resolve_repository_path(text)  # hf://datasets/USER/NAME -> its local mirror
     with ModelRepository(path, create=create) as opened:
         yield opened
 
@@ -454,7 +457,9 @@ def select(
     if candidates is None:
         candidates = DEFAULT_TOP_K if budgeted else DEFAULT_CANDIDATES
     # Every argument is checked before any work: a bad one must cost no proxy and leave no study.
-    config = SelectConfig(**options, output_dir=str(Path(output_dir) / "run"))
+    output = check_output_folder("output_dir", output_dir)
+    check_output_folder("output_dir", output / "run")
+    config = SelectConfig(**options, output_dir=str(output / "run"))
     target, proxy_scores = check_recall_options(
         target, top_k=check_int("candidates", candidates, minimum=1), proxy=proxy, sample_size=sample_size,
         scope=scope, threshold=threshold, k_largest=k_largest, proxy_scores=proxy_scores,

@@ -1,4 +1,4 @@
-"""Checks of options (numbers, names, choices), shared by the Python API and the command line.
+"""Checks of options (numbers, names, choices, paths), shared by the Python API and the command line.
 
 A wrong number must never reach the repository: ``bench --epochs 0`` would store an untrained
 model's score as a finished benchmark result, which then feeds clustering and recall. So every
@@ -18,6 +18,7 @@ import math
 import os
 import re
 from collections.abc import Callable, Collection
+from pathlib import Path
 from typing import Any
 
 from hfselect.errors import InvalidTypeError, InvalidValueError
@@ -177,6 +178,63 @@ def check_scores(name: str, value: Any) -> dict[str, float]:
     return scores
 
 
+# -- paths hfselect writes ----------------------------------------------------------------------
+# Checked before any work: a report folder that is a file used to fail after the whole selection
+# (and its study rows) had been done, with a traceback.
+
+
+def check_output_folder(name: str, value: Any) -> Path:
+    """A folder hfselect may create or write into; else :class:`InvalidValueError` saying why not."""
+    path = Path(check_text(name, value, "a folder", path=True))
+    problem = _folder_problem(path)
+    if problem:
+        raise InvalidValueError(f"{name}: {problem}")
+    return path
+
+
+def check_output_file(name: str, value: Any) -> Path:
+    """A file hfselect may create or overwrite (its missing folders are made); else :class:`InvalidValueError`."""
+    path = Path(check_text(name, value, "a file", path=True))
+    problem = _file_problem(path)
+    if problem:
+        raise InvalidValueError(f"{name}: {problem}")
+    return path
+
+
+def _writable(path: Path) -> bool:
+    return os.access(path, os.W_OK | os.X_OK)
+
+
+def _missing_folder_problem(path: Path) -> str | None:
+    """Why ``path`` (missing) cannot be made: its nearest existing parent is a file or read-only."""
+    parent = path.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"'{path}' cannot be created: '{parent}' is a file, not a folder"
+    if not _writable(parent):
+        return f"'{path}' cannot be created: '{parent}' is read-only"
+    return None
+
+
+def _folder_problem(path: Path) -> str | None:
+    if not path.exists():
+        return _missing_folder_problem(path)
+    if not path.is_dir():
+        return f"'{path}' is a file, not a folder; give a folder"
+    if not _writable(path):
+        return f"'{path}' is a read-only folder"
+    return None
+
+
+def _file_problem(path: Path) -> str | None:
+    if path.is_dir():
+        return f"'{path}' is a folder; give a file name"
+    if path.exists():
+        return None if os.access(path, os.W_OK) else f"'{path}' is read-only"
+    return _missing_folder_problem(path)
+
+
 def _is_integral(value: Any) -> bool:
     """numpy integers and integral floats (``5.0``) count as integers; ``5.5`` and strings do not."""
     try:
@@ -227,6 +285,19 @@ def _number(text: str) -> float:
     return float(text)
 
 
+def _path_type(problem: Callable[[Path], str | None]) -> Callable[[str], str]:
+    """An argparse ``type=`` function for a path hfselect writes: what is wrong with it is the usage error."""
+
+    def convert(text: str) -> str:
+        why = problem(Path(text)) if text.strip() else f"expected a path, not {text!r}"
+        if why:
+            raise argparse.ArgumentTypeError(why)
+        return text
+
+    convert.__name__ = "path"
+    return convert
+
+
 def _margin_text(text: str) -> float | str:
     return text if text == "auto" else float(text)
 
@@ -259,4 +330,9 @@ study_name_value = _argument_type(
 )
 margin_value = _argument_type(
     _margin_text, lambda value: check_margin("value", value), "'auto' or a number >= 0"
+)
+output_folder_value = _path_type(_folder_problem)
+output_file_value = _path_type(_file_problem)
+repository_path_value = _argument_type(
+    str, lambda value: check_text("value", value, "a path"), "a repository file path"
 )

@@ -117,6 +117,7 @@ def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"scope": "most"}, ValueError),
         ({"max_download": -1}, ValueError),
         ({"split": ""}, ValueError),
+        ({"output_dir": "{file}"}, ValueError),
         ({"proxy_scores": "abc"}, TypeError),
         ({"exclude_datasets": "topic"}, TypeError),
         ({"text_columns": "text"}, TypeError),

@@ -37,9 +37,11 @@ from hfselect.validation import (
     learning_rates_value,
     margin_value,
     non_negative_int,
+    output_folder_value,
     positive_float,
     positive_int,
     reduction_factor_value,
+    repository_path_value,
     study_name_value,
     threshold_value,
 )
@@ -109,6 +111,8 @@ def _common(*, defaults: bool = True) -> argparse.ArgumentParser:
     common.add_argument(
         "--repository",
         metavar="PATH",
+        # An empty path used to fall back on $HFSELECT_REPOSITORY silently: a typo wrote elsewhere.
+        type=repository_path_value,
         default=None if defaults else argparse.SUPPRESS,
         help="the model repository file (default: $HFSELECT_REPOSITORY or ~/.cache/hfselect/repository.sqlite)",
     )
@@ -283,7 +287,12 @@ def add_selection_options(parser: argparse.ArgumentParser) -> None:
         type=study_name_value,
         help="study name, like a Hub repo name (default: fixed by target, candidates and protocol, so reruns resume)",
     )
-    parser.add_argument("--output", default=DEFAULT_OUTPUT_DIR, help="report folder (default %(default)s)")
+    parser.add_argument(
+        "--output",
+        type=output_folder_value,  # checked before the recall: a file here failed after all the work
+        default=DEFAULT_OUTPUT_DIR,
+        help="report folder (default %(default)s)",
+    )
     parser.add_argument(
         "--push-to-hub", metavar="REPO_ID", help="push the report (card, JSON, plot) to this Hub repo"
     )

@@ -33,7 +33,7 @@ from hfselect.config import (
     DEMO_SAMPLE_SIZE,
 )
 from hfselect.errors import HfSelectError
-from hfselect.validation import positive_int, threshold_value
+from hfselect.validation import output_file_value, positive_int, threshold_value
 
 
 def cmd_cluster(args: argparse.Namespace) -> int:
@@ -109,6 +109,7 @@ def cmd_recall(args: argparse.Namespace) -> int:
         )  # fmt: skip
     print_recall(result)
     if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)  # --json's check allows new folders
         Path(args.json).write_text(json.dumps(result.to_dict(), indent=2))
         print(f"wrote {args.json}")
     return 0
@@ -214,7 +215,12 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     recall.add_argument(
         "--proxy-scores", metavar="FILE", help="precomputed proxy scores (CSV model_id,score)"
     )
-    recall.add_argument("--json", metavar="PATH", help="also write the recall as JSON to PATH")
+    recall.add_argument(
+        "--json",
+        metavar="PATH",
+        type=output_file_value,  # checked before the recall, not after all its proxies
+        help="also write the recall as JSON to PATH",
+    )
     recall.add_argument(
         "--allow-pickle", action="store_true", help="allow loading non-safetensors weights you trust"
     )

@@ -1,0 +1,104 @@
+"""Hostile and malformed input at the command line (issue 35): one clear line, a non-zero exit, nothing lost.
+
+Every case runs before any work (no proxy, no training) and leaves the repository as it was.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.bad_input import run_cli, run_failing, table_rows
+
+# -- paths hfselect writes: files, folders, read-only (item 8) ----------------------------------
+
+
+@pytest.fixture
+def a_file(tmp_path: Path) -> Path:
+    path = tmp_path / "a-file"
+    path.write_text("the user's file\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("argv", "option", "expected"),
+    [
+        (["repo", "export", "{file}"], "DIR", "is a file, not a folder"),
+        (["repo", "export", "{file}/sub"], "DIR", "is a file, not a folder"),
+        (["zoo", "build", "{file}"], "DIR", "is a file, not a folder"),
+        (["recall", "some/target", "--json", "{folder}"], "--json", "is a folder; give a file name"),
+        (["select", "some/target", "--output", "{file}"], "--output", "is a file, not a folder"),
+    ],
+)
+def test_an_output_path_of_the_wrong_kind_is_a_usage_error(
+    argv: list[str],
+    option: str,
+    expected: str,
+    a_file: Path,
+    filled: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = [part.format(file=a_file, folder=tmp_path) for part in argv]
+    status, line = run_failing(argv, capsys, filled)  # select: no study row either
+    assert status == 2 and f"argument {option}:" in line and expected in line
+    assert a_file.read_text() == "the user's file\n"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["repo", "export", "{folder}/export"],
+        ["zoo", "build", "{folder}/zoo"],
+        ["recall", "some/target", "--json", "{folder}/recall.json"],
+        ["select", "some/target", "--output", "{folder}/report"],
+    ],
+)
+def test_an_output_path_in_a_read_only_folder_is_a_usage_error(
+    argv: list[str],
+    filled: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import hfselect.validation
+
+    read_only = tmp_path / "read-only"
+    read_only.mkdir()
+    # chmod cannot make a folder read-only for root (the test machines' user): stand in for it.
+    writable = hfselect.validation._writable
+    monkeypatch.setattr(hfselect.validation, "_writable", lambda path: path != read_only and writable(path))
+    status, line = run_failing([part.format(folder=read_only) for part in argv], capsys, filled)
+    assert status == 2 and f"'{read_only}' is read-only" in line
+    assert list(read_only.iterdir()) == []
+
+
+def test_recall_json_makes_the_missing_folders_of_its_path(
+    tiny_assets: Path, benchmarked: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "new" / "recall.json"
+    proxy_scores = tmp_path / "scores.csv"
+    proxy_scores.write_text("model_id,score\nbert-a,0.5\ndistil-b,0.4\nbert-headless,0.3\n")
+    argv = ["recall", str(tiny_assets / "datasets" / "topic"), "--proxy-scores", str(proxy_scores)]
+    status, _ = run_cli([*argv, "--json", str(path), "--repository", str(benchmarked)], capsys)
+    assert status == 0 and path.is_file()
+
+
+# -- an empty repository path (item 17) ----------------------------------------------------------
+
+
+def test_an_empty_repository_path_is_refused_not_read_as_the_default(
+    filled: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HFSELECT_REPOSITORY", str(filled))  # where '' used to write
+    results = tmp_path / "results.csv"
+    results.write_text("model_id,dataset,score\norg/new,data-9,0.5\n")
+    before = table_rows(filled)
+    status, lines = run_cli(["repo", "import-csv", str(results), "--repository", ""], capsys)
+    assert status == 2 and "argument --repository: expected a repository file path, not ''" in lines[-1]
+    assert table_rows(filled) == before
+    from hfselect.api import opened_repository
+
+    with pytest.raises(ValueError, match="repository must be"), opened_repository(""):
+        pass

@@ -11,6 +11,25 @@ import pytest
 
 from tests.bad_input import run_cli, run_failing, table_rows
 
+# -- --proxy-scores that cannot be read (item 7) ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [("missing", "No such file"), ("latin-1", "not UTF-8"), ("folder", "Is a directory")],
+)
+def test_unreadable_proxy_scores_are_one_line(
+    kind: str, reason: str, filled: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "scores.csv"
+    if kind == "latin-1":
+        path.write_bytes("model_id,score\norg/caf\xe9,0.5\n".encode("latin-1"))
+    elif kind == "folder":
+        path.mkdir()
+    status, line = run_failing(["recall", "some/target", "--proxy-scores", str(path)], capsys, filled)
+    assert status == 1 and f"cannot read proxy scores from {path}" in line and reason in line
+
+
 # -- paths hfselect writes: files, folders, read-only (item 8) ----------------------------------
 
 
@@ -85,7 +104,23 @@ def test_recall_json_makes_the_missing_folders_of_its_path(
     assert status == 0 and path.is_file()
 
 
-# -- an empty repository path (item 17) ----------------------------------------------------------
+# -- numbers and names out of range (items 11, 12, 17) ------------------------------------------
+
+
+def test_a_size_of_hundreds_of_digits_is_a_usage_error(
+    filled: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, line = run_failing(["recall", "some/target", "--max-download", "9" * 400], capsys, filled)
+    assert status == 2 and "argument --max-download:" in line and "too large" in line
+    assert len(line) < 200  # the 400 digits are not echoed whole
+
+
+def test_more_kmeans_clusters_than_models_says_how_many_models(
+    filled: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["cluster", "--method", "kmeans", "--n-clusters", "99", "--k-largest", "1"]
+    status, line = run_failing(argv, capsys, filled)
+    assert status == 1 and "n_clusters is 99" in line and "only 3 models" in line
 
 
 def test_an_empty_repository_path_is_refused_not_read_as_the_default(

@@ -69,7 +69,14 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 
 def read_proxy_scores(path: str) -> dict[str, float]:
     """Precomputed proxy scores: a CSV ``model_id,score``, or the paper's two-line TSV (ids, then scores)."""
-    text = Path(path).read_text().splitlines()
+    try:
+        text = Path(path).read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise HfSelectError(
+            f"cannot read proxy scores from {path}: it is not UTF-8 text; save it as UTF-8 (a CSV with model_id,score)"
+        ) from None
+    except OSError as error:  # missing, a folder, unreadable
+        raise HfSelectError(f"cannot read proxy scores from {path}: {error.strerror or error}") from None
     lines = [line for line in text if line.strip()]
     try:
         if len(lines) == 2 and "\t" in lines[0]:

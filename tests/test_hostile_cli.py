@@ -11,6 +11,14 @@ import pytest
 
 from tests.bad_input import run_cli, run_failing, table_rows
 
+
+def write_csv_dataset(folder: Path, rows: bytes) -> Path:
+    """A local dataset folder whose only file is ``train.csv`` holding ``rows`` (under a text,label header)."""
+    folder.mkdir(parents=True)
+    (folder / "train.csv").write_bytes(b"text,label\n" + rows)
+    return folder
+
+
 # -- --proxy-scores that cannot be read (item 7) ------------------------------------------------
 
 
@@ -137,3 +145,38 @@ def test_an_empty_repository_path_is_refused_not_read_as_the_default(
 
     with pytest.raises(ValueError, match="repository must be"), opened_repository(""):
         pass
+
+
+# -- targets a recall cannot rank on (items 19, 20) ---------------------------------------------
+
+
+def test_a_one_class_target_is_refused_before_any_model_is_loaded(
+    benchmarked: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hfselect.training.proxy_scoring
+
+    def no_model(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a model was loaded for a one-class target")
+
+    monkeypatch.setattr(hfselect.training.proxy_scoring, "compute_model_outputs", no_model)
+    target = write_csv_dataset(tmp_path / "one-class", b"".join(b"w%d good,1\n" % i for i in range(40)))
+    status, line = run_failing(["recall", str(target), "--sample-size", "32", "--quiet"], capsys, benchmarked)
+    assert status == 1 and "has one class only ('1')" in line and "--label-column" in line
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_a_dataset_file_not_in_utf8_is_named(
+    suffix: str, benchmarked: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "latin"
+    folder.mkdir()
+    rows = [("caf\xe9 good", 0), ("bad w1", 1)] * 20
+    if suffix == ".csv":
+        text = "text,label\n" + "".join(f"{text},{label}\n" for text, label in rows)
+    else:
+        text = "".join(f'{{"text": "{text}", "label": {label}}}\n' for text, label in rows)
+    (folder / f"train{suffix}").write_bytes(text.encode("latin-1"))
+    status, lines = run_cli(["recall", str(folder), "--quiet", "--repository", str(benchmarked)], capsys)
+    assert status == 1 and len(lines) == 1, lines  # no log lines of the loader beside it
+    assert f"file '{folder / ('train' + suffix)}' is not UTF-8 text (byte 0xe9 at offset" in lines[0]
+    assert "save it as UTF-8" in lines[0]

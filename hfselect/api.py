@@ -19,7 +19,6 @@ import contextlib
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -38,9 +37,14 @@ from hfselect.config import (
     RecallScope,
 )
 from hfselect.core.budget import BudgetTooSmallError
-from hfselect.core.recall import coarse_recall, models_needing_proxy, proxy_weight, repository_candidates
+from hfselect.core.recall import (
+    check_recall_options,
+    coarse_recall,
+    models_needing_proxy,
+    proxy_weight,
+    repository_candidates,
+)
 from hfselect.core.recall_result import RecallResult
-from hfselect.core.scopes import SCOPES
 from hfselect.errors import HfSelectError, InvalidValueError
 from hfselect.store import ModelRepository
 from hfselect.validation import (
@@ -48,7 +52,9 @@ from hfselect.validation import (
     check_int,
     check_learning_rates,
     check_optional_int,
-    check_threshold,
+    check_output_folder,
+    check_text,
+    check_texts,
 )
 
 if TYPE_CHECKING:
@@ -79,10 +85,12 @@ def opened_repository(
         yield repository
         return
     path = None
-    if repository is not None and str(repository):
+    if repository is not None:
+        # An empty path is refused, not read as "the default": that wrote into $HFSELECT_REPOSITORY.
+        text = check_text("repository", repository, "a repository file or hf://datasets/USER/NAME", path=True)
         from hfselect.cards.snapshot import resolve_repository_path
 
-        path = resolve_repository_path(str(repository))  # hf://datasets/USER/NAME -> its local mirror
+        path = resolve_repository_path(text)  # hf://datasets/USER/NAME -> its local mirror
     with ModelRepository(path, create=create) as opened:
         yield opened
 
@@ -217,8 +225,14 @@ def recall(
 
     Raises:
         ValueError: an invalid option (checked before any proxy is computed).
+        TypeError: an option of the wrong type (e.g. a number as ``target``).
         HfSelectError: an empty repository, no model could be scored, or over ``max_download``.
     """
+    target, proxy_scores = check_recall_options(
+        target, top_k=top_k, proxy=proxy, sample_size=sample_size, scope=scope, threshold=threshold,
+        k_largest=k_largest, proxy_scores=proxy_scores, max_download=max_download,
+        text_columns=text_columns, label_column=label_column, split=split, seed=seed,
+    )  # fmt: skip
     with opened_repository(repository) as opened:
         return _recall(
             opened, target, top_k=top_k, proxy=proxy, sample_size=sample_size, scope=scope,
@@ -249,13 +263,7 @@ def _recall(
     progress: bool,
     on_event: EventHandler | None,
 ) -> RecallResult:
-    # Checked before any proxy is computed: a bad top_k must not cost a pass over every model.
-    check_optional_int("top_k", top_k, minimum=1)
-    check_int("sample_size", sample_size, minimum=1)
-    check_int("k_largest", k_largest, minimum=1)
-    check_threshold("threshold", threshold)
-    if scope not in SCOPES:
-        raise ValueError(f"scope must be one of {SCOPES}, not {scope!r}")
+    # The options were checked by recall() or select() (check_recall_options), before any work.
     if proxy_scores is None and (on_event is not None or max_download is not None):
         scope = _download_scope(repository, scope, threshold, k_largest, max_download, allow_pickle, on_event)
     performance, new_models = repository_candidates(repository, include_new=include_new)
@@ -453,7 +461,17 @@ def select(
         raise InvalidValueError("learning_rates needs a budget: give budget or budget_epochs too")
     if candidates is None:
         candidates = DEFAULT_TOP_K if budgeted else DEFAULT_CANDIDATES
-    config = SelectConfig(**options, output_dir=str(Path(output_dir) / "run"))
+    # Every argument is checked before any work: a bad one must cost no proxy and leave no study.
+    output = check_output_folder("output_dir", output_dir)
+    check_output_folder("output_dir", output / "run")
+    config = SelectConfig(**options, output_dir=str(output / "run"))
+    target, proxy_scores = check_recall_options(
+        target, top_k=check_int("candidates", candidates, minimum=1), proxy=proxy, sample_size=sample_size,
+        scope=scope, threshold=threshold, k_largest=k_largest, proxy_scores=proxy_scores,
+        max_download=max_download, text_columns=config.text_columns, label_column=config.label_column,
+        split=split,
+    )  # fmt: skip
+    exclude_datasets = check_texts("exclude_datasets", exclude_datasets, "dataset names")
     tell = on_event or _ignore
     with opened_repository(repository) as opened:
         tell(f"== coarse recall: {candidates} candidates for {target} ==")

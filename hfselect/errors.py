@@ -30,5 +30,9 @@ class InvalidValueError(HfSelectError, ValueError):
     """An option has a value outside its range (e.g. ``epochs=0``); a ``ValueError`` for API callers."""
 
 
+class InvalidTypeError(HfSelectError, TypeError):
+    """An argument has the wrong type (e.g. ``recall(123)``); a ``TypeError`` for API callers."""
+
+
 class RepositoryReadOnlyError(RepositoryError):
     """The model repository file (or its folder) cannot be written."""

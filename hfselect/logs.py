@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 
@@ -22,6 +23,9 @@ def quiet_libraries() -> None:
     import transformers
 
     datasets.utils.logging.set_verbosity_error()
+    # The csv/json builders log a file they cannot read at ERROR, then raise: hfselect reports that
+    # error as one line naming the file (hfselect.data.raw), so theirs would be a second, rawer one.
+    logging.getLogger("datasets.packaged_modules").setLevel(logging.CRITICAL)
     datasets.disable_progress_bars()
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()

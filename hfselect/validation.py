@@ -1,24 +1,27 @@
-"""Checks of numeric options, shared by the Python API and the command line.
+"""Checks of options (numbers, names, choices, paths), shared by the Python API and the command line.
 
 A wrong number must never reach the repository: ``bench --epochs 0`` would store an untrained
 model's score as a finished benchmark result, which then feeds clustering and recall. So every
-numeric option is checked where it enters hfselect:
+option is checked where it enters hfselect, before any work starts:
 
 - in the Python API, the ``check_*`` functions raise :class:`~hfselect.errors.InvalidValueError`
-  (a ``ValueError``) naming the option and the value;
+  (a ``ValueError``) or :class:`~hfselect.errors.InvalidTypeError` (a ``TypeError``) naming the
+  option and the value;
 - on the command line, the ``positive_int``-style ``type=`` functions turn the same checks into
-  argparse's one-line usage error (exit status 2), before any work starts.
+  argparse's one-line usage error (exit status 2).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from pathlib import Path
 from typing import Any
 
-from hfselect.errors import InvalidValueError
+from hfselect.errors import InvalidTypeError, InvalidValueError
 
 THRESHOLD_SILHOUETTE = "silhouette"
 
@@ -141,10 +144,142 @@ def check_learning_rates(name: str, value: Any) -> list[float]:
         value = [part for part in value.split(",") if part.strip()]
     if isinstance(value, (int, float)) or not value:
         raise InvalidValueError(f"{name} must be a non-empty list of numbers > 0, not {value!r}")
-    rates = [check_positive_float(name, float(part) if isinstance(part, str) else part) for part in value]
+    rates = [
+        check_positive_float(name, _float_text(name, part) if isinstance(part, str) else part)
+        for part in value
+    ]
     if len(set(rates)) < len(rates):
         raise InvalidValueError(f"{name} lists a learning rate twice: {value!r}")
     return rates
+
+
+def check_margin(name: str, value: Any) -> float | str:
+    """A low-performer margin: ``"auto"`` or a finite number ``>= 0``."""
+    if value == "auto":
+        return "auto"
+    expected = "'auto' or a number >= 0"
+    number = _finite_number(name, value, expected)
+    if number < 0:
+        raise InvalidValueError(f"{name} must be {expected}, not {value!r}")
+    return number
+
+
+def check_choice(name: str, value: Any, choices: Collection[str]) -> str:
+    """``value`` when it is one of ``choices``; else :class:`InvalidValueError` listing them."""
+    if not isinstance(value, str) or value not in choices:
+        raise InvalidValueError(f"{name} must be one of {', '.join(map(repr, choices))}, not {value!r}")
+    return value
+
+
+def check_text(name: str, value: Any, what: str, *, path: bool = False) -> str:
+    """A non-empty string (also an ``os.PathLike`` with ``path``): a dataset id, a file, a column.
+
+    A wrong type is :class:`InvalidTypeError`; an empty or blank string :class:`InvalidValueError`.
+    """
+    if path and isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str):
+        raise InvalidTypeError(f"{name} must be {what} (a string), not {type(value).__name__} {value!r}")
+    if not value.strip():
+        raise InvalidValueError(f"{name} must be {what}, not {value!r}")
+    return value
+
+
+def check_instance(name: str, value: Any, kind: type, what: str) -> Any:
+    """``value`` when it is a ``kind``; else :class:`InvalidTypeError` (``what`` says what is expected)."""
+    if not isinstance(value, kind):
+        raise InvalidTypeError(f"{name} must be {what}, not {type(value).__name__} {value!r:.80}")
+    return value
+
+
+def check_texts(name: str, value: Any, what: str) -> list[str]:
+    """A list of non-empty strings (not one string, whose characters would be taken one by one)."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Collection):
+        raise InvalidTypeError(f"{name} must be a list of {what}, not {type(value).__name__} {value!r}")
+    return [check_text(name, item, what) for item in value]
+
+
+def check_scores(name: str, value: Any) -> dict[str, float]:
+    """Model id -> score, from a mapping (or a pandas Series); ``None`` and NaN scores are left out.
+
+    Anything else (a string, a list) is :class:`InvalidTypeError` rather than a confusing failure
+    deep inside the recall; a score that is not a number is :class:`InvalidValueError`.
+    """
+    if isinstance(value, (str, bytes)) or not callable(getattr(value, "items", None)):
+        raise InvalidTypeError(
+            f"{name} must be a mapping of model id -> score, not {type(value).__name__} {value!r:.80}"
+        )
+    scores: dict[str, float] = {}
+    for model, score in value.items():
+        check_text(f"{name} key", model, "a model id")
+        if score is None:
+            continue
+        if isinstance(score, (bool, str, bytes)):
+            raise InvalidValueError(f"{name}[{model!r}] must be a number, not {score!r}")
+        try:
+            number = float(score)
+        except (TypeError, ValueError):
+            raise InvalidValueError(f"{name}[{model!r}] must be a number, not {score!r}") from None
+        if not math.isnan(number):  # NaN: a failed proxy, i.e. missing
+            scores[model] = number
+    return scores
+
+
+# -- paths hfselect writes ----------------------------------------------------------------------
+# Checked before any work: a report folder that is a file used to fail after the whole selection
+# (and its study rows) had been done, with a traceback.
+
+
+def check_output_folder(name: str, value: Any) -> Path:
+    """A folder hfselect may create or write into; else :class:`InvalidValueError` saying why not."""
+    path = Path(check_text(name, value, "a folder", path=True))
+    problem = _folder_problem(path)
+    if problem:
+        raise InvalidValueError(f"{name}: {problem}")
+    return path
+
+
+def check_output_file(name: str, value: Any) -> Path:
+    """A file hfselect may create or overwrite (its missing folders are made); else :class:`InvalidValueError`."""
+    path = Path(check_text(name, value, "a file", path=True))
+    problem = _file_problem(path)
+    if problem:
+        raise InvalidValueError(f"{name}: {problem}")
+    return path
+
+
+def _writable(path: Path) -> bool:
+    return os.access(path, os.W_OK | os.X_OK)
+
+
+def _missing_folder_problem(path: Path) -> str | None:
+    """Why ``path`` (missing) cannot be made: its nearest existing parent is a file or read-only."""
+    parent = path.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"'{path}' cannot be created: '{parent}' is a file, not a folder"
+    if not _writable(parent):
+        return f"'{path}' cannot be created: '{parent}' is read-only"
+    return None
+
+
+def _folder_problem(path: Path) -> str | None:
+    if not path.exists():
+        return _missing_folder_problem(path)
+    if not path.is_dir():
+        return f"'{path}' is a file, not a folder; give a folder"
+    if not _writable(path):
+        return f"'{path}' is a read-only folder"
+    return None
+
+
+def _file_problem(path: Path) -> str | None:
+    if path.is_dir():
+        return f"'{path}' is a folder; give a file name"
+    if path.exists():
+        return None if os.access(path, os.W_OK) else f"'{path}' is read-only"
+    return _missing_folder_problem(path)
 
 
 def _is_integral(value: Any) -> bool:
@@ -185,6 +320,14 @@ def _argument_type(
     return convert
 
 
+def _float_text(name: str, text: str) -> float:
+    """``float(text)``, whose error names the option and the text."""
+    try:
+        return float(text)
+    except ValueError:
+        raise InvalidValueError(f"{name} must be numbers > 0, not {text!r}") from None
+
+
 def _number(text: str) -> float:
     return float(text)
 
@@ -192,6 +335,23 @@ def _number(text: str) -> float:
 def _shard_text(text: str) -> tuple[int, int]:
     index, count = text.split("/")  # a ValueError unless exactly one "/"
     return int(index), int(count)
+
+
+def _path_type(problem: Callable[[Path], str | None]) -> Callable[[str], str]:
+    """An argparse ``type=`` function for a path hfselect writes: what is wrong with it is the usage error."""
+
+    def convert(text: str) -> str:
+        why = problem(Path(text)) if text.strip() else f"expected a path, not {text!r}"
+        if why:
+            raise argparse.ArgumentTypeError(why)
+        return text
+
+    convert.__name__ = "path"
+    return convert
+
+
+def _margin_text(text: str) -> float | str:
+    return text if text == "auto" else float(text)
 
 
 def _threshold_text(text: str) -> float | str:
@@ -229,4 +389,12 @@ shard_value = _argument_type(
 metric_name = _argument_type(str, lambda value: check_name("metric", value), "a metric name")
 revision_value = _argument_type(
     str, lambda value: check_revision("revision", value), "a branch, tag or commit"
+)
+margin_value = _argument_type(
+    _margin_text, lambda value: check_margin("value", value), "'auto' or a number >= 0"
+)
+output_folder_value = _path_type(_folder_problem)
+output_file_value = _path_type(_file_problem)
+repository_path_value = _argument_type(
+    str, lambda value: check_text("value", value, "a path"), "a repository file path"
 )

@@ -90,3 +90,71 @@ def test_cluster_reads_the_repository(benchmarked: Path) -> None:
     assert sorted(m for c in summary.clusters for m in c.members) == ["bert-a", "bert-headless", "distil-b"]
     with pytest.raises(hfselect.errors.HfSelectError, match="--method kmeans"):
         hfselect.cluster(benchmarked, n_clusters=2)
+
+
+@pytest.fixture
+def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any proxy computed fails the test: the arguments must be refused before."""
+    import hfselect.training.proxy_scoring
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a proxy was computed before the arguments were checked")
+
+    monkeypatch.setattr(hfselect.training.proxy_scoring, "score_models", refuse)
+
+
+@pytest.mark.parametrize(
+    ("argument", "error"),
+    [
+        ({"margin": "big"}, ValueError),
+        ({"margin": -1}, ValueError),
+        ({"schedule": "fast"}, ValueError),
+        ({"predictor": "oracle"}, ValueError),
+        ({"halving_order": "random"}, ValueError),
+        ({"study": "../models"}, ValueError),
+        ({"candidates": "4"}, ValueError),
+        ({"proxy": "nope"}, ValueError),
+        ({"scope": "most"}, ValueError),
+        ({"max_download": -1}, ValueError),
+        ({"split": ""}, ValueError),
+        ({"output_dir": "{file}"}, ValueError),
+        ({"proxy_scores": "abc"}, TypeError),
+        ({"exclude_datasets": "topic"}, TypeError),
+        ({"text_columns": "text"}, TypeError),
+    ],
+)
+def test_select_checks_every_argument_before_any_work(
+    argument: dict, error: type, filled: Path, tmp_path: Path, no_proxy: None
+) -> None:
+    from tests.bad_input import table_rows
+
+    (tmp_path / "a-file").write_text("")
+    name, value = next(iter(argument.items()))
+    value = value.format(file=tmp_path / "a-file") if isinstance(value, str) else value
+    before = table_rows(filled)
+    options = {"output_dir": tmp_path / "out", name: value}
+    with pytest.raises(error, match=name):
+        hfselect.select("some/target", filled, **options)
+    assert table_rows(filled) == before  # no cached proxy, no study left running
+    assert not (tmp_path / "out").exists()
+
+
+def test_api_errors_name_the_parameter_and_are_value_or_type_errors(filled: Path, no_proxy: None) -> None:
+    import pandas as pd
+
+    from hfselect.store import ModelRepository
+
+    with pytest.raises(TypeError, match="target must be a dataset"):
+        hfselect.recall(123, filled)
+    with pytest.raises(ValueError, match="target must be a dataset"):
+        hfselect.recall("", filled)
+    with pytest.raises(ValueError, match="proxy must be one of"):
+        hfselect.recall("some/target", filled, proxy="nope")
+    with pytest.raises(TypeError, match="proxy_scores must be a mapping"):
+        hfselect.coarse_recall(pd.DataFrame({"d": [0.5]}, index=["a"]), "abc")
+    with pytest.raises(ValueError, match=r"proxy_scores\['a'\] must be a number"):
+        hfselect.coarse_recall(pd.DataFrame({"d": [0.5]}, index=["a"]), {"a": "high"})
+    with ModelRepository(filled) as repository, pytest.raises(TypeError, match="protocol must be a Protocol"):
+        repository.record_results([("org/a", "data-0", 0.5)], None)
+    with pytest.raises(ValueError, match="learning_rates"):
+        hfselect.select("some/target", filled, budget_epochs=4, learning_rates="1e-5,fast")

@@ -95,3 +95,39 @@ def test_a_model_id_is_one_safe_folder_name() -> None:
     assert checkpoint_folder_name("../../etc") == "..--..--etc"  # one component, inside the study's folder
     for name in ("..", ".", ""):
         assert checkpoint_folder_name(name) not in ("..", ".", "") and "/" not in checkpoint_folder_name(name)
+
+
+def test_a_users_folder_at_a_checkpoint_path_is_refused_before_the_study_and_kept(
+    tiny_assets: Path, benchmarked: Path, tmp_path: Path
+) -> None:
+    from tests.bad_input import table_rows
+
+    output = tmp_path / "out"
+    users = output / "run" / "checkpoints" / "mine" / "distil-b"
+    users.mkdir(parents=True)
+    (users / "weights.bin").write_bytes(b"the user's own model")
+    before = table_rows(benchmarked)
+    scores = {"bert-a": 0.5, "distil-b": 0.4, "bert-headless": 0.3}  # precomputed: nothing is loaded
+    with pytest.raises(HfSelectError, match="was not made by hfselect"):
+        hfselect.select(
+            str(tiny_assets / "datasets" / "topic"), benchmarked, candidates=3, proxy_scores=scores,
+            study="mine", output_dir=output, progress=False,
+        )  # fmt: skip
+    assert (users / "weights.bin").read_bytes() == b"the user's own model"
+    assert table_rows(benchmarked) == before  # no study row, no trial
+
+
+def test_a_marked_folder_outside_the_checkpoint_root_is_never_removed(tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere" / "model"
+    make_checkpoint_folder(outside)  # even one that carries the marker
+    root = tmp_path / "out" / "checkpoints"
+    root.mkdir(parents=True)
+    remove_checkpoint_folder(outside, inside=root)
+    assert (outside / CHECKPOINT_MARKER).is_file()
+    (root / "link").symlink_to(outside.parent)  # nor through a link inside the root
+    remove_checkpoint_folder(root / "link" / "model", inside=root)
+    assert (outside / CHECKPOINT_MARKER).is_file()
+    inside = root / "study" / "model"
+    make_checkpoint_folder(inside)
+    remove_checkpoint_folder(inside, inside=root)
+    assert not inside.exists()

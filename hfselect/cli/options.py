@@ -35,12 +35,15 @@ from hfselect.core.scopes import SCOPES
 from hfselect.validation import (
     duration_value,
     learning_rates_value,
+    margin_value,
     metric_name,
     non_negative_float,
     non_negative_int,
+    output_folder_value,
     positive_float,
     positive_int,
     reduction_factor_value,
+    repository_path_value,
     study_name_value,
     threshold_value,
 )
@@ -110,6 +113,8 @@ def _common(*, defaults: bool = True) -> argparse.ArgumentParser:
     common.add_argument(
         "--repository",
         metavar="PATH",
+        # An empty path used to fall back on $HFSELECT_REPOSITORY silently: a typo wrote elsewhere.
+        type=repository_path_value,
         default=None if defaults else argparse.SUPPRESS,
         help="the model repository file (default: $HFSELECT_REPOSITORY or ~/.cache/hfselect/repository.sqlite)",
     )
@@ -223,19 +228,6 @@ def ray_resources(args: argparse.Namespace) -> Any:
     return RayResources(cpus=args.cpus_per_pair, gpus=args.gpus_per_pair)
 
 
-def margin_value(text: str) -> float | str:
-    """``--margin``: ``auto`` or a non-negative number."""
-    if text == "auto":
-        return text
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 'auto' or a number, not {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"the margin must be 'auto' or a number >= 0, not {text}")
-    return value
-
-
 def add_selection_options(parser: argparse.ArgumentParser) -> None:
     """Options of the fine-selection phase (``select`` and ``demo``)."""
     add_training_options(parser)
@@ -298,7 +290,12 @@ def add_selection_options(parser: argparse.ArgumentParser) -> None:
         type=study_name_value,
         help="study name, like a Hub repo name (default: fixed by target, candidates and protocol, so reruns resume)",
     )
-    parser.add_argument("--output", default=DEFAULT_OUTPUT_DIR, help="report folder (default %(default)s)")
+    parser.add_argument(
+        "--output",
+        type=output_folder_value,  # checked before the recall: a file here failed after all the work
+        default=DEFAULT_OUTPUT_DIR,
+        help="report folder (default %(default)s)",
+    )
     parser.add_argument(
         "--push-to-hub", metavar="REPO_ID", help="push the report (card, JSON, plot) to this Hub repo"
     )

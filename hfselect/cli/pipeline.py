@@ -33,7 +33,7 @@ from hfselect.config import (
     DEMO_SAMPLE_SIZE,
 )
 from hfselect.errors import HfSelectError
-from hfselect.validation import positive_int, threshold_value
+from hfselect.validation import output_file_value, positive_int, threshold_value
 
 
 def cmd_cluster(args: argparse.Namespace) -> int:
@@ -69,7 +69,14 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 
 def read_proxy_scores(path: str) -> dict[str, float]:
     """Precomputed proxy scores: a CSV ``model_id,score``, or the paper's two-line TSV (ids, then scores)."""
-    text = Path(path).read_text().splitlines()
+    try:
+        text = Path(path).read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise HfSelectError(
+            f"cannot read proxy scores from {path}: it is not UTF-8 text; save it as UTF-8 (a CSV with model_id,score)"
+        ) from None
+    except OSError as error:  # missing, a folder, unreadable
+        raise HfSelectError(f"cannot read proxy scores from {path}: {error.strerror or error}") from None
     lines = [line for line in text if line.strip()]
     try:
         if len(lines) == 2 and "\t" in lines[0]:
@@ -109,6 +116,7 @@ def cmd_recall(args: argparse.Namespace) -> int:
         )  # fmt: skip
     print_recall(result)
     if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)  # --json's check allows new folders
         Path(args.json).write_text(json.dumps(result.to_dict(), indent=2))
         print(f"wrote {args.json}")
     return 0
@@ -214,7 +222,12 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     recall.add_argument(
         "--proxy-scores", metavar="FILE", help="precomputed proxy scores (CSV model_id,score)"
     )
-    recall.add_argument("--json", metavar="PATH", help="also write the recall as JSON to PATH")
+    recall.add_argument(
+        "--json",
+        metavar="PATH",
+        type=output_file_value,  # checked before the recall, not after all its proxies
+        help="also write the recall as JSON to PATH",
+    )
     recall.add_argument(
         "--allow-pickle", action="store_true", help="allow loading non-safetensors weights you trust"
     )

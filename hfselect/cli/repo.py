@@ -9,7 +9,13 @@ from typing import Any
 
 from hfselect.cli.options import add_hub_push_options, add_local_paths_option, open_repository
 from hfselect.cli.output import print_result_sources, print_table
-from hfselect.validation import metric_name, non_negative_int, positive_int, revision_value
+from hfselect.validation import (
+    metric_name,
+    non_negative_int,
+    output_folder_value,
+    positive_int,
+    revision_value,
+)
 
 
 def cmd_crawl(args: argparse.Namespace) -> int:
@@ -220,7 +226,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     info.add_argument("--json", action="store_true", help="print as JSON")
     info.set_defaults(handler=cmd_repo_info)
     export = repo_commands.add_parser("export", parents=[common], help="write one Parquet file per table")
-    export.add_argument("directory", metavar="DIR")
+    export.add_argument("directory", metavar="DIR", type=output_folder_value)
     add_local_paths_option(export)
     export.set_defaults(handler=cmd_repo_export)
     imp = repo_commands.add_parser("import", parents=[common], help="merge exported Parquet tables")
@@ -294,7 +300,7 @@ def register_zoo(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     zoo_commands = zoo.add_subparsers(dest="zoo_command", metavar="COMMAND", required=True)
     zoo_build = zoo_commands.add_parser("build", parents=[common], help="build the zoo into DIR")
-    zoo_build.add_argument("directory", metavar="DIR")
+    zoo_build.add_argument("directory", metavar="DIR", type=output_folder_value)
     zoo_build.add_argument(
         "--size", choices=["small", "full"], default="small", help="small: tests and demo; full: benchmarks"
     )

@@ -54,6 +54,7 @@ from sklearn.metrics import silhouette_score
 
 # The paper's settings for its NLP matrix (it uses 0.03 for the vision matrix).
 from hfselect.config import DEFAULT_K_LARGEST, DEFAULT_THRESHOLD
+from hfselect.errors import InvalidValueError
 from hfselect.validation import check_int, check_threshold
 
 __all__ = [
@@ -234,6 +235,12 @@ class ModelClustering(ClusterMixin, BaseEstimator):
 
         scores = frame.to_numpy(dtype=float)
         n = len(frame)
+        if self.n_clusters is not None and self.n_clusters > n:
+            # Said before any work, with the count the user can act on.
+            raise InvalidValueError(
+                f"n_clusters is {self.n_clusters}, but there are only {n} models with benchmark results "
+                f"to cluster: give n_clusters between 1 and {n}"
+            )
         distances = _distance_array(scores, k_largest)
         finite = distances[np.isfinite(distances) & ~np.eye(n, dtype=bool)]
         largest_finite = float(finite.max()) if finite.size else 0.0
@@ -320,7 +327,5 @@ class ModelClustering(ClusterMixin, BaseEstimator):
         # A dataset nobody has a score on carries no information: fill it with 0 for everyone.
         column_means = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
         filled = np.where(present, scores, column_means)
-        if not 1 <= n_clusters <= len(scores):
-            raise ValueError(f"n_clusters must be between 1 and {len(scores)} models, not {n_clusters}")
         model = KMeans(n_clusters=n_clusters, n_init=10, random_state=self.random_state).fit(filled)
         return _canonical_labels(model.labels_)

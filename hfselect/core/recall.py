@@ -94,6 +94,15 @@ from hfselect.core.clustering import ModelClustering
 from hfselect.core.evidence import FusedScore, fused_scores
 from hfselect.core.recall_result import RecallEntry, RecallResult
 from hfselect.core.scopes import DEFAULT_SCOPE, SCOPES, RecallScope
+from hfselect.validation import (
+    check_choice,
+    check_int,
+    check_optional_int,
+    check_scores,
+    check_text,
+    check_texts,
+    check_threshold,
+)
 
 __all__ = [
     "DEFAULT_SCOPE",
@@ -209,8 +218,52 @@ def cluster_representatives(
 
 
 def _check_scope(scope: str) -> None:
-    if scope not in SCOPES:
-        raise ValueError(f"scope must be one of {SCOPES}, not {scope!r}")
+    check_choice("scope", scope, SCOPES)
+
+
+def check_recall_options(
+    target: Any,
+    *,
+    top_k: int | None,
+    proxy: str,
+    sample_size: int,
+    scope: str,
+    threshold: float | str,
+    k_largest: int,
+    proxy_scores: Mapping[str, float] | None,
+    max_download: int | None,
+    text_columns: Sequence[str] | None = None,
+    label_column: str | None = None,
+    split: str | None = None,
+    seed: int = 0,
+) -> tuple[str, dict[str, float] | None]:
+    """Check every option of a recall before any work; return the target as a string and
+    ``proxy_scores`` as a plain dict.
+
+    ``hfselect.recall`` and ``hfselect.select`` call it first: a bad option must not cost a pass of
+    proxies over every model, nor leave a study behind.
+
+    Raises:
+        InvalidValueError: (a ``ValueError``) an option out of range or not one of its choices.
+        InvalidTypeError: (a ``TypeError``) an option of the wrong type, e.g. a string of scores.
+    """
+    from hfselect.core.proxies import PROXIES
+
+    target = check_text("target", target, "a dataset: a Hub id (ID or ID:CONFIG) or a local path", path=True)
+    check_optional_int("top_k", top_k, minimum=1)
+    check_choice("proxy", proxy, PROXIES)
+    check_int("sample_size", sample_size, minimum=1)
+    _check_scope(scope)
+    check_threshold("threshold", threshold)
+    check_int("k_largest", k_largest, minimum=1)
+    check_optional_int("max_download", max_download, minimum=0)
+    check_int("seed", seed, minimum=0)
+    if text_columns is not None:
+        check_texts("text_columns", text_columns, "column names")
+    for name, value in (("label_column", label_column), ("split", split)):
+        if value is not None:
+            check_text(name, value, "a name")
+    return target, None if proxy_scores is None else check_scores("proxy_scores", proxy_scores)
 
 
 def models_needing_proxy(
@@ -283,15 +336,8 @@ def coarse_recall(
             benchmark results needs one), or an argument is invalid.
     """
     _check_scope(scope)
-    if top_k is not None and (
-        isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1
-    ):
-        raise ValueError(f"top_k must be a positive integer or None, not {top_k!r}")
-    items = proxy_scores.items() if hasattr(proxy_scores, "items") else dict(proxy_scores).items()
-    proxies: dict[str, float] = {}
-    for model, value in items:
-        if value is not None and not math.isnan(float(value)):  # NaN: a failed proxy, i.e. missing
-            proxies[model] = float(value)
+    check_optional_int("top_k", top_k, minimum=1)
+    proxies = check_scores("proxy_scores", proxy_scores)  # None and NaN (a failed proxy) are missing
     extra = list(extra_models)
     if isinstance(performance, pd.DataFrame):
         # Models named only in proxy_scores are new models too.

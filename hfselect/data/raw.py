@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import re
@@ -26,9 +27,65 @@ def _one_line(exc: BaseException, limit: int = 240) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+# Data files the datasets builders read as text (UTF-8 only): a file in another encoding fails deep
+# inside them with "An error occurred while generating the dataset".
+_TEXT_EXTENSIONS = (".csv", ".tsv", ".json", ".jsonl", ".ndjson", ".txt")
+
+
+def _is_encoding_error(exc: BaseException) -> bool:
+    """Whether ``exc`` or an exception it was raised from is a text-decoding error."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, UnicodeDecodeError) or "invalid utf8" in str(current).lower():
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _first_non_utf8(path: Path) -> tuple[Path, int, int] | None:
+    """The first text data file at ``path`` (a file or a folder) that is not UTF-8: (file, offset, byte)."""
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for file in files:
+        if file.suffix.lower() not in _TEXT_EXTENSIONS:
+            continue
+        decoder, offset = codecs.getincrementaldecoder("utf-8")(), 0
+        with file.open("rb") as stream:
+            while chunk := stream.read(1 << 20):
+                pending = len(decoder.getstate()[0])  # a character split across chunks
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError as error:
+                    return file, offset - pending + error.start, error.object[error.start]
+                offset += len(chunk)
+            try:
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError as error:  # the file ends inside a character
+                return file, offset - len(error.object) + error.start, error.object[error.start]
+    return None
+
+
+def _encoding_error(spec: DatasetSpec) -> DatasetError:
+    """The file of ``spec`` that is not UTF-8, named, and what to do (for a Hub dataset: which dataset)."""
+    found = _first_non_utf8(Path(spec.path)) if spec.is_local else None
+    if found is None:
+        return DatasetError(
+            f"dataset '{spec}': a data file is not UTF-8 text, which is all the csv/json loaders read; "
+            "save its files as UTF-8"
+        )
+    file, offset, byte = found
+    return DatasetError(
+        f"dataset '{spec}': file '{file}' is not UTF-8 text (byte 0x{byte:02x} at offset {offset}); "
+        f"save it as UTF-8, e.g. `iconv -f latin1 -t utf-8 '{file.name}' > utf8-{file.name}`"
+    )
+
+
 def _wrap_load_error(spec: DatasetSpec, exc: Exception) -> DatasetError:
     name = str(spec)
     msg = _one_line(exc)
+    if _is_encoding_error(exc):
+        return _encoding_error(spec)
     if isinstance(exc, datasets.exceptions.DatasetNotFoundError):
         return DatasetError(
             f"dataset '{name}' was not found on the Hub and is not a local path "

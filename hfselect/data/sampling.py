@@ -9,6 +9,7 @@ from typing import Any
 
 import datasets
 import numpy as np
+import pyarrow as pa
 
 from hfselect.config import DEFAULT_SAMPLE_SIZE
 from hfselect.data.classification import (
@@ -19,7 +20,7 @@ from hfselect.data.classification import (
     _rng,
 )
 from hfselect.data.columns import ColumnInfo, infer_columns
-from hfselect.data.raw import _assign_roles, _load_raw, _wrap_load_error
+from hfselect.data.raw import _assign_roles, _encoding_error, _load_raw, _wrap_load_error
 from hfselect.data.spec import DatasetSpec, _as_spec
 from hfselect.errors import DatasetError
 
@@ -100,6 +101,11 @@ def load_target_sample(
         normalised = normalised.select(labeled) if labeled.size < normalised.num_rows else normalised
     elif labeled.size < normalised.num_rows:
         normalised = normalised.select(labeled)
+    for column in info.text_columns:
+        try:  # the json loader keeps bytes that are not UTF-8: say so here, not once per model
+            normalised.data.table.column(column).validate(full=True)
+        except pa.ArrowInvalid:
+            raise _encoding_error(spec) from None
     out_info = ColumnInfo(
         text_columns=list(info.text_columns),
         label_column="label",

@@ -17,6 +17,7 @@ when even that is over the budget, :class:`~hfselect.errors.HfSelectError` says 
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -87,7 +88,11 @@ def parse_size(text: str) -> int:
     unit = match.group(2).lower() if match else None
     if match is None or unit not in _UNITS:
         raise ValueError(f"{text!r} is not a size: write e.g. 2GB, 500MB or 1.5GiB")
-    return int(float(match.group(1)) * _UNITS[unit])
+    size = float(match.group(1)) * _UNITS[unit]
+    if not math.isfinite(size):  # hundreds of digits: int() of an infinite float would overflow
+        shown = text if len(text) <= 24 else f"{text[:12]}...{text[-6:]}"
+        raise ValueError(f"{shown!r} is too large a size: write e.g. 2GB, 500MB or 1.5GiB")
+    return int(size)
 
 
 def format_size(size: int) -> str:

@@ -24,7 +24,7 @@ from hfselect.store.protocol import IMPORTED, Protocol
 from hfselect.store.schema import MODEL_COLUMNS
 from hfselect.store.sql import decode, ensure_parents, upsert, utcnow, where_equal
 from hfselect.store.transfer import TransferMixin
-from hfselect.validation import check_name
+from hfselect.validation import check_instance, check_name
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +138,7 @@ class ModelRepository(ClaimsMixin, TransferMixin):
         its curve are always written together or not at all. ``curve`` is the validation score
         after each epoch: a sequence (epoch 1, 2, ...) or a mapping ``epoch -> score``.
         """
+        check_instance("protocol", protocol, Protocol, "a Protocol (hfselect.store.Protocol)")
         row = {
             "model_id": model_id,
             "dataset": dataset,
@@ -171,6 +172,7 @@ class ModelRepository(ClaimsMixin, TransferMixin):
 
     def record_results(self, rows: Iterable[tuple[str, str, float]], protocol: Protocol = IMPORTED) -> int:
         """Store many ``(model_id, dataset, score)`` results in one transaction; return the count."""
+        check_instance("protocol", protocol, Protocol, "a Protocol (hfselect.store.Protocol)")
         count = 0
         with self._transaction() as connection:
             for model_id, dataset, score in rows:

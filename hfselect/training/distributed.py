@@ -46,7 +46,7 @@ from hfselect.training.bench import (
     load_data,
     record_pair_result,
 )
-from hfselect.training.selection import FineSelection, SelectConfig, checkpoint_folder_name, train_candidate
+from hfselect.training.selection import FineSelection, SelectConfig, train_candidate
 from hfselect.validation import check_int, check_non_negative_float, check_positive_float
 
 logger = logging.getLogger(__name__)
@@ -248,19 +248,18 @@ class RayFineSelection(FineSelection):
                 "--ray trains each round's candidates in parallel, which is the sync schedule: "
                 "drop --schedule async"
             )
+        # Before FineSelection's checks, which look at the checkpoint folders under it.
+        self.storage = storage_path(storage) if storage else None
         super().__init__(
             repository, target, candidates, config, on_event=on_event, repository_models=repository_models
         )
         self.address = address
         self.resources = resources or RayResources()
-        self.storage = storage_path(storage) if storage else None
         self._ray: ModuleType | None = None
 
-    def checkpoint_dir(self, model_id: str) -> Path:
-        """Where a candidate's checkpoints live: under ``storage`` when given."""
-        if self.storage is None:
-            return super().checkpoint_dir(model_id)
-        return self.storage / self.study_name / checkpoint_folder_name(model_id)
+    def checkpoint_root(self) -> Path:
+        """Where every study's checkpoints live: ``storage`` when given (``STORAGE/STUDY/MODEL``)."""
+        return super().checkpoint_root() if self.storage is None else self.storage
 
     def run(self) -> Any:
         """Run (or resume) the selection with one Ray session for all its rounds."""

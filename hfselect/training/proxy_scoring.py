@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from hfselect.config import DEFAULT_MAX_LENGTH, DEFAULT_PROXY, DEFAULT_SAMPLE_SIZE
 from hfselect.core.proxies import DEFAULT_FALLBACK, ProxyInfo, proxy_info, run_proxy
 from hfselect.data import ColumnInfo, DatasetSpec, dataset_key, hash_rows, load_target_sample
-from hfselect.errors import HfSelectError
+from hfselect.errors import DatasetError, HfSelectError
 from hfselect.models import model_key, resolve_model_sha
 from hfselect.store import ModelRepository
 from hfselect.store.proxy_cache import ProxyCacheKey, cache_proxy_scores, cached_proxy_score
@@ -230,6 +230,7 @@ def score_models(
     )
     labels = np.asarray(sample["label"], dtype=np.int64)
     dataset = dataset_key(target_spec)
+    _check_several_classes(dataset, labels, columns, label_column)
     fingerprint = sample_fingerprint(sample, columns, max_length=max_length)
     run = ProxyRun(
         dataset=dataset,
@@ -286,6 +287,28 @@ def score_models(
         run.records.append(record)
     bar.close()
     return run
+
+
+def _check_several_classes(
+    dataset: str, labels: np.ndarray, columns: ColumnInfo, label_column: str | None
+) -> None:
+    """Refuse a target sample of one class, before any model is loaded.
+
+    Every proxy then measures nothing (every model "classifies" it perfectly), so a ranking would
+    be noise presented as a result, and fine selection after it would train every candidate to the
+    same perfect score. It nearly always means the wrong label column or split.
+    """
+    present = np.unique(labels)
+    if present.size >= 2:
+        return
+    names = columns.label_names or []
+    only = names[int(present[0])] if present.size and int(present[0]) < len(names) else "?"
+    column = f"'{label_column}'" if label_column else "the label column"
+    raise DatasetError(
+        f"target '{dataset}' has one class only ({only!r}) in {column} of its {labels.size} sampled rows: "
+        "proxy scores cannot rank models on it; choose the label column (--label-column), a split "
+        "with several classes (--split), or a larger --sample-size"
+    )
 
 
 def _cached_record(

@@ -41,6 +41,7 @@ from hfselect.config import (
     DEFAULT_PREDICTOR,
     DEFAULT_REDUCTION_FACTOR,
     DEFAULT_SCHEDULE,
+    HALVING_ORDERS,
     HalvingOrder,
 )
 from hfselect.core.halving import (
@@ -51,16 +52,18 @@ from hfselect.core.halving import (
     predict_final,
     successive_halving_epochs,
 )
-from hfselect.core.trend import TrendPredictor, resolve_margin
+from hfselect.core.trend import PREDICTORS, TrendPredictor, resolve_margin
 from hfselect.data import ClassificationData
 from hfselect.errors import HfSelectError
 from hfselect.models import model_key
 from hfselect.store import ModelRepository
 from hfselect.store.studies import COMPLETED, RUNNING, STOPPED, Study, Trial
 from hfselect.training.bench import BenchConfig, build_trainer, check_finite_loss, load_data
-from hfselect.validation import check_int, check_study_name
+from hfselect.validation import check_choice, check_int, check_margin, check_study_name
 
 logger = logging.getLogger(__name__)
+
+SCHEDULES = ("sync", "async")
 
 
 @dataclass
@@ -83,8 +86,16 @@ class SelectConfig(BenchConfig):
     study: str | None = None
 
     def __post_init__(self) -> None:
-        """Reject a protocol :class:`BenchConfig` rejects, and a reduction factor that drops nobody."""
+        """Reject a protocol :class:`BenchConfig` rejects, and any selection option out of its range.
+
+        Here, not when a round uses it: ``margin="big"`` used to fail after the recall's proxies, and
+        ``schedule="fast"`` after the study was stored as running.
+        """
         super().__post_init__()
+        check_choice("schedule", self.schedule, SCHEDULES)
+        check_choice("predictor", self.predictor, PREDICTORS)
+        check_margin("margin", self.margin)
+        check_choice("halving_order", self.halving_order, HALVING_ORDERS)
         check_int("reduction_factor", self.reduction_factor, minimum=2)
         if self.study is not None:
             check_study_name("study", self.study)
@@ -150,8 +161,8 @@ def checkpoint_folder_name(model_id: str) -> str:
     return name if name not in ("", ".", "..") else f"model-{name.encode().hex()}"
 
 
-def make_checkpoint_folder(directory: Path) -> None:
-    """Create a candidate's checkpoint folder, marked as hfselect's.
+def check_checkpoint_folder(directory: Path) -> None:
+    """Refuse a checkpoint path where something hfselect did not make already is.
 
     Raises:
         HfSelectError: ``directory`` exists, is not empty and was not made by hfselect: training
@@ -162,12 +173,21 @@ def make_checkpoint_folder(directory: Path) -> None:
         raise HfSelectError(
             f"{directory} exists and was not made by hfselect; choose another --output or --study"
         )
+
+
+def make_checkpoint_folder(directory: Path) -> None:
+    """Create a candidate's checkpoint folder, marked as hfselect's (see :func:`check_checkpoint_folder`)."""
+    check_checkpoint_folder(directory)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / CHECKPOINT_MARKER).touch()
 
 
-def remove_checkpoint_folder(directory: Path) -> None:
-    """Remove a dropped candidate's checkpoints: only a folder :func:`make_checkpoint_folder` made."""
+def remove_checkpoint_folder(directory: Path, *, inside: Path | None = None) -> None:
+    """Remove a dropped candidate's checkpoints: only a folder :func:`make_checkpoint_folder` made,
+    and with ``inside`` (the run's checkpoint folder) only one under it, symbolic links resolved."""
+    if inside is not None and not directory.resolve().is_relative_to(inside.resolve()):
+        logger.warning("left %s in place: it is outside %s", directory, inside)
+        return
     if (directory / CHECKPOINT_MARKER).is_file() and not directory.is_symlink():
         shutil.rmtree(directory, ignore_errors=True)
 
@@ -249,6 +269,9 @@ class FineSelection:
         self.on_event = on_event or (lambda line: logger.info("%s", line))
         self.repository_models = repository_models
         self.study_name = config.study or default_study_name(target, list(self.specs), config)
+        self.output = Path(config.output_dir)
+        for model_id in self.specs:  # before the study is stored: a refused run leaves nothing behind
+            check_checkpoint_folder(self.checkpoint_dir(model_id))
         self.study = Study(
             repository,
             self.study_name,
@@ -259,7 +282,6 @@ class FineSelection:
                 "schedule": config.schedule,
             },
         )
-        self.output = Path(config.output_dir)
         self.reports = {model_id: CandidateReport(model_id, spec) for model_id, spec in self.specs.items()}
         self._data: ClassificationData | None = None
         self._predictors: dict[str, TrendPredictor] = {}
@@ -273,9 +295,17 @@ class FineSelection:
             self._data = load_data(self.target, self.config)
         return self._data
 
+    def checkpoint_root(self) -> Path:
+        """The folder every study's checkpoints live under; nothing outside it is ever removed."""
+        return self.output / "checkpoints"
+
     def checkpoint_dir(self, model_id: str) -> Path:
         """Where a candidate's checkpoints live (per study: another selection never resumes them)."""
-        return self.output / "checkpoints" / self.study_name / checkpoint_folder_name(model_id)
+        return self.checkpoint_root() / self.study_name / checkpoint_folder_name(model_id)
+
+    def _remove_checkpoints(self, model_id: str) -> None:
+        if not self.config.keep_checkpoints:
+            remove_checkpoint_folder(self.checkpoint_dir(model_id), inside=self.checkpoint_root())
 
     def predictor(self, model_id: str) -> TrendPredictor:
         """The candidate's trend predictor, fitted on its benchmark curves."""
@@ -382,8 +412,7 @@ class FineSelection:
                 reason=reason,
             )
         )
-        if not self.config.keep_checkpoints:
-            remove_checkpoint_folder(self.checkpoint_dir(model_id))
+        self._remove_checkpoints(model_id)
         self.on_event(f"round {round_number}: dropped {model_id}: {reason}")
 
     # -- schedules ------------------------------------------------------------------------------
@@ -394,8 +423,6 @@ class FineSelection:
         The result's wall time is the study's: the runs that did its work, an interrupted one
         included. Rerunning a finished study redoes no training and reports the same wall time.
         """
-        if self.config.schedule not in ("sync", "async"):
-            raise ValueError(f"unknown schedule {self.config.schedule!r}: use sync or async")
         finished_before = self.study.info["status"] == COMPLETED and self.study.wall_time_s is not None
         started = time.perf_counter()
         try:
@@ -492,8 +519,7 @@ class FineSelection:
             self.on_event(f"training {model_id} (halted early if its trend predicts a low final score)")
             self._train(model_id, self.config.epochs, callbacks=[callback])
             if callback.stopped_reason:
-                if not self.config.keep_checkpoints:
-                    remove_checkpoint_folder(self.checkpoint_dir(model_id))
+                self._remove_checkpoints(model_id)
                 self.on_event(f"stopped {model_id}: {callback.stopped_reason}")
             else:
                 trained = self.study.trials().get(model_id)

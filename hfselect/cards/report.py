@@ -13,6 +13,7 @@ the card shows local paths by their last component only, so a pushed card does n
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from hfselect.cards.names import (
 from hfselect.cards.selection_report import REPORT_JSON, Candidate, SelectionReport, winner_gap
 from hfselect.core.recall_result import score_source
 from hfselect.core.scopes import RULE_SUMMARIES
+from hfselect.errors import HfSelectError
 
 TEMPLATE_PATH = Path(__file__).with_name("template.md")
 CARD_NAME = "README.md"
@@ -534,18 +536,27 @@ def write_report_folder(
     if not isinstance(report, SelectionReport):
         report = SelectionReport.from_json(report)
     folder = Path(directory)
-    folder.mkdir(parents=True, exist_ok=True)
-    written = {
-        REPORT_JSON: folder / REPORT_JSON,
-        PLOT_NAME: folder / PLOT_NAME,
-        CARD_NAME: folder / CARD_NAME,
-    }
-    report.to_json(written[REPORT_JSON], public=public)
-    plotted = plot_learning_curves(report, written[PLOT_NAME])
-    card = render_report_card(
-        report, repo_type=repo_type, includes_model=includes_model, plot_name=PLOT_NAME if plotted else None
-    )
-    card.save(written[CARD_NAME])
-    if not plotted:
-        del written[PLOT_NAME]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        # Everything is rendered into a scratch folder first and moved in only once all of it
+        # rendered: a report that cannot be drawn or rendered leaves the folder (its report.json
+        # above all) as it was. The scratch folder sits inside ``folder``, so the moves are renames.
+        with tempfile.TemporaryDirectory(prefix=".hfselect-render-", dir=folder) as scratch:
+            staged = Path(scratch)
+            plotted = plot_learning_curves(report, staged / PLOT_NAME)
+            card = render_report_card(
+                report,
+                repo_type=repo_type,
+                includes_model=includes_model,
+                plot_name=PLOT_NAME if plotted else None,
+            )
+            report.to_json(staged / REPORT_JSON, public=public)
+            card.save(staged / CARD_NAME)
+            written = {}
+            for name in (REPORT_JSON, PLOT_NAME, CARD_NAME):
+                if (staged / name).exists():
+                    os.replace(staged / name, folder / name)
+                    written[name] = folder / name
+    except OSError as error:
+        raise HfSelectError(f"cannot write the report folder {folder}: {error.strerror or error}") from error
     return written

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from hfselect.cards.names import finite, is_hub_model_id, redact_secrets
+from hfselect.cards.report_schema import SCHEMA_VERSION, check_report_dict
 from hfselect.core.recall_result import RecallResult
 from hfselect.errors import HfSelectError
 
@@ -32,8 +33,6 @@ __all__ = [
 ]
 
 REPORT_JSON = "report.json"
-# 2: the typed schema (schema_version, schedule, source); 1: the dicts written before it (no key).
-SCHEMA_VERSION = 2
 
 
 @dataclasses.dataclass
@@ -124,14 +123,13 @@ class SelectionReport:
         """A report from its dict, in any layout hfselect has written (tokens are redacted).
 
         Raises:
-            HfSelectError: ``data`` is not an hfselect selection report (``where`` names it).
+            HfSelectError: ``data`` is not an hfselect selection report, or a field has the wrong type
+                (one line naming ``where`` and the field; see :func:`check_report_dict`).
         """
-        if not isinstance(data, Mapping) or not isinstance(data.get("selection"), Mapping):
-            raise HfSelectError(
-                f"{where} is not an hfselect selection report (no 'selection' section); "
-                "make one with `hfselect select` or `hfselect demo`"
-            )
+        check_report_dict(data, where=where)  # before the upgrade, which reads the version-1 fields
         data = redact_secrets(upgrade_report_dict(data))
+        # The upgrade fills the version-2 fields from wherever version 1 kept them: check those too.
+        check_report_dict({**data, "schema_version": SCHEMA_VERSION}, where=where)
         names = {field.name for field in dataclasses.fields(cls)}
         values = {key: copy.deepcopy(value) for key, value in data.items() if key in names}
         if values.get("recall") is not None:

@@ -120,3 +120,32 @@ def test_a_folder_that_cannot_be_written_gets_one_line(tmp_path: Path) -> None:
     blocker.write_text("a file where the report folder should be")
     with pytest.raises(HfSelectError, match="cannot write the report folder"):
         write_report_folder(make_report(), blocker)
+
+
+# -- item 10: a newer schema is refused, unknown keys are kept --------------------------------------
+
+
+def test_a_report_from_a_newer_hfselect_is_refused_and_left_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = write_report(tmp_path / "report", edited(lambda d: d.update(schema_version=99)))
+    line = render_fails(folder, capsys)
+    assert "schema version 99, written by a newer hfselect" in line and "upgrade hfselect" in line
+
+
+def test_rewriting_a_report_keeps_the_keys_it_does_not_know(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def annotate(data: dict[str, Any]) -> None:
+        data["notes"] = "rerun with more epochs"
+        data["reviewed"] = {"by": "me", "ok": True}
+        data["selection"]["comment"] = "kept too"
+
+    folder = write_report(tmp_path / "report", edited(annotate))
+    status, _ = run_cli(["report", "render", str(folder)], capsys)
+    assert status == 0
+    data = json.loads((folder / "report.json").read_text())
+    assert data["notes"] == "rerun with more epochs" and data["reviewed"] == {"by": "me", "ok": True}
+    assert data["selection"]["comment"] == "kept too" and data["schema_version"] == 2
+    status, _ = run_cli(["report", "render", str(folder)], capsys)  # and again: nothing drifts
+    assert status == 0 and json.loads((folder / "report.json").read_text()) == data

@@ -86,6 +86,8 @@ class SelectionReport:
         source: ``"select"`` (a recall and a fine selection) or ``"study"`` (a stored study).
         study_status: a study report's study status.
         schema_version: the layout of the report (:data:`SCHEMA_VERSION` when written now).
+        extra_fields: top-level keys of the file that are none of the above (a user's ``notes``),
+            kept as they were so that rewriting the file loses nothing.
     """
 
     target: str
@@ -106,12 +108,19 @@ class SelectionReport:
     source: str = "select"
     study_status: str | None = None
     schema_version: int = SCHEMA_VERSION
+    extra_fields: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     # -- the file ---------------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
         """The report as plain JSON types: what ``report.json`` holds."""
-        data = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
+        # A known field wins over an extra one of the same name (only a caller can build that).
+        data = dict(self.extra_fields)
+        data.update(
+            (field.name, getattr(self, field.name))
+            for field in dataclasses.fields(self)
+            if field.name != "extra_fields"
+        )
         data["recall"] = None if self.recall is None else self.recall.to_dict()
         data["schema_version"] = SCHEMA_VERSION
         for key in ("selected_score", "test_score"):
@@ -130,8 +139,11 @@ class SelectionReport:
         data = redact_secrets(upgrade_report_dict(data))
         # The upgrade fills the version-2 fields from wherever version 1 kept them: check those too.
         check_report_dict({**data, "schema_version": SCHEMA_VERSION}, where=where)
-        names = {field.name for field in dataclasses.fields(cls)}
+        names = {field.name for field in dataclasses.fields(cls)} - {"extra_fields"}
         values = {key: copy.deepcopy(value) for key, value in data.items() if key in names}
+        values["extra_fields"] = {
+            key: copy.deepcopy(value) for key, value in data.items() if key not in names
+        }
         if values.get("recall") is not None:
             values["recall"] = RecallResult.from_dict(values["recall"])
         for key in ("selected_score", "test_score"):

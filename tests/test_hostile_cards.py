@@ -149,3 +149,25 @@ def test_rewriting_a_report_keeps_the_keys_it_does_not_know(
     assert data["selection"]["comment"] == "kept too" and data["schema_version"] == 2
     status, _ = run_cli(["report", "render", str(folder)], capsys)  # and again: nothing drifts
     assert status == 0 and json.loads((folder / "report.json").read_text()) == data
+
+
+# -- item 16: a token-shaped name is masked in the card's YAML header too ----------------------------
+
+TOKEN_SHAPED = "hf_ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+
+
+def test_a_token_shaped_study_name_is_masked_in_the_yaml_header(tmp_path: Path) -> None:
+    from hfselect.cards import SelectionReport, report_card_data, write_report_folder
+
+    # As `hfselect select --study hf_...` builds it: in memory, never through from_dict.
+    report = SelectionReport.from_dict(make_report())
+    report.selection["study"] = TOKEN_SHAPED
+    report.command = f"hfselect select fancyzhx/ag_news --study {TOKEN_SHAPED}"
+    for repo_type in ("dataset", "model"):
+        assert report_card_data(report, repo_type=repo_type).to_dict()["hfselect"]["study"] == "***"
+    written = write_report_folder(report, tmp_path / "report")
+    card = written["README.md"].read_text()
+    header = card.split("\n---\n")[0]
+    assert "study: '***'" in header and TOKEN_SHAPED not in card
+    assert TOKEN_SHAPED not in written["report.json"].read_text()
+    assert report.study == TOKEN_SHAPED  # the caller's report is not changed

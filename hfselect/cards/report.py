@@ -93,6 +93,17 @@ def _target_view(target: str) -> dict[str, Any]:
     }
 
 
+def masked(report: SelectionReport) -> SelectionReport:
+    """``report`` with every token masked (:func:`~hfselect.cards.names.redact_secrets`), in every field.
+
+    A report loaded from a file or a dict was masked by :meth:`SelectionReport.from_dict`; one built
+    in memory (``hfselect select`` builds its own) was not, and its values reach the card's YAML
+    header as well as its body: so a card is always made from a copy that went through
+    ``from_dict`` (which also checks its shape).
+    """
+    return SelectionReport.from_dict(report.to_dict())
+
+
 def _summary_metadata(report: SelectionReport) -> dict[str, Any]:
     """The machine-readable ``hfselect:`` block of the card metadata."""
     selection = report.selection
@@ -124,6 +135,7 @@ def report_card_data(
     ``includes_model`` (a model repository holding the fine-tuned weights) adds ``library_name``
     and ``pipeline_tag``.
     """
+    report = masked(report)
     target = _target_view(report.target)
     selected = report.selected_model
     spec = next((c.spec for c in report.candidates if c.selected), None)
@@ -499,8 +511,7 @@ def render_report_card(
         includes_model: the card goes with the fine-tuned model's weights (a model repository).
         plot_name: the learning-curves image next to the card, linked relatively; None leaves it out.
     """
-    if not isinstance(report, SelectionReport):
-        report = SelectionReport.from_json(report)
+    report = SelectionReport.from_json(report) if not isinstance(report, SelectionReport) else masked(report)
     card_data = report_card_data(report, repo_type=repo_type, includes_model=includes_model)
     context = report_card_context(report, plot_name=plot_name)
     card_class = ModelCard if repo_type == "model" else DatasetCard

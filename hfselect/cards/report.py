@@ -2,8 +2,10 @@
 
 :func:`render_report_card` turns a :class:`~hfselect.cards.selection_report.SelectionReport` into a
 ``README.md`` through huggingface_hub's card classes and the Jinja template ``template.md`` next to
-this file: the Python side prepares every value (escaped, formatted, linked), the template only lays
-them out, so the template stays readable and the card data (the YAML block) stays valid metadata.
+this file: the Python side prepares every value (formatted, linked), the template only lays them
+out, so the template stays readable and the card data (the YAML block) stays valid metadata. Every
+value the template prints is escaped by :mod:`hfselect.cards.markdown` unless the Python side built
+it as :class:`~hfselect.cards.markdown.Markdown` from escaped parts (a link, a code span).
 :func:`write_report_folder` writes the card, the JSON and the learning-curves plot into one folder.
 
 Cards and JSON never hold a Hugging Face token (:func:`~hfselect.cards.names.redact_secrets`), and
@@ -20,6 +22,7 @@ from typing import Any
 
 from huggingface_hub import DatasetCard, DatasetCardData, EvalResult, ModelCard, ModelCardData, constants
 
+from hfselect.cards.markdown import Markdown, code, code_block, link, one_line, render_card, url
 from hfselect.cards.names import (
     display_path,
     finite,
@@ -50,23 +53,16 @@ def _fmt(value: Any, digits: int = 4) -> str:
     return MISSING if number is None else f"{number:.{digits}f}"
 
 
-def _cell(text: Any) -> str:
-    """Text safe inside a Markdown table cell: no pipes, no HTML, one line."""
-    text = "" if text is None else str(text)
-    text = text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
-    return " ".join(text.split())
-
-
 def _hub_url(repo_id: str, repo_type: str = "model") -> str:
     prefix = {"model": "", "dataset": "datasets/", "space": "spaces/"}[repo_type]
     return f"{constants.ENDPOINT.rstrip('/')}/{prefix}{repo_id}"
 
 
-def _model_ref(model_id: str, spec: str | None = None) -> str:
+def _model_ref(model_id: str, spec: str | None = None) -> Markdown:
     """Markdown for a model: a link to its Hub page, or its name in code for a local model."""
     if is_hub_model_id(model_id, spec):
-        return f"[`{model_id}`]({_hub_url(model_id)})"
-    return f"`{_cell(model_name(model_id))}`"
+        return link(code(model_id), _hub_url(model_id))
+    return code(model_name(model_id))
 
 
 def _target_view(target: str) -> dict[str, Any]:
@@ -78,15 +74,15 @@ def _target_view(target: str) -> dict[str, Any]:
         dataset_id, config = hub
         return {
             "name": name,
-            "ref": f"[`{dataset_id}`]({_hub_url(dataset_id, 'dataset')})"
-            + (f" (config `{config}`)" if config else ""),
+            "ref": link(code(dataset_id), _hub_url(dataset_id, "dataset"))
+            + (Markdown(" (config {})").format(code(config)) if config else ""),
             "hub_id": dataset_id,
             "config": config,
             "local": False,
         }
     return {
         "name": name,
-        "ref": f"`{_cell(name)}` (a local dataset)",
+        "ref": Markdown("{} (a local dataset)").format(code(name)),
         "hub_id": None,
         "config": None,
         "local": True,
@@ -185,7 +181,7 @@ def report_card_data(
     )
 
 
-def _protocol_rows(report: SelectionReport) -> list[tuple[str, str]]:
+def _protocol_rows(report: SelectionReport) -> list[tuple[str, Markdown | str]]:
     protocol = dict(report.protocol)
     labels = [
         ("metric", "metric"),
@@ -202,15 +198,15 @@ def _protocol_rows(report: SelectionReport) -> list[tuple[str, str]]:
     for key, label in labels:
         if key in protocol and protocol[key] is not None:
             value = protocol[key]
-            rows.append((label, f"`{_cell(value)}`"))
+            rows.append((label, code(value)))
         elif key in ("train_samples", "eval_samples") and key in protocol:
             rows.append((label, "all"))
     return rows
 
 
-def _snapshot_rows(report: SelectionReport) -> list[tuple[str, str]]:
+def _snapshot_rows(report: SelectionReport) -> list[tuple[Markdown | str, Markdown | str]]:
     """What the model repository held: the recorded snapshot, else what the recall saw."""
-    rows: list[tuple[str, str]] = []
+    rows: list[tuple[Markdown | str, Markdown | str]] = []
     snapshot = report.repository
     if isinstance(snapshot, Mapping):
         counts = snapshot.get("counts") or {}
@@ -220,12 +216,12 @@ def _snapshot_rows(report: SelectionReport) -> list[tuple[str, str]]:
             rows.append(("benchmark datasets", str(snapshot["benchmark_datasets"])))
         for table in ("models", "results", "curves"):
             if table in counts:
-                rows.append((f"rows in `{table}`", str(counts[table])))
+                rows.append((Markdown("rows in {}").format(code(table)), str(counts[table])))
         protocols = snapshot.get("protocols") or []
         if protocols:
-            rows.append(("benchmark protocols", ", ".join(f"`{_cell(p.get('key'))}`" for p in protocols)))
+            rows.append(("benchmark protocols", Markdown(", ").join(code(p.get("key")) for p in protocols)))
         if snapshot.get("source"):
-            rows.append(("repository", _cell(snapshot["source"])))
+            rows.append(("repository", str(snapshot["source"])))
     recall = report.recall
     if recall is not None:
         rows.append(("models ranked by the recall", str(len(recall.ranking))))
@@ -237,15 +233,15 @@ def _snapshot_rows(report: SelectionReport) -> list[tuple[str, str]]:
     excluded = report.excluded_benchmark_datasets
     if excluded:
         rows.append(
-            ("benchmark datasets held out", ", ".join(f"`{_cell(display_path(d))}`" for d in excluded))
+            ("benchmark datasets held out", Markdown(", ").join(code(display_path(d)) for d in excluded))
         )
     return [(label[:1].upper() + label[1:], value) for label, value in rows]
 
 
-def _facts(report: SelectionReport, target: Mapping[str, Any]) -> list[tuple[str, str]]:
+def _facts(report: SelectionReport, target: Mapping[str, Any]) -> list[tuple[Any, Any]]:
     """The bullet list under the target heading: target, metric, then the repository snapshot."""
     facts = [("Target dataset", target["ref"])] if target["ref"] else []
-    metric = f"{_cell(report.metric)} on the target's validation split"
+    metric = f"{report.metric} on the target's validation split"
     if report.test_score is not None:
         metric += " (the selected model is also scored on the test split)"
     return [*facts, ("Metric", metric), *_snapshot_rows(report)]
@@ -259,9 +255,9 @@ def _recall_view(report: SelectionReport) -> dict[str, Any] | None:
     rows = []
     for entry in recall.entries:
         proxy_value = finite(entry.proxy)
-        proxy_text = _fmt(proxy_value)
+        proxy_text: Markdown | str = _fmt(proxy_value)
         if proxy_value is not None and entry.proxy_model and entry.proxy_model != entry.model_id:
-            proxy_text += f" (of `{_cell(entry.proxy_model)}`)"
+            proxy_text = Markdown("{} (of {})").format(proxy_text, code(entry.proxy_model))
         rows.append(
             {
                 "rank": entry.rank,
@@ -269,7 +265,7 @@ def _recall_view(report: SelectionReport) -> dict[str, Any] | None:
                 "score": _fmt(entry.score),
                 "mean": _fmt(entry.mean_score),
                 "proxy": proxy_text,
-                "why": _cell(score_source(entry, recall.scope)),
+                "why": score_source(entry, recall.scope),
             }
         )
     recalled = set(recall.models)
@@ -277,20 +273,20 @@ def _recall_view(report: SelectionReport) -> dict[str, Any] | None:
     for index, members in enumerate(recall.clusters):
         if not recalled.intersection(members) or len(members) < 2:
             continue  # a large repository has hundreds of clusters: show those the recall drew on
-        shown = [f"**`{_cell(m)}`**" if m in recalled else f"`{_cell(m)}`" for m in members[:8]]
+        shown = [Markdown("**{}**").format(code(m)) if m in recalled else code(m) for m in members[:8]]
         if len(members) > 8:
             shown.append(f"and {len(members) - 8} more")
         clusters.append(
             {
                 "cluster": index,
                 "size": len(members),
-                "representative": f"`{_cell(recall.representatives.get(index, MISSING))}`",
-                "members": ", ".join(shown),
+                "representative": code(recall.representatives.get(index, MISSING)),
+                "members": Markdown(", ").join(shown),
             }
         )
     all_clusters = recall.clusters
-    notes = [_cell(note) for note in recall.notes]
-    skipped = [f"`{_cell(m)}`: {_cell(r)}" for m, r in sorted(recall.skipped.items())]
+    notes = list(recall.notes)
+    skipped = [Markdown("{}: {}").format(code(m), r) for m, r in sorted(recall.skipped.items())]
     return {
         "proxy": proxy,
         "proxy_upper": proxy.upper() if proxy in ("leep", "logme", "nce") else proxy,
@@ -344,8 +340,8 @@ def _rounds_view(report: SelectionReport, candidates: list[Candidate]) -> list[d
                     "score": _fmt(decision.get("score")),
                     "curve": _curve_text(so_far),
                     "predicted": _fmt(decision.get("predicted_final")),
-                    "decision": "**stop**" if stop else "continue",
-                    "reason": _cell(decision.get("reason") or ""),
+                    "decision": Markdown("**stop**") if stop else "continue",
+                    "reason": decision.get("reason") or "",
                 }
             )
         solo = len(rows) == 1 and rows[0]["decision"] == "continue"
@@ -369,17 +365,18 @@ def _rounds_view(report: SelectionReport, candidates: list[Candidate]) -> list[d
     return merged
 
 
-def _candidate_rows(candidates: list[Candidate]) -> list[dict[str, str]]:
+def _candidate_rows(candidates: list[Candidate]) -> list[dict[str, Markdown | str]]:
     rows = []
     for c in candidates:
+        outcome: Markdown | str
         if c.selected:
-            outcome = "**selected**"
+            outcome = Markdown("**selected**")
         elif c.state == "stopped":
-            outcome = f"stopped after epoch {_epoch_text(c.last_epoch)}: {_cell(c.reason or '')}"
+            outcome = f"stopped after epoch {_epoch_text(c.last_epoch)}: {c.reason or ''}"
         elif c.state == "failed":
-            outcome = f"failed: {_cell(c.reason or '')}"
+            outcome = f"failed: {c.reason or ''}"
         else:
-            outcome = _cell(c.state)
+            outcome = c.state
         predicted = next((p for p in reversed(c.predicted_final) if p is not None), None)
         rows.append(
             {
@@ -445,10 +442,14 @@ def _reproduce_view(report: SelectionReport) -> dict[str, Any]:
     version_rows = [(name, str(value)) for name, value in report.versions.items() if value]
     if not version_rows and report.hfselect_version:
         version_rows = [("hfselect", str(report.hfselect_version))]
-    command = report.command
+    command, version = report.command, report.hfselect_version
+    block = None
+    if command:
+        # A fence longer than any run of backticks in the command: the command cannot close it.
+        header = f"# with hfselect{' ' + one_line(version) if version else ''} and the same model repository"
+        block = code_block(f"{header}\n{redact_secrets(str(command))}", "bash")
     return {
-        "command": redact_secrets(str(command)) if command else None,
-        "version": report.hfselect_version,
+        "block": block,
         "versions": version_rows,
         "seed": report.protocol.get("seed"),
         "study": report.study,
@@ -471,7 +472,7 @@ def report_card_context(report: SelectionReport, *, plot_name: str | None = PLOT
     return {
         "title": _title(report, target)[:1].upper() + _title(report, target)[1:],
         "target": target,
-        "metric": _cell(report.metric),
+        "metric": report.metric,
         "is_study": report.is_study,
         "selected": {
             "id": selected_id,
@@ -489,8 +490,8 @@ def report_card_context(report: SelectionReport, *, plot_name: str | None = PLOT
         "cost": _cost_view(report),
         "gap": _gap_view(report),
         "reproduce": _reproduce_view(report),
-        "plot": plot_name,
-        "paper_url": PAPER_URL,
+        "plot": url(plot_name) if plot_name else None,
+        "paper_url": url(PAPER_URL),
         "study_source": report.source == "study",
     }
 
@@ -515,12 +516,8 @@ def render_report_card(
     card_data = report_card_data(report, repo_type=repo_type, includes_model=includes_model)
     context = report_card_context(report, plot_name=plot_name)
     card_class = ModelCard if repo_type == "model" else DatasetCard
-    card = card_class.from_template(
-        card_data,
-        template_path=str(TEMPLATE_PATH),
-        repo_type=repo_type,
-        includes_model=includes_model,
-        **context,
+    card = render_card(
+        card_class, card_data, TEMPLATE_PATH, repo_type=repo_type, includes_model=includes_model, **context
     )
     # Belt and braces: nothing rendered may carry a token, whatever a field held; and the command
     # line's paths show the home folder as ``~`` (still valid in a shell, reveals no user name).

@@ -102,7 +102,7 @@ def test_push_report_to_the_hub_and_read_it_back(
     assert hub.count("POST", r"/commit/main$") == 1  # one commit with every file
     assert files["learning_curves.png"].startswith(PNG_MAGIC)
     pushed = json.loads(files["report.json"])
-    assert pushed["selected_model"] == "prajjwal1/bert-tiny" and pushed["saved_to"].startswith("~")
+    assert pushed["selected_model"] == "prajjwal1/bert-tiny" and pushed["saved_to"] == "selected-model"
 
     card = DatasetCard.load(f"{USER}/ag-news-selection")
     assert card.data.base_model == "prajjwal1/bert-tiny"

@@ -8,8 +8,9 @@ value the template prints is escaped by :mod:`hfselect.cards.markdown` unless th
 it as :class:`~hfselect.cards.markdown.Markdown` from escaped parts (a link, a code span).
 :func:`write_report_folder` writes the card, the JSON and the learning-curves plot into one folder.
 
-Cards and JSON never hold a Hugging Face token (:func:`~hfselect.cards.names.redact_secrets`), and
-the card shows local paths by their last component only, so a pushed card does not reveal a home folder.
+Cards and JSON never hold a Hugging Face token (:func:`~hfselect.cards.names.redact_secrets`), the
+card names local datasets and models by their last path component, and a pushed card and JSON hold
+no absolute local path at all (:meth:`~hfselect.cards.selection_report.SelectionReport.public`).
 """
 
 from __future__ import annotations
@@ -537,12 +538,15 @@ def write_report_folder(
 
     This is what ``hfselect select --output DIR`` and ``hfselect demo`` call after the selection, and
     what :func:`~hfselect.cards.push.push_report` pushes. Returns the paths written, by file name.
-    ``public`` writes the home folder as ``~`` in the JSON (see :meth:`SelectionReport.to_json`).
+    ``public`` (what a push uses) writes the card and the JSON of :meth:`SelectionReport.public`:
+    no absolute local path in either.
     """
     from hfselect.cards.plot import plot_learning_curves
 
     if not isinstance(report, SelectionReport):
         report = SelectionReport.from_json(report)
+    if public:  # the card is made from the public report too: the YAML header and the command line
+        report = report.public()
     folder = Path(directory)
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -558,7 +562,7 @@ def write_report_folder(
                 includes_model=includes_model,
                 plot_name=PLOT_NAME if plotted else None,
             )
-            report.to_json(staged / REPORT_JSON, public=public)
+            report.to_json(staged / REPORT_JSON)
             card.save(staged / CARD_NAME)
             written = {}
             for name in (REPORT_JSON, PLOT_NAME, CARD_NAME):

@@ -18,10 +18,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from hfselect.cards.names import finite, is_hub_model_id, redact_secrets
+from hfselect.cards.names import finite, is_hub_model_id, redact_secrets, split_hub_dataset
 from hfselect.cards.report_schema import SCHEMA_VERSION, check_report_dict
 from hfselect.core.recall_result import RecallResult
 from hfselect.errors import HfSelectError
+from hfselect.store.local_paths import public_spec, strip_local_paths
 
 __all__ = [
     "REPORT_JSON",
@@ -174,14 +175,11 @@ class SelectionReport:
     def to_json(self, path: str | os.PathLike[str] | None = None, *, public: bool = False) -> str:
         """The report as JSON text (written to ``path`` too when given).
 
-        Tokens are always redacted. ``public=True`` (what a push uses) also writes the home folder
-        as ``~`` in paths, so a published report does not reveal the user name of the machine.
+        Tokens are always redacted. ``public=True`` (what a push uses) also leaves out local paths
+        (see :meth:`public`), so a published report does not reveal this machine's folders.
         """
-        text = json.dumps(redact_secrets(self.to_dict()), indent=2, default=str)
-        if public:
-            home = json.dumps(str(Path.home()))[1:-1]  # as it appears inside JSON strings
-            if len(home) > 1:
-                text = text.replace(home, "~")
+        data = self.public().to_dict() if public else self.to_dict()
+        text = json.dumps(redact_secrets(data), indent=2, default=str)
         if path is not None:
             Path(path).write_text(text + "\n", encoding="utf-8")
         return text
@@ -205,6 +203,26 @@ class SelectionReport:
         from hfselect.cards.study import study_report_dict
 
         return cls.from_dict(study_report_dict(repository, study_id, metric=metric, command=command))
+
+    def public(self) -> SelectionReport:
+        """A copy fit to publish: no absolute local path anywhere in it, as ``hfselect repo export`` does.
+
+        Every string (a command line, a saved model's folder, a local model's spec, a stop reason)
+        has its absolute paths (``/...``, ``~/...``) reduced to their last component by
+        :func:`~hfselect.store.local_paths.strip_local_paths`, the helper that keeps paths out of
+        ``repo export`` and ``repo push``. A local target becomes ``./NAME``
+        (:func:`~hfselect.store.local_paths.public_spec`), which still reads as a local dataset,
+        not as the Hub dataset ``NAME``. Hub ids and URLs are left as they are.
+        """
+        original = self.to_dict()
+        data = _without_local_paths(original)
+        sections = [(original, data)]
+        sections += [(original[key], data[key]) for key in ("selection", "recall") if original.get(key)]
+        for before, after in sections:
+            target = before.get("target")  # as given: once stripped, /data/ag_news reads as a Hub id
+            if isinstance(target, str) and target and split_hub_dataset(target) is None:
+                after["target"] = f"./{public_spec(target.removeprefix('./'))}"
+        return SelectionReport.from_dict(data)
 
     # -- views ------------------------------------------------------------------------------------
 
@@ -243,6 +261,17 @@ class SelectionReport:
                 )
             )
         return out
+
+
+def _without_local_paths(value: Any) -> Any:
+    """``value`` (a report's JSON types) with every string, keys included, through ``strip_local_paths``."""
+    if isinstance(value, str):
+        return strip_local_paths(value)
+    if isinstance(value, Mapping):
+        return {_without_local_paths(key): _without_local_paths(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_without_local_paths(item) for item in value]
+    return value
 
 
 def upgrade_report_dict(data: Mapping[str, Any]) -> dict[str, Any]:

@@ -102,7 +102,6 @@ def test_push_report_to_the_hub_and_read_it_back(
     assert hub.count("POST", r"/commit/main$") == 1  # one commit with every file
     assert files["learning_curves.png"].startswith(PNG_MAGIC)
     pushed = json.loads(files["report.json"])
-    # A published report names no folder of this machine: a local path is its last component.
     assert pushed["selected_model"] == "prajjwal1/bert-tiny" and pushed["saved_to"] == "selected-model"
 
     card = DatasetCard.load(f"{USER}/ag-news-selection")
@@ -139,7 +138,8 @@ def test_a_pushed_report_holds_no_absolute_local_path(token: str, hub: LocalHub,
         text = files[name].decode()
         assert str(tmp_path) not in text and str(Path.home()) not in text and "~/" not in text, name
     pushed = json.loads(files["report.json"])
-    assert pushed["target"] == "my-target" and pushed["saved_to"] == "selected-model"
+    # A local target keeps reading as local (./NAME), not as the Hub dataset NAME.
+    assert pushed["target"] == "./my-target" and pushed["saved_to"] == "selected-model"
     assert pushed["command"] == "hfselect select my-target --output out --study s1"
     assert "hfselect select my-target --output out --study s1" in files["README.md"].decode()
     assert (tmp_path / "report" / "report.json").read_text() == before  # the local copy is unchanged

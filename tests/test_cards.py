@@ -203,8 +203,7 @@ def test_report_loads_from_dict_file_and_folder_and_redacts_tokens(tmp_path: Pat
     for source in (tmp_path, tmp_path / "report.json"):
         again = SelectionReport.from_json(source)
         assert again.to_dict() == report.to_dict()
-    # Published: no folder of this machine, only the path's last component (as repo export does).
-    assert json.loads(report.to_json(public=True))["saved_to"] == "selected-model"
+    assert json.loads(report.to_json(public=True))["saved_to"] == "selected-model"  # no local path
 
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(HfSelectError, match="is not JSON"):

@@ -13,6 +13,8 @@ from hfselect.errors import HfSelectError
 from hfselect.store import ModelRepository, Protocol, Study
 from hfselect.training.bench import BenchConfig
 from tests.bad_input import run_cli
+from tests.hub.server import LocalHub
+from tests.test_cards import FAKE_TOKEN, HOME, USER, make_report
 
 BENCH = ["bench", "--models", "m", "--datasets", "d"]
 
@@ -102,3 +104,35 @@ def test_custom_code_in_a_built_in_model_type_is_warned_about(
     assert type(model).__name__ == "BertForSequenceClassification"  # the built-in class; no custom code ran
     warnings = [record.getMessage() for record in caplog.records]
     assert len(warnings) == 1 and str(folder) in warnings[0] and "custom code" in warnings[0]
+
+
+def test_report_push_publishes_no_local_path(
+    hub: LocalHub, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hfselect.cards import write_report_folder
+
+    hub.require_token = FAKE_TOKEN
+    monkeypatch.setenv("HF_TOKEN", FAKE_TOKEN)
+    target = "/srv/alice/data/ag_news"
+    data = make_report(target, hub_models=False)  # local models (specs under the home folder)
+    data["command"] = f"hfselect select {target} --output=/srv/alice/runs/out --repository ~/zoo/repo.sqlite"
+    data["selection"]["candidates"][1]["reason"] = "worse half; its folder was /srv/alice/models/distil"
+    written = write_report_folder(data, tmp_path / "report")
+    local = written["report.json"].read_bytes()
+    assert b"/srv/alice/data/ag_news" in local and HOME.encode() in local  # the local report keeps them
+
+    status, _ = run_cli(["report", "push", str(tmp_path / "report"), "--repo-id", f"{USER}/public"], capsys)
+    assert status == 0 and written["report.json"].read_bytes() == local
+    files = hub.repo_files(f"{USER}/public", repo_type="dataset")
+    for name in ("README.md", "report.json"):
+        text = files[name].decode()
+        assert "/srv/alice" not in text and HOME not in text and "~/" not in text, name
+    pushed = json.loads(files["report.json"])
+    assert pushed["target"] == pushed["selection"]["target"] == "./ag_news"  # still reads as local
+    assert pushed["saved_to"] == "selected-model"
+    assert pushed["selection"]["candidates"][0]["spec"] == "tiny-bert-sentiment"
+    assert pushed["command"] == "hfselect select ag_news --output=out --repository repo.sqlite"
+    card = files["README.md"].decode()
+    assert "`ag_news` (a local dataset)" in card and "huggingface.co/datasets/ag_news" not in card
+    assert "\nhfselect select ag_news --output=out --repository repo.sqlite\n" in card
+    assert "worse half; its folder was distil" in card

@@ -16,9 +16,10 @@ from typing import Any
 _TOKEN_PATTERN = re.compile(r"\b(hf|api_org)_[A-Za-z0-9]{16,}")
 # ``--token VALUE`` / ``--token=VALUE`` / ``token=VALUE`` in a recorded command line.
 _TOKEN_OPTION = re.compile(r"(--?token[= ]|\btoken=)(\S+)", re.IGNORECASE)
-# A Hub repository id: ``name`` or ``namespace/name`` (the Hub's own character set).
-_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
-_NAMESPACED_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+# A Hub repository id: ``name`` or ``namespace/name`` (the Hub's own character set). Used with
+# fullmatch: ``$`` with match would also accept a trailing newline ("org/model\n").
+_REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
+_NAMESPACED_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
 
 def redact_secrets(value: Any, *, secret: str | None = None) -> Any:
@@ -62,13 +63,18 @@ def display_path(value: str) -> str:
     return Path(value.rstrip("/\\")).name or value
 
 
+def is_hub_repo_id(value: str) -> bool:
+    """Whether ``value`` is a Hub repository id: ``NAME`` or ``NAMESPACE/NAME`` (nothing else in it)."""
+    return bool(_REPO_ID.fullmatch(value))
+
+
 def is_hub_model_id(model_id: str | None, spec: str | None = None) -> bool:
     """Whether ``model_id`` names a Hub model (``namespace/name``) rather than a local folder.
 
     A candidate loaded from a local folder has its folder as ``spec``; a Hub candidate's spec is its
     id. Names without a namespace are ambiguous (a folder name looks the same) and count as local.
     """
-    if not model_id or not _NAMESPACED_ID.match(model_id):
+    if not model_id or not _NAMESPACED_ID.fullmatch(model_id):
         return False
     return spec is None or spec == model_id
 
@@ -81,7 +87,7 @@ def split_hub_dataset(target: str | None) -> tuple[str, str | None] | None:
     if not target or "\\" in target or target.startswith((".", "/", "~")):
         return None
     dataset_id, _, config = target.partition(":")
-    if not _REPO_ID.match(dataset_id) or (config and not re.fullmatch(r"[\w.-]+", config)):
+    if not _REPO_ID.fullmatch(dataset_id) or (config and not re.fullmatch(r"[\w.-]+", config)):
         return None
     if Path(target).exists() or Path(dataset_id).exists():
         return None

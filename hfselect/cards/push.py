@@ -171,8 +171,9 @@ def push_report(
     """Push a selection report folder (what :func:`write_report_folder` wrote) to the Hub in one commit.
 
     The card is rendered again from ``report.json`` for ``repo_type`` (a dataset card, or a model
-    card with a ``model-index``), and ``README.md``, ``report.json`` (home folder written ``~``) and
-    ``learning_curves.png`` are pushed; nothing else of the folder (checkpoints stay local).
+    card with a ``model-index``), and ``README.md``, ``report.json`` and ``learning_curves.png`` are
+    pushed, without any absolute local path (:meth:`SelectionReport.public`: the command line, the
+    saved model's folder, local specs); nothing else of the folder (checkpoints stay local).
 
     Args:
         directory: the report folder (or its ``report.json``).

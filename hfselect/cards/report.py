@@ -2,23 +2,28 @@
 
 :func:`render_report_card` turns a :class:`~hfselect.cards.selection_report.SelectionReport` into a
 ``README.md`` through huggingface_hub's card classes and the Jinja template ``template.md`` next to
-this file: the Python side prepares every value (escaped, formatted, linked), the template only lays
-them out, so the template stays readable and the card data (the YAML block) stays valid metadata.
+this file: the Python side prepares every value (formatted, linked), the template only lays them
+out, so the template stays readable and the card data (the YAML block) stays valid metadata. Every
+value the template prints is escaped by :mod:`hfselect.cards.markdown` unless the Python side built
+it as :class:`~hfselect.cards.markdown.Markdown` from escaped parts (a link, a code span).
 :func:`write_report_folder` writes the card, the JSON and the learning-curves plot into one folder.
 
-Cards and JSON never hold a Hugging Face token (:func:`~hfselect.cards.names.redact_secrets`), and
-the card shows local paths by their last component only, so a pushed card does not reveal a home folder.
+Cards and JSON never hold a Hugging Face token (:func:`~hfselect.cards.names.redact_secrets`), the
+card names local datasets and models by their last path component, and a pushed card and JSON hold
+no absolute local path at all (:meth:`~hfselect.cards.selection_report.SelectionReport.public`).
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from huggingface_hub import DatasetCard, DatasetCardData, EvalResult, ModelCard, ModelCardData, constants
 
+from hfselect.cards.markdown import Markdown, code, code_block, link, one_line, render_card, url
 from hfselect.cards.names import (
     display_path,
     finite,
@@ -32,7 +37,7 @@ from hfselect.cards.names import (
 from hfselect.cards.selection_report import REPORT_JSON, Candidate, SelectionReport, winner_gap
 from hfselect.core.recall_result import score_source
 from hfselect.core.scopes import RULE_SUMMARIES
-from hfselect.store.local_paths import strip_local_paths
+from hfselect.errors import HfSelectError
 
 TEMPLATE_PATH = Path(__file__).with_name("template.md")
 CARD_NAME = "README.md"
@@ -49,23 +54,16 @@ def _fmt(value: Any, digits: int = 4) -> str:
     return MISSING if number is None else f"{number:.{digits}f}"
 
 
-def _cell(text: Any) -> str:
-    """Text safe inside a Markdown table cell: no pipes, no HTML, one line."""
-    text = "" if text is None else str(text)
-    text = text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
-    return " ".join(text.split())
-
-
 def _hub_url(repo_id: str, repo_type: str = "model") -> str:
     prefix = {"model": "", "dataset": "datasets/", "space": "spaces/"}[repo_type]
     return f"{constants.ENDPOINT.rstrip('/')}/{prefix}{repo_id}"
 
 
-def _model_ref(model_id: str, spec: str | None = None) -> str:
+def _model_ref(model_id: str, spec: str | None = None) -> Markdown:
     """Markdown for a model: a link to its Hub page, or its name in code for a local model."""
     if is_hub_model_id(model_id, spec):
-        return f"[`{model_id}`]({_hub_url(model_id)})"
-    return f"`{_cell(model_name(model_id))}`"
+        return link(code(model_id), _hub_url(model_id))
+    return code(model_name(model_id))
 
 
 def _target_view(target: str) -> dict[str, Any]:
@@ -77,19 +75,30 @@ def _target_view(target: str) -> dict[str, Any]:
         dataset_id, config = hub
         return {
             "name": name,
-            "ref": f"[`{dataset_id}`]({_hub_url(dataset_id, 'dataset')})"
-            + (f" (config `{config}`)" if config else ""),
+            "ref": link(code(dataset_id), _hub_url(dataset_id, "dataset"))
+            + (Markdown(" (config {})").format(code(config)) if config else ""),
             "hub_id": dataset_id,
             "config": config,
             "local": False,
         }
     return {
         "name": name,
-        "ref": f"`{_cell(name)}` (a local dataset)",
+        "ref": Markdown("{} (a local dataset)").format(code(name)),
         "hub_id": None,
         "config": None,
         "local": True,
     }
+
+
+def masked(report: SelectionReport) -> SelectionReport:
+    """``report`` with every token masked (:func:`~hfselect.cards.names.redact_secrets`), in every field.
+
+    A report loaded from a file or a dict was masked by :meth:`SelectionReport.from_dict`; one built
+    in memory (``hfselect select`` builds its own) was not, and its values reach the card's YAML
+    header as well as its body: so a card is always made from a copy that went through
+    ``from_dict`` (which also checks its shape).
+    """
+    return SelectionReport.from_dict(report.to_dict())
 
 
 def _summary_metadata(report: SelectionReport) -> dict[str, Any]:
@@ -123,6 +132,7 @@ def report_card_data(
     ``includes_model`` (a model repository holding the fine-tuned weights) adds ``library_name``
     and ``pipeline_tag``.
     """
+    report = masked(report)
     target = _target_view(report.target)
     selected = report.selected_model
     spec = next((c.spec for c in report.candidates if c.selected), None)
@@ -172,7 +182,7 @@ def report_card_data(
     )
 
 
-def _protocol_rows(report: SelectionReport) -> list[tuple[str, str]]:
+def _protocol_rows(report: SelectionReport) -> list[tuple[str, Markdown | str]]:
     protocol = dict(report.protocol)
     labels = [
         ("metric", "metric"),
@@ -189,15 +199,15 @@ def _protocol_rows(report: SelectionReport) -> list[tuple[str, str]]:
     for key, label in labels:
         if key in protocol and protocol[key] is not None:
             value = protocol[key]
-            rows.append((label, f"`{_cell(value)}`"))
+            rows.append((label, code(value)))
         elif key in ("train_samples", "eval_samples") and key in protocol:
             rows.append((label, "all"))
     return rows
 
 
-def _snapshot_rows(report: SelectionReport) -> list[tuple[str, str]]:
+def _snapshot_rows(report: SelectionReport) -> list[tuple[Markdown | str, Markdown | str]]:
     """What the model repository held: the recorded snapshot, else what the recall saw."""
-    rows: list[tuple[str, str]] = []
+    rows: list[tuple[Markdown | str, Markdown | str]] = []
     snapshot = report.repository
     if isinstance(snapshot, Mapping):
         counts = snapshot.get("counts") or {}
@@ -207,12 +217,12 @@ def _snapshot_rows(report: SelectionReport) -> list[tuple[str, str]]:
             rows.append(("benchmark datasets", str(snapshot["benchmark_datasets"])))
         for table in ("models", "results", "curves"):
             if table in counts:
-                rows.append((f"rows in `{table}`", str(counts[table])))
+                rows.append((Markdown("rows in {}").format(code(table)), str(counts[table])))
         protocols = snapshot.get("protocols") or []
         if protocols:
-            rows.append(("benchmark protocols", ", ".join(f"`{_cell(p.get('key'))}`" for p in protocols)))
+            rows.append(("benchmark protocols", Markdown(", ").join(code(p.get("key")) for p in protocols)))
         if snapshot.get("source"):
-            rows.append(("repository", _cell(snapshot["source"])))
+            rows.append(("repository", str(snapshot["source"])))
     recall = report.recall
     if recall is not None:
         rows.append(("models ranked by the recall", str(len(recall.ranking))))
@@ -224,15 +234,15 @@ def _snapshot_rows(report: SelectionReport) -> list[tuple[str, str]]:
     excluded = report.excluded_benchmark_datasets
     if excluded:
         rows.append(
-            ("benchmark datasets held out", ", ".join(f"`{_cell(display_path(d))}`" for d in excluded))
+            ("benchmark datasets held out", Markdown(", ").join(code(display_path(d)) for d in excluded))
         )
     return [(label[:1].upper() + label[1:], value) for label, value in rows]
 
 
-def _facts(report: SelectionReport, target: Mapping[str, Any]) -> list[tuple[str, str]]:
+def _facts(report: SelectionReport, target: Mapping[str, Any]) -> list[tuple[Any, Any]]:
     """The bullet list under the target heading: target, metric, then the repository snapshot."""
     facts = [("Target dataset", target["ref"])] if target["ref"] else []
-    metric = f"{_cell(report.metric)} on the target's validation split"
+    metric = f"{report.metric} on the target's validation split"
     if report.test_score is not None:
         metric += " (the selected model is also scored on the test split)"
     return [*facts, ("Metric", metric), *_snapshot_rows(report)]
@@ -246,9 +256,9 @@ def _recall_view(report: SelectionReport) -> dict[str, Any] | None:
     rows = []
     for entry in recall.entries:
         proxy_value = finite(entry.proxy)
-        proxy_text = _fmt(proxy_value)
+        proxy_text: Markdown | str = _fmt(proxy_value)
         if proxy_value is not None and entry.proxy_model and entry.proxy_model != entry.model_id:
-            proxy_text += f" (of `{_cell(entry.proxy_model)}`)"
+            proxy_text = Markdown("{} (of {})").format(proxy_text, code(entry.proxy_model))
         rows.append(
             {
                 "rank": entry.rank,
@@ -256,7 +266,7 @@ def _recall_view(report: SelectionReport) -> dict[str, Any] | None:
                 "score": _fmt(entry.score),
                 "mean": _fmt(entry.mean_score),
                 "proxy": proxy_text,
-                "why": _cell(score_source(entry, recall.scope)),
+                "why": score_source(entry, recall.scope),
             }
         )
     recalled = set(recall.models)
@@ -264,20 +274,20 @@ def _recall_view(report: SelectionReport) -> dict[str, Any] | None:
     for index, members in enumerate(recall.clusters):
         if not recalled.intersection(members) or len(members) < 2:
             continue  # a large repository has hundreds of clusters: show those the recall drew on
-        shown = [f"**`{_cell(m)}`**" if m in recalled else f"`{_cell(m)}`" for m in members[:8]]
+        shown = [Markdown("**{}**").format(code(m)) if m in recalled else code(m) for m in members[:8]]
         if len(members) > 8:
             shown.append(f"and {len(members) - 8} more")
         clusters.append(
             {
                 "cluster": index,
                 "size": len(members),
-                "representative": f"`{_cell(recall.representatives.get(index, MISSING))}`",
-                "members": ", ".join(shown),
+                "representative": code(recall.representatives.get(index, MISSING)),
+                "members": Markdown(", ").join(shown),
             }
         )
     all_clusters = recall.clusters
-    notes = [_cell(note) for note in recall.notes]
-    skipped = [f"`{_cell(m)}`: {_cell(r)}" for m, r in sorted(recall.skipped.items())]
+    notes = list(recall.notes)
+    skipped = [Markdown("{}: {}").format(code(m), r) for m, r in sorted(recall.skipped.items())]
     return {
         "proxy": proxy,
         "proxy_upper": proxy.upper() if proxy in ("leep", "logme", "nce") else proxy,
@@ -331,8 +341,8 @@ def _rounds_view(report: SelectionReport, candidates: list[Candidate]) -> list[d
                     "score": _fmt(decision.get("score")),
                     "curve": _curve_text(so_far),
                     "predicted": _fmt(decision.get("predicted_final")),
-                    "decision": "**stop**" if stop else "continue",
-                    "reason": _cell(decision.get("reason") or ""),
+                    "decision": Markdown("**stop**") if stop else "continue",
+                    "reason": decision.get("reason") or "",
                 }
             )
         solo = len(rows) == 1 and rows[0]["decision"] == "continue"
@@ -356,17 +366,18 @@ def _rounds_view(report: SelectionReport, candidates: list[Candidate]) -> list[d
     return merged
 
 
-def _candidate_rows(candidates: list[Candidate]) -> list[dict[str, str]]:
+def _candidate_rows(candidates: list[Candidate]) -> list[dict[str, Markdown | str]]:
     rows = []
     for c in candidates:
+        outcome: Markdown | str
         if c.selected:
-            outcome = "**selected**"
+            outcome = Markdown("**selected**")
         elif c.state == "stopped":
-            outcome = f"stopped after epoch {_epoch_text(c.last_epoch)}: {_cell(c.reason or '')}"
+            outcome = f"stopped after epoch {_epoch_text(c.last_epoch)}: {c.reason or ''}"
         elif c.state == "failed":
-            outcome = f"failed: {_cell(c.reason or '')}"
+            outcome = f"failed: {c.reason or ''}"
         else:
-            outcome = _cell(c.state)
+            outcome = c.state
         predicted = next((p for p in reversed(c.predicted_final) if p is not None), None)
         rows.append(
             {
@@ -436,14 +447,14 @@ def _budget_view(report: SelectionReport) -> dict[str, Any] | None:
     unit = "epochs" if account.get("unit") == "epochs" else "s"
     selected = account.get("selected") if isinstance(account.get("selected"), Mapping) else {}
     return {
-        "budget": f"{_cell(account.get('budget'))} {unit}",
+        "budget": f"{account.get('budget')} {unit}",
         "spent": f"{_fmt(account.get('spent_by_selection'), 1)} {unit}",
         "wall": _fmt(account.get("wall_time_s"), 0),
         "within": bool(account.get("within_budget")),
-        "plan": [_cell(line) for line in account.get("plan") or []],
-        "shrinks": [_cell(line) for line in account.get("shrinks") or []],
-        "model": _cell(selected.get("model_id")),
-        "learning_rate": _cell(selected.get("learning_rate")),
+        "plan": [str(line) for line in account.get("plan") or []],
+        "shrinks": [str(line) for line in account.get("shrinks") or []],
+        "model": str(selected.get("model_id")),
+        "learning_rate": str(selected.get("learning_rate")),
     }
 
 
@@ -451,10 +462,14 @@ def _reproduce_view(report: SelectionReport) -> dict[str, Any]:
     version_rows = [(name, str(value)) for name, value in report.versions.items() if value]
     if not version_rows and report.hfselect_version:
         version_rows = [("hfselect", str(report.hfselect_version))]
-    command = report.command
+    command, version = report.command, report.hfselect_version
+    block = None
+    if command:
+        # A fence longer than any run of backticks in the command: the command cannot close it.
+        header = f"# with hfselect{' ' + one_line(version) if version else ''} and the same model repository"
+        block = code_block(f"{header}\n{redact_secrets(str(command))}", "bash")
     return {
-        "command": redact_secrets(str(command)) if command else None,
-        "version": report.hfselect_version,
+        "block": block,
         "versions": version_rows,
         "seed": report.protocol.get("seed"),
         "study": report.study,
@@ -477,7 +492,7 @@ def report_card_context(report: SelectionReport, *, plot_name: str | None = PLOT
     return {
         "title": _title(report, target)[:1].upper() + _title(report, target)[1:],
         "target": target,
-        "metric": _cell(report.metric),
+        "metric": report.metric,
         "is_study": report.is_study,
         "selected": {
             "id": selected_id,
@@ -496,8 +511,8 @@ def report_card_context(report: SelectionReport, *, plot_name: str | None = PLOT
         "budget": _budget_view(report),
         "gap": _gap_view(report),
         "reproduce": _reproduce_view(report),
-        "plot": plot_name,
-        "paper_url": PAPER_URL,
+        "plot": url(plot_name) if plot_name else None,
+        "paper_url": url(PAPER_URL),
         "study_source": report.source == "study",
     }
 
@@ -508,7 +523,6 @@ def render_report_card(
     repo_type: str = "dataset",
     includes_model: bool = False,
     plot_name: str | None = PLOT_NAME,
-    public: bool = False,
 ) -> ModelCard | DatasetCard:
     """The report's Hub card (``README.md``): YAML metadata plus the Markdown report.
 
@@ -518,25 +532,17 @@ def render_report_card(
             :class:`~huggingface_hub.ModelCard` with a ``model-index``).
         includes_model: the card goes with the fine-tuned model's weights (a model repository).
         plot_name: the learning-curves image next to the card, linked relatively; None leaves it out.
-        public: the card is published: every absolute local path is reduced to its last component.
     """
-    if not isinstance(report, SelectionReport):
-        report = SelectionReport.from_json(report)
+    report = SelectionReport.from_json(report) if not isinstance(report, SelectionReport) else masked(report)
     card_data = report_card_data(report, repo_type=repo_type, includes_model=includes_model)
     context = report_card_context(report, plot_name=plot_name)
     card_class = ModelCard if repo_type == "model" else DatasetCard
-    card = card_class.from_template(
-        card_data,
-        template_path=str(TEMPLATE_PATH),
-        repo_type=repo_type,
-        includes_model=includes_model,
-        **context,
+    card = render_card(
+        card_class, card_data, TEMPLATE_PATH, repo_type=repo_type, includes_model=includes_model, **context
     )
     # Belt and braces: nothing rendered may carry a token, whatever a field held; and the command
     # line's paths show the home folder as ``~`` (still valid in a shell, reveals no user name).
     card.text = home_as_tilde(redact_secrets(card.text))
-    if public:
-        card.text = strip_local_paths(card.text)  # a pushed card names no folder of this machine
     return card
 
 
@@ -552,30 +558,37 @@ def write_report_folder(
 
     This is what ``hfselect select --output DIR`` and ``hfselect demo`` call after the selection, and
     what :func:`~hfselect.cards.push.push_report` pushes. Returns the paths written, by file name.
-    ``public`` (what a push writes) reduces every absolute local path in the JSON and the card to
-    its last component (see :meth:`SelectionReport.to_json`).
+    ``public`` (what a push uses) writes the card and the JSON of :meth:`SelectionReport.public`:
+    no absolute local path in either.
     """
     from hfselect.cards.plot import plot_learning_curves
 
     if not isinstance(report, SelectionReport):
         report = SelectionReport.from_json(report)
+    if public:  # the card is made from the public report too: the YAML header and the command line
+        report = report.public()
     folder = Path(directory)
-    folder.mkdir(parents=True, exist_ok=True)
-    written = {
-        REPORT_JSON: folder / REPORT_JSON,
-        PLOT_NAME: folder / PLOT_NAME,
-        CARD_NAME: folder / CARD_NAME,
-    }
-    report.to_json(written[REPORT_JSON], public=public)
-    plotted = plot_learning_curves(report, written[PLOT_NAME])
-    card = render_report_card(
-        report,
-        repo_type=repo_type,
-        includes_model=includes_model,
-        plot_name=PLOT_NAME if plotted else None,
-        public=public,
-    )
-    card.save(written[CARD_NAME])
-    if not plotted:
-        del written[PLOT_NAME]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        # Everything is rendered into a scratch folder first and moved in only once all of it
+        # rendered: a report that cannot be drawn or rendered leaves the folder (its report.json
+        # above all) as it was. The scratch folder sits inside ``folder``, so the moves are renames.
+        with tempfile.TemporaryDirectory(prefix=".hfselect-render-", dir=folder) as scratch:
+            staged = Path(scratch)
+            plotted = plot_learning_curves(report, staged / PLOT_NAME)
+            card = render_report_card(
+                report,
+                repo_type=repo_type,
+                includes_model=includes_model,
+                plot_name=PLOT_NAME if plotted else None,
+            )
+            report.to_json(staged / REPORT_JSON)
+            card.save(staged / CARD_NAME)
+            written = {}
+            for name in (REPORT_JSON, PLOT_NAME, CARD_NAME):
+                if (staged / name).exists():
+                    os.replace(staged / name, folder / name)
+                    written[name] = folder / name
+    except OSError as error:
+        raise HfSelectError(f"cannot write the report folder {folder}: {error.strerror or error}") from error
     return written

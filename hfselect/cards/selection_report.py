@@ -18,10 +18,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from hfselect.cards.names import finite, is_hub_model_id, redact_secrets
+from hfselect.cards.names import finite, is_hub_model_id, redact_secrets, split_hub_dataset
+from hfselect.cards.report_schema import SCHEMA_VERSION, check_report_dict
 from hfselect.core.recall_result import RecallResult
 from hfselect.errors import HfSelectError
-from hfselect.store.local_paths import strip_local_paths
+from hfselect.store.local_paths import public_spec, strip_local_paths
 
 __all__ = [
     "REPORT_JSON",
@@ -33,8 +34,6 @@ __all__ = [
 ]
 
 REPORT_JSON = "report.json"
-# 2: the typed schema (schema_version, schedule, source); 1: the dicts written before it (no key).
-SCHEMA_VERSION = 2
 
 
 @dataclasses.dataclass
@@ -88,6 +87,8 @@ class SelectionReport:
         source: ``"select"`` (a recall and a fine selection) or ``"study"`` (a stored study).
         study_status: a study report's study status.
         schema_version: the layout of the report (:data:`SCHEMA_VERSION` when written now).
+        extra_fields: top-level keys of the file that are none of the above (a user's ``notes``),
+            kept as they were so that rewriting the file loses nothing.
     """
 
     target: str
@@ -108,12 +109,19 @@ class SelectionReport:
     source: str = "select"
     study_status: str | None = None
     schema_version: int = SCHEMA_VERSION
+    extra_fields: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     # -- the file ---------------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
         """The report as plain JSON types: what ``report.json`` holds."""
-        data = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
+        # A known field wins over an extra one of the same name (only a caller can build that).
+        data = dict(self.extra_fields)
+        data.update(
+            (field.name, getattr(self, field.name))
+            for field in dataclasses.fields(self)
+            if field.name != "extra_fields"
+        )
         data["recall"] = None if self.recall is None else self.recall.to_dict()
         data["schema_version"] = SCHEMA_VERSION
         for key in ("selected_score", "test_score"):
@@ -125,16 +133,18 @@ class SelectionReport:
         """A report from its dict, in any layout hfselect has written (tokens are redacted).
 
         Raises:
-            HfSelectError: ``data`` is not an hfselect selection report (``where`` names it).
+            HfSelectError: ``data`` is not an hfselect selection report, or a field has the wrong type
+                (one line naming ``where`` and the field; see :func:`check_report_dict`).
         """
-        if not isinstance(data, Mapping) or not isinstance(data.get("selection"), Mapping):
-            raise HfSelectError(
-                f"{where} is not an hfselect selection report (no 'selection' section); "
-                "make one with `hfselect select` or `hfselect demo`"
-            )
+        check_report_dict(data, where=where)  # before the upgrade, which reads the version-1 fields
         data = redact_secrets(upgrade_report_dict(data))
-        names = {field.name for field in dataclasses.fields(cls)}
+        # The upgrade fills the version-2 fields from wherever version 1 kept them: check those too.
+        check_report_dict({**data, "schema_version": SCHEMA_VERSION}, where=where)
+        names = {field.name for field in dataclasses.fields(cls)} - {"extra_fields"}
         values = {key: copy.deepcopy(value) for key, value in data.items() if key in names}
+        values["extra_fields"] = {
+            key: copy.deepcopy(value) for key, value in data.items() if key not in names
+        }
         if values.get("recall") is not None:
             values["recall"] = RecallResult.from_dict(values["recall"])
         for key in ("selected_score", "test_score"):
@@ -165,14 +175,11 @@ class SelectionReport:
     def to_json(self, path: str | os.PathLike[str] | None = None, *, public: bool = False) -> str:
         """The report as JSON text (written to ``path`` too when given).
 
-        Tokens are always redacted. ``public=True`` (what a push uses) also reduces every absolute
-        local path to its last component (:func:`hfselect.store.local_paths.strip_local_paths`, as
-        ``repo export`` does), so a published report reveals no folder of the machine.
+        Tokens are always redacted. ``public=True`` (what a push uses) also leaves out local paths
+        (see :meth:`public`), so a published report does not reveal this machine's folders.
         """
-        data = redact_secrets(self.to_dict())
-        if public:
-            data = _without_local_paths(data)
-        text = json.dumps(data, indent=2, default=str)
+        data = self.public().to_dict() if public else self.to_dict()
+        text = json.dumps(redact_secrets(data), indent=2, default=str)
         if path is not None:
             Path(path).write_text(text + "\n", encoding="utf-8")
         return text
@@ -196,6 +203,26 @@ class SelectionReport:
         from hfselect.cards.study import study_report_dict
 
         return cls.from_dict(study_report_dict(repository, study_id, metric=metric, command=command))
+
+    def public(self) -> SelectionReport:
+        """A copy fit to publish: no absolute local path anywhere in it, as ``hfselect repo export`` does.
+
+        Every string (a command line, a saved model's folder, a local model's spec, a stop reason)
+        has its absolute paths (``/...``, ``~/...``) reduced to their last component by
+        :func:`~hfselect.store.local_paths.strip_local_paths`, the helper that keeps paths out of
+        ``repo export`` and ``repo push``. A local target becomes ``./NAME``
+        (:func:`~hfselect.store.local_paths.public_spec`), which still reads as a local dataset,
+        not as the Hub dataset ``NAME``. Hub ids and URLs are left as they are.
+        """
+        original = self.to_dict()
+        data = _without_local_paths(original)
+        sections = [(original, data)]
+        sections += [(original[key], data[key]) for key in ("selection", "recall") if original.get(key)]
+        for before, after in sections:
+            target = before.get("target")  # as given: once stripped, /data/ag_news reads as a Hub id
+            if isinstance(target, str) and target and split_hub_dataset(target) is None:
+                after["target"] = f"./{public_spec(target.removeprefix('./'))}"
+        return SelectionReport.from_dict(data)
 
     # -- views ------------------------------------------------------------------------------------
 
@@ -234,6 +261,17 @@ class SelectionReport:
                 )
             )
         return out
+
+
+def _without_local_paths(value: Any) -> Any:
+    """``value`` (a report's JSON types) with every string, keys included, through ``strip_local_paths``."""
+    if isinstance(value, str):
+        return strip_local_paths(value)
+    if isinstance(value, Mapping):
+        return {_without_local_paths(key): _without_local_paths(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_without_local_paths(item) for item in value]
+    return value
 
 
 def upgrade_report_dict(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -288,14 +326,3 @@ def winner_gap(candidates: Sequence[Candidate]) -> dict[str, Any] | None:
         "worst_last_epoch": worst.last_epoch,
         "gap": at(winner) - at(worst),
     }
-
-
-def _without_local_paths(value: Any) -> Any:
-    """``value`` (JSON-like) with every absolute local path in its strings reduced to its last component."""
-    if isinstance(value, str):
-        return strip_local_paths(value)
-    if isinstance(value, Mapping):
-        return {key: _without_local_paths(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_without_local_paths(item) for item in value]
-    return value

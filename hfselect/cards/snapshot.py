@@ -26,6 +26,8 @@ import pandas as pd
 from huggingface_hub import DatasetCard, DatasetCardData, HfApi, snapshot_download
 from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
+from hfselect.cards.markdown import Markdown, code, render_card, url
+from hfselect.cards.names import is_hub_repo_id
 from hfselect.cards.push import push_files
 from hfselect.cards.report import MISSING, PAPER_URL
 from hfselect.errors import HubError, RepositoryError
@@ -155,7 +157,12 @@ def render_repository_card(
         repository: the repository (or its path).
         repo_id: the dataset's ``USER/NAME``, used in the usage examples.
         pretty_name: the card's title; default "hfselect model repository (USER/NAME)".
+
+    Raises:
+        HubError: ``repo_id`` is not a Hub repository id.
     """
+    if not is_hub_repo_id(repo_id):
+        raise HubError(f"{repo_id!r} is not a Hub dataset id: use NAME or USER/NAME (letters, digits, - _ .)")
     store, owned = _open(repository)
     try:
         snapshot = repository_snapshot(store)
@@ -198,19 +205,21 @@ def render_repository_card(
                 "samples": MISSING if imported else f"{train} / {evaluation}",
             }
         )
-    shown = [f"`{name}`" for name in datasets[:40]]
-    return DatasetCard.from_template(
+    shown = Markdown(", ").join(code(name) for name in datasets[:40])
+    return render_card(
+        DatasetCard,
         card_data,
-        template_path=str(TEMPLATE_PATH),
-        repo_id=repo_id,
-        paper_url=PAPER_URL,
+        TEMPLATE_PATH,
+        # Shown inside code blocks and a URL, where escaping would show: checked to be a plain id instead.
+        repo_id=Markdown(repo_id),
+        paper_url=url(PAPER_URL),
         tables=[
             {"name": table, "rows": counts.get(table, 0), "description": TABLE_DESCRIPTIONS.get(table, "")}
             for table in TABLES
         ],
         protocols=protocols,
         datasets=shown,
-        more_datasets=max(0, len(datasets) - len(shown)),
+        more_datasets=max(0, len(datasets) - 40),
         models_with_results=snapshot["models_with_results"],
         benchmark_datasets=snapshot["benchmark_datasets"],
         ok_results=int((results["status"] == "ok").sum()) if not results.empty else 0,

@@ -26,7 +26,7 @@ MESSAGE_COLUMNS = {"results": ("error",), "crawl_log": ("reason",), "study_trial
 
 # An absolute POSIX path (or ~/...) not preceded by a word character, ':' or '/', so URLs
 # (https://...) and Hub ids (namespace/name) are left alone.
-_ABSOLUTE_PATH = re.compile(r"(?<![\w:/.~-])(?:~|/)(?:[^\s/'\"`,;()\[\]]+/)*([^\s/'\"`,;:()\[\]]+)")
+_ABSOLUTE_PATH = re.compile(r"(?<![\w:/.~-])(?:~/?|/)(?:[^\s/'\"`,;()\[\]]+/)*([^\s/'\"`,;:()\[\]]+)")
 
 
 def public_spec(spec: str | None) -> str | None:

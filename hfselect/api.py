@@ -36,7 +36,6 @@ from hfselect.config import (
     DEFAULT_TOP_K,
     RecallScope,
 )
-from hfselect.core.budget import BudgetTooSmallError
 from hfselect.core.recall import (
     check_recall_options,
     coarse_recall,
@@ -488,9 +487,12 @@ def select(
             tell(f"note: {note}")
         if budgeted:
             tell(f"== budget-first selection ({config.epochs} epochs for the winner) ==")
-            selection = _budget_select(
-                opened, target, recalled, config, rates, budget_seconds, budget_epochs, started, tell
-            )
+            from hfselect.training.budget_selection import select_within_budget
+
+            selection = select_within_budget(
+                opened, target, recalled.models, config, learning_rates=rates, budget_seconds=budget_seconds,
+                budget_epochs=budget_epochs, started=started, on_event=tell,
+            )  # fmt: skip
         else:
             tell(
                 f"== fine selection ({config.schedule} successive halving, {config.epochs} epochs budget) =="
@@ -504,33 +506,6 @@ def select(
 
     write_report_folder(report, output_dir)
     return report
-
-
-def _budget_select(
-    repository: ModelRepository,
-    target: str,
-    recalled: RecallResult,
-    config: SelectConfig,
-    learning_rates: Sequence[float] | None,
-    budget_seconds: float | None,
-    budget_epochs: int | None,
-    started: float,
-    tell: EventHandler,
-) -> SelectionResult:
-    """Budget-first selection over the recalled models (and learning rates)."""
-    from hfselect.training.budget_selection import BudgetSelection, Candidate, learning_rate_ranks
-
-    rates = list(learning_rates or [config.learning_rate])
-    ranked = [(model, repository.model_location(model)) for model in recalled.models]
-    pairs = Candidate.pairs(ranked, rates, learning_rate_ranks(repository, rates))
-    selection = BudgetSelection(
-        repository, target, pairs, config, budget_seconds=budget_seconds, started=started,
-        budget_epochs=budget_epochs, on_event=tell,
-    )  # fmt: skip
-    try:
-        return selection.run()
-    except BudgetTooSmallError as error:
-        raise HfSelectError(str(error)) from None
 
 
 def _fine_select(

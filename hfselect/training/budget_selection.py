@@ -51,6 +51,7 @@ from hfselect.core.halving import (
     successive_halving_epochs,
 )
 from hfselect.data import ClassificationData
+from hfselect.errors import HfSelectError
 from hfselect.store import ModelRepository
 from hfselect.store.studies import COMPLETED, RUNNING, STOPPED, Study, Trial
 from hfselect.training.bench import build_trainer, load_data
@@ -393,3 +394,37 @@ class BudgetSelection:
             repository_models=self.repository_models,
             brute_force_repository_epochs=self.repository_models * epochs,
         )
+
+
+def select_within_budget(
+    repository: ModelRepository,
+    target: str,
+    recalled: Sequence[str],
+    config: SelectConfig,
+    *,
+    learning_rates: Sequence[float] | None = None,
+    budget_seconds: float | None = None,
+    budget_epochs: int | None = None,
+    started: float | None = None,
+    on_event: Callable[[str], None] | None = None,
+) -> SelectionResult:
+    """Budget-first selection over recall's models (best first), each at each learning rate.
+
+    What :func:`hfselect.select` runs with a budget: the pairs (:meth:`Candidate.pairs`), then
+    :meth:`BudgetSelection.run`.
+
+    Raises:
+        HfSelectError: the budget is too small for any candidate's full run (one line naming the
+            cheapest).
+    """
+    rates = list(learning_rates or [config.learning_rate])
+    ranked = [(model, repository.model_location(model)) for model in recalled]
+    pairs = Candidate.pairs(ranked, rates, learning_rate_ranks(repository, rates))
+    selection = BudgetSelection(
+        repository, target, pairs, config, budget_seconds=budget_seconds, started=started,
+        budget_epochs=budget_epochs, on_event=on_event,
+    )  # fmt: skip
+    try:
+        return selection.run()
+    except BudgetTooSmallError as error:
+        raise HfSelectError(str(error)) from None

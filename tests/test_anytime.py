@@ -216,3 +216,26 @@ def test_bounding_box_candidates_fall_back_from_ranges_to_models_to_everything()
     assert anytime_syne.box_candidates(problem, box, ["lr"]) == (["a", "c"], "box models")
     box = {"model": choice(["m9"]), "lr": uniform(0.02, 0.05)}  # no model of the target: every run
     assert anytime_syne.box_candidates(problem, box, ["lr"]) == (["a", "b", "c"], "every candidate")
+
+
+def test_the_hfselect_row_runs_the_librarys_budget_loop(tmp_path: Path) -> None:
+    """anytime_hfselect.py: the library's plan_budget and run_budget on a tiny layout, within each budget."""
+    _write_quicktune_layout(tmp_path / "data")
+    anytime = _load("anytime")
+    out = tmp_path / "anytime.json"
+    argv = ["--data", str(tmp_path / "data"), "--targets", "D0,D1", "--seeds", "1"]
+    assert anytime.main([*argv, "--methods", "successive_halving,hfselect", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    for candidate_set in ("models", "joint"):
+        row = report["sets"][candidate_set]["methods"]["hfselect"]
+        assert list(row) == ["1", "2", "4", "8", "16"]
+        # A large budget affords the halving over every candidate: hfselect picks within it.
+        assert (
+            row["16"]["no_pick"] == 0
+            and row["16"]["mean_normalized_regret"] <= row["1"]["mean_normalized_regret"]
+        )
+        for target in ("D0", "D1"):
+            budgets = report["problems"][target][candidate_set]["budgets_seconds"]
+            cells = report["targets"][target][candidate_set]["hfselect"].values()
+            for budget, cell in zip(budgets, cells, strict=True):
+                assert cell["cost_seconds"] <= budget * (1 + 1e-9)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from anytime_data import Pick, Problem, Trajectory, read_moments
+from real_curves import halving_rungs_doubling
 
 from hfselect.core.halving import replay_halving
 
@@ -55,15 +56,6 @@ def evaluate(
 
 
 # -- successive halving (deterministic, budgeted) -------------------------------------------------
-
-
-def halving_rungs_doubling(budget: int) -> list[int]:
-    """Plain successive halving's rungs: 1, 2, 4, ... below the budget (1, 2, 4, 8, 16, 32 for 50)."""
-    rungs, rung = [], 1
-    while rung < budget:
-        rungs.append(rung)
-        rung *= 2
-    return rungs
 
 
 def halving_costs(problem: Problem) -> list[tuple[str, float]]:

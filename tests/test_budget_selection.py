@@ -106,8 +106,12 @@ def test_budget_errors_are_one_line_before_any_work(
     tiny_assets: Path, two_rates: Path, tmp_path: Path
 ) -> None:
     target = str(tiny_assets / "datasets" / "topic")
+    with ModelRepository(two_rates) as repository:
+        studies = repository.study_ids()
     with pytest.raises(HfSelectError, match="too small"):
         hfselect.select(target, two_rates, budget="0.01s", sample_size=64, output_dir=tmp_path, **PROTOCOL)
+    with ModelRepository(two_rates) as repository:
+        assert repository.study_ids() == studies  # no study left behind, marked running
     with pytest.raises(InvalidValueError, match="learning_rates needs a budget"):
         hfselect.select(target, two_rates, learning_rates=[1e-3], output_dir=tmp_path, **PROTOCOL)
     with pytest.raises(InvalidValueError, match="budget must be"):

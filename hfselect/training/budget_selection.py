@@ -28,6 +28,7 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -175,12 +176,11 @@ class BudgetSelection:
         self.on_event = on_event or (lambda line: logger.info("%s", line))
         text = json.dumps([target, list(self.candidates), config.protocol.key, budget_seconds, budget_epochs])
         self.study_name = config.study or f"budget-{hashlib.sha1(text.encode()).hexdigest()[:10]}"
-        self.study = Study(
-            repository,
-            self.study_name,
-            target=target,
-            config={"candidates": list(self.candidates), "protocol": config.protocol.key, "budget": text},
-        )
+        self._study_config = {
+            "candidates": list(self.candidates),
+            "protocol": config.protocol.key,
+            "budget": text,
+        }
         self.output = Path(config.output_dir)
         self.repository_models = len(repository.models())
         self.seconds: dict[str, float] = {}
@@ -188,6 +188,11 @@ class BudgetSelection:
         self._predictors = candidate_predictors(
             repository.curves(), {c.model_id for c in candidates}, config.predictor
         )
+
+    @cached_property
+    def study(self) -> Study:
+        """The study, stored on first use: a budget too small to plan leaves no study behind."""
+        return Study(self.repository, self.study_name, target=self.target, config=self._study_config)
 
     @property
     def unit(self) -> str:

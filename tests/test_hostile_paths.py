@@ -8,7 +8,7 @@ import pytest
 
 import hfselect
 from hfselect.errors import HfSelectError, InvalidValueError
-from hfselect.training.selection import (
+from hfselect.training.checkpoints import (
     CHECKPOINT_MARKER,
     checkpoint_folder_name,
     make_checkpoint_folder,

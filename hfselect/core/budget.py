@@ -243,9 +243,8 @@ def plan_budget(
             tuple(candidate.name for candidate in ranked[width:]),
         )
     # One candidate: recall's best-ranked whose full run fits.
-    for candidate, cost in zip(ranked, costs, strict=True):
+    for skipped, (candidate, cost) in enumerate(zip(ranked, costs, strict=True)):
         if cost * full_epochs <= budget_seconds:
-            skipped = ranked.index(candidate)
             reason = "the budget affords no halving: recall's top pick is trained" + (
                 f" (the {skipped} ranked above it cost more than the budget)" if skipped else ""
             )
@@ -395,7 +394,7 @@ def run_budget(
         for position in range(len(alive)):
             # Measured costs correct the estimates after every step: drop the lowest-ranked
             # candidates this rung has not trained yet until the rung and the reserve fit.
-            while len(alive) > max(1, position + 1) and spent + need(alive, rung) > budget:
+            while len(alive) > position + 1 and spent + need(alive, rung) > budget:
                 dropped = alive.pop()
                 shrink(
                     dropped,

@@ -55,13 +55,18 @@ from hfselect.data import ClassificationData
 from hfselect.errors import HfSelectError
 from hfselect.store import ModelRepository
 from hfselect.store.studies import COMPLETED, RUNNING, STOPPED, Study, Trial
-from hfselect.training.bench import build_trainer, load_data
+from hfselect.training.bench import load_data
+from hfselect.training.checkpoints import (
+    checkpoint_folder_name,
+    checkpoint_state,
+    latest_checkpoint,
+    remove_checkpoint_folder,
+)
 from hfselect.training.selection import (
     CandidateReport,
     SelectConfig,
     SelectionResult,
-    checkpoint_folder_name,
-    remove_checkpoint_folder,
+    save_selected_model,
     train_candidate,
 )
 
@@ -284,13 +289,8 @@ class BudgetSelection:
     @staticmethod
     def _checkpoint_epoch(directory: Path) -> int:
         """The epochs in the latest checkpoint in ``directory`` (0 without one): where training resumes."""
-        from transformers.trainer_utils import get_last_checkpoint
-
-        last = get_last_checkpoint(str(directory)) if directory.is_dir() else None
-        if last is None:
-            return 0
-        state = json.loads((Path(last) / "trainer_state.json").read_text())
-        return round(state.get("epoch") or 0)
+        last = latest_checkpoint(directory)
+        return 0 if last is None else round(checkpoint_state(last).get("epoch") or 0)
 
     # -- the run --------------------------------------------------------------------------------
 
@@ -351,17 +351,9 @@ class BudgetSelection:
                 wall_time_s=self.seconds.get(winner),
             )
         )
-        saved_to, test_score = None, None
-        from transformers.trainer_utils import get_last_checkpoint
-
-        last = get_last_checkpoint(str(self.checkpoint_dir(winner)))
-        if last is not None:
-            trainer, encoded = build_trainer(
-                last, self.data, self.candidate_config(winner), output_dir=str(self.checkpoint_dir(winner))
-            )
-            test_score = float(trainer.evaluate(encoded["test"], metric_key_prefix="test")["test_score"])
-            saved_to = str(self.output / "selected-model")
-            trainer.save_model(saved_to)
+        test_score, saved_to = save_selected_model(
+            self.checkpoint_dir(winner), self.data, self.candidate_config(winner), self.output
+        )
         curves = self.study.curves()
         stops = {name: (outcome.epochs.get(name, 0), reason) for name, reason in outcome.drops.items()}
         reports = []

@@ -27,7 +27,6 @@ import hashlib
 import json
 import logging
 import math
-import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -54,11 +53,18 @@ from hfselect.core.halving import (
 )
 from hfselect.core.trend import PREDICTORS, TrendPredictor, resolve_margin
 from hfselect.data import ClassificationData
-from hfselect.errors import HfSelectError
 from hfselect.models import model_key
 from hfselect.store import ModelRepository
 from hfselect.store.studies import COMPLETED, RUNNING, STOPPED, Study, Trial
 from hfselect.training.bench import BenchConfig, build_trainer, check_finite_loss, load_data
+from hfselect.training.checkpoints import (
+    check_checkpoint_folder,
+    checkpoint_folder_name,
+    checkpoint_state,
+    latest_checkpoint,
+    make_checkpoint_folder,
+    remove_checkpoint_folder,
+)
 from hfselect.validation import check_choice, check_int, check_margin, check_study_name
 
 logger = logging.getLogger(__name__)
@@ -151,47 +157,6 @@ def default_study_name(target: str, candidates: Sequence[str], config: BenchConf
     return f"select-{hashlib.sha1(text.encode()).hexdigest()[:10]}"
 
 
-# Written into every checkpoint folder hfselect makes: only such a folder is ever removed.
-CHECKPOINT_MARKER = ".hfselect-checkpoints"
-
-
-def checkpoint_folder_name(model_id: str) -> str:
-    """A model id as one safe folder name: ``/`` becomes ``--``, and ``.`` or ``..`` are quoted."""
-    name = model_id.replace("/", "--").replace("\\", "--")
-    return name if name not in ("", ".", "..") else f"model-{name.encode().hex()}"
-
-
-def check_checkpoint_folder(directory: Path) -> None:
-    """Refuse a checkpoint path where something hfselect did not make already is.
-
-    Raises:
-        HfSelectError: ``directory`` exists, is not empty and was not made by hfselect: training
-            would write into, and a drop would remove, someone else's files.
-    """
-    foreign = directory.exists() and not (directory / CHECKPOINT_MARKER).is_file()
-    if foreign and (not directory.is_dir() or any(directory.iterdir())):
-        raise HfSelectError(
-            f"{directory} exists and was not made by hfselect; choose another --output or --study"
-        )
-
-
-def make_checkpoint_folder(directory: Path) -> None:
-    """Create a candidate's checkpoint folder, marked as hfselect's (see :func:`check_checkpoint_folder`)."""
-    check_checkpoint_folder(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / CHECKPOINT_MARKER).touch()
-
-
-def remove_checkpoint_folder(directory: Path, *, inside: Path | None = None) -> None:
-    """Remove a dropped candidate's checkpoints: only a folder :func:`make_checkpoint_folder` made,
-    and with ``inside`` (the run's checkpoint folder) only one under it, symbolic links resolved."""
-    if inside is not None and not directory.resolve().is_relative_to(inside.resolve()):
-        logger.warning("left %s in place: it is outside %s", directory, inside)
-        return
-    if (directory / CHECKPOINT_MARKER).is_file() and not directory.is_symlink():
-        shutil.rmtree(directory, ignore_errors=True)
-
-
 class _StopAtEpoch:
     """A Trainer callback ending the run after a given epoch (one round of the synchronous schedule)."""
 
@@ -235,6 +200,25 @@ def train_candidate(
         for entry in trainer.state.log_history
         if "eval_score" in entry
     ]
+
+
+def save_selected_model(
+    directory: Path, data: ClassificationData, config: BenchConfig, output: Path
+) -> tuple[float | None, str | None]:
+    """Evaluate the winner's latest checkpoint in ``directory`` on the test split and save it.
+
+    The checkpoint is a model folder (weights, config, tokenizer); it is saved as
+    ``output/selected-model``. Returns ``(test score, where it was saved)``, both None without a
+    checkpoint.
+    """
+    last = latest_checkpoint(directory)
+    if last is None:
+        return None, None
+    trainer, encoded = build_trainer(last, data, config, output_dir=str(directory))
+    test_score = float(trainer.evaluate(encoded["test"], metric_key_prefix="test")["test_score"])
+    saved_to = str(output / "selected-model")
+    trainer.save_model(saved_to)
+    return test_score, saved_to
 
 
 class FineSelection:
@@ -331,10 +315,7 @@ class FineSelection:
 
     def last_checkpoint(self, model_id: str) -> str | None:
         """The candidate's latest checkpoint folder, or None before its first epoch."""
-        from transformers.trainer_utils import get_last_checkpoint
-
-        directory = self.checkpoint_dir(model_id)
-        return get_last_checkpoint(str(directory)) if directory.exists() else None
+        return latest_checkpoint(self.checkpoint_dir(model_id))
 
     def _train(self, model_id: str, until_epoch: int, callbacks: Sequence[Any] = ()) -> None:
         """Train a candidate up to ``until_epoch`` epochs, resuming from its latest checkpoint."""
@@ -377,7 +358,7 @@ class FineSelection:
         last = self.last_checkpoint(model_id)
         if last is None:
             return 0
-        state = json.loads((Path(last) / "trainer_state.json").read_text())
+        state = checkpoint_state(last)
         recorded = self._scores(model_id)
         missing = {
             round(entry.get("epoch") or 0): float(entry["eval_score"])
@@ -539,16 +520,9 @@ class FineSelection:
 
     def _finish(self, winner: str) -> SelectionResult:
         scores = self._scores(winner)
-        saved_to, test_score = None, None
-        directory = self.checkpoint_dir(winner)
-        last = self.last_checkpoint(winner)
-        if last is not None:
-            # The checkpoint is a model folder (weights, config, tokenizer): evaluate it on the test
-            # split and save it as the selected model.
-            trainer, encoded = build_trainer(last, self.data, self.config, output_dir=str(directory))
-            test_score = float(trainer.evaluate(encoded["test"], metric_key_prefix="test")["test_score"])
-            saved_to = str(self.output / "selected-model")
-            trainer.save_model(saved_to)
+        test_score, saved_to = save_selected_model(
+            self.checkpoint_dir(winner), self.data, self.config, self.output
+        )
         previous = self.study.trials().get(winner)
         self.study.set_trial(
             Trial(

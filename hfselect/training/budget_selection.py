@@ -106,12 +106,11 @@ class Candidate:
 def learning_rate_ranks(
     repository: ModelRepository, learning_rates: Sequence[float]
 ) -> dict[str, dict[float, int]]:
-    """Per model, the given learning rates ordered by their mean percentile on the benchmark datasets."""
+    """Per model, the given learning rates ordered by its mean final score under each on the benchmark datasets."""
     results = repository.results()
     if results.empty or len(learning_rates) < 2:
         return {}
-    results = results[results["learning_rate"].isin(list(learning_rates))].copy()
-    results["percentile"] = results.groupby(["dataset", "learning_rate"])["score"].rank(pct=True)
+    results = results[results["learning_rate"].isin(list(learning_rates))]
     ranks: dict[str, dict[float, int]] = {}
     for model_id, frame in results.groupby("model_id"):
         # The rate a model did best with, averaged over the datasets it has results on.
